@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var listeningRE = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
+
+// buildBinary builds cmd/nodeagent once per test into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "nodeagent")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startBinary runs the built binary on a 127.0.0.1 port and returns its
+// base URL once it is ready.
+func startBinary(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	addr := make(chan string, 1)
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			_, _ = logs.Write([]byte(sc.Text() + "\n"))
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		// SIGTERM, as the kubelet and systemd send: a graceful exit is code 0.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-scanned
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("nodeagent did not exit cleanly on SIGTERM: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("nodeagent log:\n%s", logs.String())
+		}
+	})
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case <-time.After(60 * time.Second):
+		t.Fatal("nodeagent did not start listening")
+	}
+	waitUntil(t, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return base
+}
+
+// volatileRE matches series whose values change from run to run; the
+// golden comparison leaves them out, as node_exporter's end-to-end test does.
+var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|nodeagent_scrape_collector_duration_seconds)`)
+
+func stable(body string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(body, "\n") {
+		name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
+		if !volatileRE.MatchString(name) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// TestEndToEnd is the exposition lint of `make test`: the built binary
+// runs over the fixture tree, every endpoint passes its own check-metrics
+// subcommand, and each endpoint's stable part equals its golden file in
+// testdata/e2e (go test -run TestEndToEnd -update rewrites them).
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; make test runs it without -short")
+	}
+	bin := buildBinary(t)
+	base := startBinary(t, bin, fixtureArgs...)
+	for _, path := range []string{"/metrics", "/metrics/node"} {
+		t.Run(path, func(t *testing.T) {
+			code, body := get(t, nil, base+path)
+			if code != http.StatusOK {
+				t.Fatalf("status %d: %s", code, body)
+			}
+			check := exec.Command(bin, "check-metrics")
+			check.Stdin = strings.NewReader(body)
+			if out, err := check.CombinedOutput(); err != nil {
+				t.Errorf("check-metrics on %s: %v\n%s", path, err, out)
+			}
+			golden := filepath.Join("testdata", "e2e", strings.ReplaceAll(strings.Trim(path, "/"), "/", "_")+".prom")
+			got := stable(body)
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("%s differs from %s (-want +got):\n%s", path, golden, diff)
+			}
+		})
+	}
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "nodeagent") {
+		t.Error("landing page does not name nodeagent")
+	}
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/nodeagent/nodeagent/collectors"
+)
+
+type handlerConfig struct {
+	scraper *collectors.Scraper
+	// self gathers nodeagent's own long-lived metrics (build info, Go,
+	// process, error counters); served on /metrics only, because the kubelet
+	// passthrough has go_* and process_* families of its own.
+	self        prometheus.Gatherer
+	logger      *slog.Logger
+	maxRequests int
+	offset      time.Duration
+}
+
+// endpoint is one metrics path and the enabled collectors it serves.
+type endpoint struct {
+	path  string
+	names []string
+	self  bool
+	// layer says what is missing when no collector is enabled here.
+	layer collectors.Layer
+}
+
+// Paths the kubelet layer always has, so that a ServiceMonitor pointing at
+// them gets a clear 404 message rather than the mux's bare one.
+var kubeletPaths = []string{"/metrics/kubelet", "/metrics/probes"}
+
+// planEndpoints maps enabled collectors to paths (design notes §2): each
+// native layer on /metrics/<layer> and all of them on /metrics; each
+// kubelet-layer collector X only on /metrics/X.
+func planEndpoints(instances []collectors.Instance) []*endpoint {
+	all := &endpoint{path: "/metrics", self: true}
+	byPath := map[string]*endpoint{
+		"/metrics":          all,
+		"/metrics/node":     {path: "/metrics/node", layer: collectors.LayerNode},
+		"/metrics/cadvisor": {path: "/metrics/cadvisor", layer: collectors.LayerCadvisor},
+	}
+	for _, p := range kubeletPaths {
+		byPath[p] = &endpoint{path: p, layer: collectors.LayerKubelet}
+	}
+	for _, in := range instances {
+		switch in.Layer {
+		case collectors.LayerKubelet:
+			p := "/metrics/" + in.Name
+			ep, ok := byPath[p]
+			if !ok {
+				ep = &endpoint{path: p, layer: collectors.LayerKubelet}
+				byPath[p] = ep
+			}
+			ep.names = append(ep.names, in.Name)
+		default:
+			all.names = append(all.names, in.Name)
+			if ep, ok := byPath["/metrics/"+string(in.Layer)]; ok {
+				ep.names = append(ep.names, in.Name)
+			}
+		}
+	}
+	out := make([]*endpoint, 0, len(byPath))
+	for _, ep := range byPath {
+		out = append(out, ep)
+	}
+	slices.SortFunc(out, func(a, b *endpoint) int { return strings.Compare(a.path, b.path) })
+	return out
+}
+
+type handler struct {
+	handlerConfig
+	mux      *http.ServeMux
+	inFlight chan struct{}
+	known    map[string]bool // every registered collector name → enabled
+}
+
+func newHandler(c handlerConfig) (*handler, error) {
+	h := &handler{handlerConfig: c, mux: http.NewServeMux(), known: map[string]bool{}}
+	if c.maxRequests > 0 {
+		h.inFlight = make(chan struct{}, c.maxRequests)
+	}
+	for _, r := range collectors.Registrations() {
+		h.known[r.Name] = false
+	}
+	for _, in := range c.scraper.Instances() {
+		h.known[in.Name] = true
+	}
+	var links []web.LandingLinks
+	for _, ep := range planEndpoints(c.scraper.Instances()) {
+		h.mux.Handle("GET "+ep.path, h.metrics(ep))
+		links = append(links, web.LandingLinks{Address: ep.path, Text: ep.path, Description: describe(ep)})
+	}
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	h.mux.HandleFunc("GET /readyz", h.readyz)
+	links = append(links,
+		web.LandingLinks{Address: "/healthz", Text: "/healthz", Description: "liveness"},
+		web.LandingLinks{Address: "/readyz", Text: "/readyz", Description: "readiness: every enabled layer has completed a first collection"})
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "nodeagent",
+		Description: "Node, container and kubelet metrics of one node from one endpoint",
+		Version:     version.Info(),
+		Links:       links,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building landing page: %w", err)
+	}
+	h.mux.Handle("GET /{$}", landing)
+	return h, nil
+}
+
+func describe(ep *endpoint) string {
+	if len(ep.names) == 0 {
+		return "no collector enabled"
+	}
+	return "collectors: " + strings.Join(ep.names, ", ")
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	if missing := h.scraper.NotReady(); len(missing) > 0 {
+		parts := make([]string, len(missing))
+		for i, l := range missing {
+			parts[i] = string(l)
+		}
+		http.Error(w, "not ready: no first collection yet for layers "+strings.Join(parts, ", "), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+func (h *handler) metrics(ep *endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(ep.names) == 0 {
+			http.Error(w, fmt.Sprintf("no collector of layer %s is enabled, so %s serves nothing on this host", ep.layer, ep.path), http.StatusNotFound)
+			return
+		}
+		if h.inFlight != nil {
+			select {
+			case h.inFlight <- struct{}{}:
+				defer func() { <-h.inFlight }()
+			default:
+				http.Error(w, fmt.Sprintf("too many concurrent scrapes (--web.max-requests=%d)", h.maxRequests), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		names, err := h.filter(ep, r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		deadline := time.Now().Add(h.timeout(r))
+		var g prometheus.Gatherer = prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+			return h.scraper.Gather(deadline, names)
+		})
+		if ep.self {
+			g = prometheus.Gatherers{g, h.self}
+		}
+		promhttp.HandlerFor(g, promhttp.HandlerOpts{
+			ErrorLog:      slogPrinter{h.logger},
+			ErrorHandling: promhttp.ContinueOnError,
+		}).ServeHTTP(w, r)
+	})
+}
+
+// filter applies node_exporter's collect[] (keep only these) and exclude[]
+// (drop these) query parameters.
+func (h *handler) filter(ep *endpoint, q url.Values) ([]string, error) {
+	check := func(n string) error {
+		enabled, known := h.known[n]
+		switch {
+		case !known:
+			return fmt.Errorf("unknown collector %q", n)
+		case !enabled:
+			return fmt.Errorf("collector %q is disabled (enable it with --collector.%s)", n, n)
+		case !slices.Contains(ep.names, n):
+			return fmt.Errorf("collector %q is not served on %s", n, ep.path)
+		}
+		return nil
+	}
+	names := ep.names
+	if include := q["collect[]"]; len(include) > 0 {
+		names = nil
+		for _, n := range include {
+			if err := check(n); err != nil {
+				return nil, err
+			}
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names)
+	}
+	if exclude := q["exclude[]"]; len(exclude) > 0 {
+		for _, n := range exclude {
+			if err := check(n); err != nil {
+				return nil, err
+			}
+		}
+		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(exclude, n) })
+	}
+	return names, nil
+}
+
+// timeout is the collector deadline for one request: --scrape.timeout, or
+// less when Prometheus says its own scrape timeout is shorter.
+func (h *handler) timeout(r *http.Request) time.Duration {
+	d := h.scraper.Timeout()
+	v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds")
+	if v == "" {
+		return d
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil || secs <= 0 {
+		return d
+	}
+	t := time.Duration(secs * float64(time.Second))
+	if t > h.offset {
+		t -= h.offset
+	}
+	return min(d, t)
+}
+
+// slogPrinter lets promhttp log through slog.
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) { p.l.Error(fmt.Sprint(v...)) }

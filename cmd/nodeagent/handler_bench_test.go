@@ -1,0 +1,37 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// BenchmarkScrape measures one full HTTP scrape of /metrics through the real
+// wiring (flags, registry, loadavg over the fixture tree, self metrics,
+// encoding), to show the framework's own cost per scrape.
+func BenchmarkScrape(b *testing.B) {
+	app := newBenchApp(b)
+	for _, path := range []string{"/metrics/node", "/metrics"} {
+		b.Run(path, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				app.handler.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
+	}
+}
+
+func newBenchApp(b *testing.B) *agent {
+	b.Helper()
+	opts := parseServe(b, fixtureArgs[0], fixtureArgs[1], "--log.level=error")
+	a, err := newAgent(opts, &syncBuffer{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a
+}

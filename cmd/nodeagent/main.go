@@ -1,0 +1,58 @@
+// Command nodeagent serves host, container and kubelet metrics of one node
+// from one TLS-protected endpoint. This package owns flags, wiring and
+// subcommands; the collectors live in package collectors.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run parses args and runs the chosen subcommand; it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := kingpin.New("nodeagent", "Serves node, container and kubelet metrics of one Kubernetes node (or bare-metal host) from one endpoint.")
+	app.Version(version.Print("nodeagent"))
+	app.HelpFlag.Short('h')
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	exited := -1
+	app.Terminate(func(code int) { exited = code })
+
+	serveCmd := app.Command("serve", "Serve metrics (the default).").Default()
+	opts := addServeFlags(app)
+	checkCmd := app.Command("check-metrics", "Parse Prometheus text exposition and lint it with promlint; exits 1 on any problem. Problems on names nodeagent inherits from node_exporter, cAdvisor or the kubelet are excused unless --strict.")
+	check := addCheckFlags(checkCmd)
+
+	cmd, err := app.Parse(args)
+	if exited >= 0 { // --help or --version already printed
+		return exited
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "nodeagent: %v (try --help)\n", err)
+		return 2
+	}
+	switch cmd {
+	case serveCmd.FullCommand():
+		if err := serve(ctx, opts, stderr, nil); err != nil {
+			fmt.Fprintf(stderr, "nodeagent: %v\n", err)
+			return 1
+		}
+		return 0
+	case checkCmd.FullCommand():
+		return check.run(stdin, stdout, stderr)
+	}
+	return 2
+}

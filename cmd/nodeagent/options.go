@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/nodeagent/nodeagent/collectors"
+)
+
+// defaultListenAddress is registered in docs/ports.md: 9812 collides with
+// none of node_exporter (9100), cAdvisor (8080), the kubelet (10248, 10250,
+// 10255), kube-proxy (10249, 10256), Calico (9091, 9099) or Cilium (9962-9965).
+const defaultListenAddress = ":9812"
+
+// serveOptions are the serve command's settings, filled by kingpin.
+type serveOptions struct {
+	web             *web.FlagConfig
+	log             promslog.Config
+	paths           collectors.Paths
+	scrapeTimeout   time.Duration
+	scrapeOffset    time.Duration
+	maxConcurrency  int
+	maxRequests     int
+	disableDefaults bool
+	pprofAddress    string
+	selection       *collectors.Selection
+}
+
+func addServeFlags(app *kingpin.Application) *serveOptions {
+	o := &serveOptions{}
+	o.web = kingpinflag.AddFlags(app, defaultListenAddress)
+	promslogflag.AddFlags(app, &o.log)
+
+	app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").StringVar(&o.paths.ProcFS)
+	app.Flag("path.sysfs", "sysfs mountpoint.").Default("/sys").StringVar(&o.paths.SysFS)
+	app.Flag("path.rootfs", "rootfs mountpoint.").Default("/").StringVar(&o.paths.RootFS)
+	app.Flag("path.udev.data", "udev data path.").Default("/run/udev/data").StringVar(&o.paths.UdevData)
+	app.Flag("path.cgroupfs", "cgroup v2 mountpoint.").Default("/sys/fs/cgroup").StringVar(&o.paths.CgroupFS)
+
+	app.Flag("scrape.timeout", "Deadline for each collector in a scrape; a collector past it is reported failed and its output dropped. Keep it below Prometheus' scrape_timeout.").
+		Default("5s").DurationVar(&o.scrapeTimeout)
+	app.Flag("scrape.timeout-offset", "Subtracted from the X-Prometheus-Scrape-Timeout-Seconds header, when present, to leave time to send the response.").
+		Default("500ms").DurationVar(&o.scrapeOffset)
+	app.Flag("scrape.max-concurrency", "How many collectors may run at once.").
+		Default("8").IntVar(&o.maxConcurrency)
+	app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").
+		Default("40").IntVar(&o.maxRequests)
+	app.Flag("collector.disable-defaults", "Disable all collectors that are not enabled explicitly with --collector.<name>.").
+		Default("false").BoolVar(&o.disableDefaults)
+	app.Flag("debug.pprof-address", "Serve Go pprof on this loopback address (for example 127.0.0.1:6060). Off when empty.").
+		Default("").StringVar(&o.pprofAddress)
+
+	o.selection = collectors.AddFlags(app, collectors.Registrations())
+	return o
+}
+
+// validate returns every problem with the options at once.
+func (o *serveOptions) validate() error {
+	var errs []error
+	if o.scrapeTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--scrape.timeout must be positive, got %s", o.scrapeTimeout))
+	}
+	if o.scrapeOffset < 0 {
+		errs = append(errs, fmt.Errorf("--scrape.timeout-offset must not be negative, got %s", o.scrapeOffset))
+	}
+	if o.maxConcurrency <= 0 {
+		errs = append(errs, fmt.Errorf("--scrape.max-concurrency must be positive, got %d", o.maxConcurrency))
+	}
+	if o.maxRequests < 0 {
+		errs = append(errs, fmt.Errorf("--web.max-requests must not be negative, got %d", o.maxRequests))
+	}
+	if o.pprofAddress != "" {
+		if err := checkLoopback(o.pprofAddress); err != nil {
+			errs = append(errs, fmt.Errorf("--debug.pprof-address: %w", err))
+		}
+	}
+	if f := *o.web.WebConfigFile; f != "" {
+		// exporter-toolkit reads the file again per connection, which is what
+		// makes certificate rotation work; this check only makes a broken
+		// file a startup error instead of a failure at the first scrape.
+		if err := web.Validate(f); err != nil {
+			errs = append(errs, fmt.Errorf("--web.config.file %s: %w", f, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkLoopback accepts host:port addresses whose host is a loopback IP or
+// "localhost": profiling data must not leave the node.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address; pprof is served on loopback only", addr)
+	}
+	return nil
+}

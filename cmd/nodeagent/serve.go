@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/procfs"
+	"github.com/prometheus/procfs/sysfs"
+
+	"github.com/nodeagent/nodeagent/collectors"
+)
+
+// agent is the wired serve command.
+type agent struct {
+	opts    *serveOptions
+	logger  *slog.Logger
+	scraper *collectors.Scraper
+	handler http.Handler
+}
+
+// newAgent validates options and builds every enabled collector; any
+// problem is a startup error naming the flag or file.
+func newAgent(opts *serveOptions, stderr io.Writer) (*agent, error) {
+	opts.log.Writer = stderr
+	logger := promslog.New(&opts.log)
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	proc, err := procfs.NewFS(opts.paths.ProcFS)
+	if err != nil {
+		return nil, fmt.Errorf("--path.procfs %s: %w", opts.paths.ProcFS, err)
+	}
+	sys, err := sysfs.NewFS(opts.paths.SysFS)
+	if err != nil {
+		return nil, fmt.Errorf("--path.sysfs %s: %w", opts.paths.SysFS, err)
+	}
+
+	self := prometheus.NewRegistry()
+	self.MustRegister(
+		versioncollector.NewCollector("nodeagent"),
+		promcollectors.NewGoCollector(),
+		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}),
+	)
+	env := collectors.Env{
+		Logger:     logger,
+		Paths:      opts.paths,
+		Proc:       proc,
+		Sys:        sys,
+		Now:        time.Now,
+		Registerer: self,
+	}
+	instances, err := opts.selection.Build(env, opts.disableDefaults)
+	if err != nil {
+		return nil, err
+	}
+	scraper, err := collectors.NewScraper(instances, collectors.ScraperOptions{
+		Timeout:        opts.scrapeTimeout,
+		MaxConcurrency: opts.maxConcurrency,
+		Logger:         logger,
+		Registerer:     self,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h, err := newHandler(handlerConfig{
+		scraper:     scraper,
+		self:        self,
+		logger:      logger,
+		maxRequests: opts.maxRequests,
+		offset:      opts.scrapeOffset,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &agent{opts: opts, logger: logger, scraper: scraper, handler: h}, nil
+}
+
+// serve runs the agent until ctx ends. listeners, when given (tests), replace
+// --web.listen-address.
+func serve(ctx context.Context, opts *serveOptions, stderr io.Writer, listeners []net.Listener) error {
+	a, err := newAgent(opts, stderr)
+	if err != nil {
+		return err
+	}
+	return a.run(ctx, listeners)
+}
+
+func (a *agent) run(ctx context.Context, listeners []net.Listener) error {
+	a.logger.Info("starting nodeagent", "version", version.Info(), "build_context", version.BuildContext())
+	var names []string
+	for _, in := range a.scraper.Instances() {
+		names = append(names, in.Name)
+	}
+	a.logger.Info("enabled collectors", "collectors", names)
+
+	server := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No WriteTimeout: a response is bounded by the scrape deadline.
+		// TLS handshake failures go to debug: load-balancer probes and port
+		// scanners would flood the log otherwise.
+		ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 2)
+	go func() {
+		if listeners != nil {
+			errc <- web.ServeMultiple(listeners, server, a.opts.web, a.logger)
+			return
+		}
+		errc <- web.ListenAndServe(server, a.opts.web, a.logger)
+	}()
+
+	var pprofServer *http.Server
+	if a.opts.pprofAddress != "" {
+		pprofServer = newPprofServer()
+		l, err := net.Listen("tcp", a.opts.pprofAddress)
+		if err != nil {
+			_ = server.Close()
+			return fmt.Errorf("--debug.pprof-address %s: %w", a.opts.pprofAddress, err)
+		}
+		a.logger.Warn("pprof is enabled", "address", l.Addr().String())
+		go func() { errc <- pprofServer.Serve(l) }()
+	}
+
+	// A first collection of every enabled collector, so /readyz turns ready
+	// and slow first reads (pod metadata, kubelet checks) happen before the
+	// first scrape rather than in it.
+	go func() {
+		_, _ = a.scraper.Gather(time.Now().Add(a.scraper.Timeout()), names)
+		a.logger.Info("first collection done; ready")
+	}()
+
+	select {
+	case err := <-errc:
+		_ = server.Close()
+		if pprofServer != nil {
+			_ = pprofServer.Close()
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	a.logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.opts.scrapeTimeout+time.Second)
+	defer cancel()
+	if pprofServer != nil {
+		_ = pprofServer.Shutdown(shutdownCtx)
+	}
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+func newPprofServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}

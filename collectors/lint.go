@@ -1,0 +1,53 @@
+package collectors
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// LintException excuses one promlint finding on names we inherit.
+type LintException struct {
+	// Metric matches the whole family name.
+	Metric *regexp.Regexp
+	// Problem is a substring of promlint's text; empty excuses any problem.
+	Problem string
+	// Why names the upstream the name comes from.
+	Why string
+}
+
+// inherited excuses problem (a substring of promlint's text, empty for any)
+// on families whose whole name matches pattern.
+func inherited(pattern, problem, why string) LintException {
+	return LintException{Metric: regexp.MustCompile("^(?:" + pattern + ")$"), Problem: problem, Why: why}
+}
+
+func (e LintException) matches(p promlint.Problem) bool {
+	return e.Metric.MatchString(p.Metric) && strings.Contains(p.Text, e.Problem)
+}
+
+// Lint runs promlint over mfs and returns the problems that no registered
+// collector declares as inherited. strict reports every problem.
+func Lint(mfs []*dto.MetricFamily, strict bool) ([]promlint.Problem, error) {
+	var exceptions []LintException
+	if !strict {
+		for _, r := range registry {
+			exceptions = append(exceptions, r.KnownLintProblems...)
+		}
+	}
+	return lint(mfs, exceptions)
+}
+
+func lint(mfs []*dto.MetricFamily, exceptions []LintException) ([]promlint.Problem, error) {
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		return nil, fmt.Errorf("linting: %w", err)
+	}
+	return slices.DeleteFunc(problems, func(p promlint.Problem) bool {
+		return slices.ContainsFunc(exceptions, func(e LintException) bool { return e.matches(p) })
+	}), nil
+}
