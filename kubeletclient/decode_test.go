@@ -42,7 +42,7 @@ func TestDecodePodsKinds(t *testing.T) {
 	const uid = "11111111-2222-3333-4444-555555555555"
 	want := &podmeta.Snapshot{
 		Pods: map[string]podmeta.Pod{
-			uid: {UID: uid, Namespace: "shop", Name: "web-0", StartTime: ts("2026-06-01T10:00:00Z")},
+			uid:                                    {UID: uid, Namespace: "shop", Name: "web-0", StartTime: ts("2026-06-01T10:00:00Z")},
 			"99999999-2222-3333-4444-555555555555": {UID: "99999999-2222-3333-4444-555555555555", Namespace: "shop", Name: "pending"},
 		},
 		Containers: map[string]podmeta.Container{
