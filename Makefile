@@ -8,12 +8,16 @@ VERSION        ?= $(shell cat VERSION)
 REVISION       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BRANCH         ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# node_exporter is built only as a measuring stick for conformance and
+# benchmarks, never linked into nodeagent.
+NODE_EXPORTER  := github.com/prometheus/node_exporter@v1.12.1
+TOOLS          := $(CURDIR)/bin/tools
 BENCH          ?= .
 BENCHTIME      ?= 1s
 VERSION_PKG    := github.com/prometheus/common/version
 LDFLAGS        := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) -X $(VERSION_PKG).Branch=$(BRANCH)
 
-.PHONY: all build run test vet unit e2e lint fmt-check bench clean
+.PHONY: all build run test vet unit e2e node-conformance lint fmt-check bench clean
 
 all: build
 
@@ -25,9 +29,10 @@ run: build
 	./$(BIN) $(ARGS)
 
 # The test command of the README and of CI: formatting, vet, every unit
-# test under the race detector, then the exposition lint (the built binary
-# over fixture trees, each endpoint through its own check-metrics).
-test: fmt-check vet unit e2e
+# test under the race detector, the exposition lint (the built binary over
+# fixture trees, each endpoint through its own check-metrics), and the
+# node_exporter conformance of every host collector's golden cases.
+test: fmt-check vet unit e2e node-conformance
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -41,6 +46,12 @@ unit:
 
 e2e:
 	$(GO) test -count=1 -run 'TestEndToEnd' ./cmd/nodeagent/
+
+$(TOOLS)/node_exporter:
+	GOBIN=$(TOOLS) $(GO) install $(NODE_EXPORTER)
+
+node-conformance: $(TOOLS)/node_exporter
+	NODE_EXPORTER_BIN=$(TOOLS)/node_exporter $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/
 
 lint:
 	$(GO) run $(STATICCHECK) ./...

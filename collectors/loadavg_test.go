@@ -3,32 +3,12 @@ package collectors
 import (
 	"errors"
 	"io/fs"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/procfs"
 )
 
-func TestLoadavg(t *testing.T) {
-	t.Parallel()
-	env := fixtureEnv(t, "loadavg/good")
-	compareGolden(t, newLoadavgCollector(env.Proc, env.Paths.ProcFS), "loadavg/good.prom")
-}
-
-func TestLoadavgMalformed(t *testing.T) {
-	t.Parallel()
-	env := fixtureEnv(t, "loadavg/malformed")
-	out, err := exposition(t, newLoadavgCollector(env.Proc, env.Paths.ProcFS))
-	if err == nil {
-		t.Fatalf("want an error for a malformed loadavg, got output:\n%s", out)
-	}
-	if !strings.Contains(err.Error(), "loadavg/malformed/proc/loadavg") {
-		t.Errorf("error %q does not name the file", err)
-	}
-	if len(out) != 0 {
-		t.Errorf("want no output on error, got:\n%s", out)
-	}
-}
+// The good and malformed cases are golden cases in testdata/loadavg.
 
 func TestLoadavgMissing(t *testing.T) {
 	t.Parallel()
