@@ -111,7 +111,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	base := startBinary(t, bin, fixtureArgs...)
-	for _, path := range []string{"/metrics", "/metrics/node"} {
+	for _, path := range []string{"/metrics", "/metrics/node", "/metrics/nodeagent"} {
 		t.Run(path, func(t *testing.T) {
 			code, body := get(t, nil, base+path)
 			if code != http.StatusOK {

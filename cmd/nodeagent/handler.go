@@ -44,15 +44,20 @@ type endpoint struct {
 // them gets a clear 404 message rather than the mux's bare one.
 var kubeletPaths = []string{"/metrics/kubelet", "/metrics/probes"}
 
-// planEndpoints maps enabled collectors to paths (design notes §2): each
-// native layer on /metrics/<layer> and all of them on /metrics; each
-// kubelet-layer collector X only on /metrics/X.
+// planEndpoints maps enabled collectors to paths (design notes §2): the
+// node and cadvisor layers on /metrics/<layer>, the security layer with the
+// self-metrics on /metrics/nodeagent, all of those on /metrics; each
+// kubelet-layer collector X only on /metrics/X. A layered setup scrapes the
+// per-layer paths (each relabelled as the job dashboards expect) and
+// /metrics/nodeagent; a simple one scrapes /metrics alone.
 func planEndpoints(instances []collectors.Instance) []*endpoint {
 	all := &endpoint{path: "/metrics", self: true}
+	own := &endpoint{path: "/metrics/nodeagent", self: true, layer: collectors.LayerSecurity}
 	byPath := map[string]*endpoint{
-		"/metrics":          all,
-		"/metrics/node":     {path: "/metrics/node", layer: collectors.LayerNode},
-		"/metrics/cadvisor": {path: "/metrics/cadvisor", layer: collectors.LayerCadvisor},
+		"/metrics":           all,
+		"/metrics/node":      {path: "/metrics/node", layer: collectors.LayerNode},
+		"/metrics/cadvisor":  {path: "/metrics/cadvisor", layer: collectors.LayerCadvisor},
+		"/metrics/nodeagent": own,
 	}
 	for _, p := range kubeletPaths {
 		byPath[p] = &endpoint{path: p, layer: collectors.LayerKubelet}
@@ -67,6 +72,9 @@ func planEndpoints(instances []collectors.Instance) []*endpoint {
 				byPath[p] = ep
 			}
 			ep.names = append(ep.names, in.Name)
+		case collectors.LayerSecurity:
+			all.names = append(all.names, in.Name)
+			own.names = append(own.names, in.Name)
 		default:
 			all.names = append(all.names, in.Name)
 			if ep, ok := byPath["/metrics/"+string(in.Layer)]; ok {
@@ -105,10 +113,7 @@ func newHandler(c handlerConfig) (*handler, error) {
 		h.mux.Handle("GET "+ep.path, h.metrics(ep))
 		links = append(links, web.LandingLinks{Address: ep.path, Text: ep.path, Description: describe(ep)})
 	}
-	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	h.mux.HandleFunc("GET /readyz", h.readyz)
+	h.addHealth(h.mux)
 	links = append(links,
 		web.LandingLinks{Address: "/healthz", Text: "/healthz", Description: "liveness"},
 		web.LandingLinks{Address: "/readyz", Text: "/readyz", Description: "readiness: every enabled layer has completed a first collection"})
@@ -126,13 +131,35 @@ func newHandler(c handlerConfig) (*handler, error) {
 }
 
 func describe(ep *endpoint) string {
-	if len(ep.names) == 0 {
+	switch {
+	case len(ep.names) == 0 && ep.self:
+		return "nodeagent's own metrics"
+	case len(ep.names) == 0:
 		return "no collector enabled"
+	case ep.self:
+		return "nodeagent's own metrics and collectors: " + strings.Join(ep.names, ", ")
 	}
 	return "collectors: " + strings.Join(ep.names, ", ")
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// addHealth adds /healthz and /readyz to mux.
+func (h *handler) addHealth(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", h.readyz)
+}
+
+// healthHandler serves only /healthz and /readyz, for --web.health-address:
+// kubelet probes carry no client certificate or password, and these two
+// paths reveal nothing but "ok" and which layers are not ready yet.
+func (h *handler) healthHandler() http.Handler {
+	mux := http.NewServeMux()
+	h.addHealth(mux)
+	return mux
+}
 
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	if missing := h.scraper.NotReady(); len(missing) > 0 {
@@ -148,7 +175,7 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 
 func (h *handler) metrics(ep *endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(ep.names) == 0 {
+		if len(ep.names) == 0 && !ep.self {
 			http.Error(w, fmt.Sprintf("no collector of layer %s is enabled, so %s serves nothing on this host", ep.layer, ep.path), http.StatusNotFound)
 			return
 		}
@@ -168,6 +195,9 @@ func (h *handler) metrics(ep *endpoint) http.Handler {
 		}
 		deadline := time.Now().Add(h.timeout(r))
 		var g prometheus.Gatherer = prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+			if len(names) == 0 {
+				return nil, nil
+			}
 			return h.scraper.Gather(deadline, names)
 		})
 		if ep.self {

@@ -131,13 +131,23 @@ func TestEndpointsSelfMetricsOnlyOnMetrics(t *testing.T) {
 	addr := startAgent(t)
 	_, all := get(t, http.DefaultClient, "http://"+addr+"/metrics")
 	_, node := get(t, http.DefaultClient, "http://"+addr+"/metrics/node")
+	code, own := get(t, http.DefaultClient, "http://"+addr+"/metrics/nodeagent")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics/nodeagent: %d %s", code, own)
+	}
 	for _, fam := range []string{"nodeagent_build_info", "go_goroutines", "process_resident_memory_bytes"} {
 		if !strings.Contains(all, "# TYPE "+fam+" ") {
 			t.Errorf("/metrics lacks %s", fam)
 		}
+		if !strings.Contains(own, "# TYPE "+fam+" ") {
+			t.Errorf("/metrics/nodeagent lacks %s", fam)
+		}
 		if strings.Contains(node, "# TYPE "+fam+" ") {
 			t.Errorf("/metrics/node has %s", fam)
 		}
+	}
+	if strings.Contains(own, "node_load1") {
+		t.Error("/metrics/nodeagent serves a host metric")
 	}
 	for _, body := range []string{all, node} {
 		if !strings.Contains(body, "node_load1 0.21") || !strings.Contains(body, `nodeagent_scrape_collector_success{collector="loadavg"} 1`) {

@@ -31,6 +31,7 @@ type serveOptions struct {
 	maxRequests     int
 	disableDefaults bool
 	pprofAddress    string
+	healthAddress   string
 	selection       *collectors.Selection
 }
 
@@ -55,6 +56,8 @@ func addServeFlags(app *kingpin.Application) *serveOptions {
 		Default("40").IntVar(&o.maxRequests)
 	app.Flag("collector.disable-defaults", "Disable all collectors that are not enabled explicitly with --collector.<name>.").
 		Default("false").BoolVar(&o.disableDefaults)
+	app.Flag("web.health-address", "Also serve /healthz and /readyz, without TLS or authentication, on this address (for kubelet probes when --web.config.file requires client certificates or passwords). Off when empty.").
+		Default("").StringVar(&o.healthAddress)
 	app.Flag("debug.pprof-address", "Serve Go pprof on this loopback address (for example 127.0.0.1:6060). Off when empty.").
 		Default("").StringVar(&o.pprofAddress)
 

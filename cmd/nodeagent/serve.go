@@ -29,6 +29,7 @@ type agent struct {
 	logger  *slog.Logger
 	scraper *collectors.Scraper
 	handler http.Handler
+	health  http.Handler // /healthz and /readyz only
 }
 
 // newAgent validates options and builds every enabled collector; any
@@ -85,7 +86,7 @@ func newAgent(opts *serveOptions, stderr io.Writer) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &agent{opts: opts, logger: logger, scraper: scraper, handler: h}, nil
+	return &agent{opts: opts, logger: logger, scraper: scraper, handler: h, health: h.healthHandler()}, nil
 }
 
 // serve runs the agent until ctx ends. listeners, when given (tests), replace
@@ -114,7 +115,7 @@ func (a *agent) run(ctx context.Context, listeners []net.Listener) error {
 		// scanners would flood the log otherwise.
 		ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() {
 		if listeners != nil {
 			errc <- web.ServeMultiple(listeners, server, a.opts.web, a.logger)
@@ -123,16 +124,37 @@ func (a *agent) run(ctx context.Context, listeners []net.Listener) error {
 		errc <- web.ListenAndServe(server, a.opts.web, a.logger)
 	}()
 
-	var pprofServer *http.Server
-	if a.opts.pprofAddress != "" {
-		pprofServer = newPprofServer()
-		l, err := net.Listen("tcp", a.opts.pprofAddress)
+	// Side servers: pprof (loopback only) and the plain health endpoint.
+	var side []*http.Server
+	startSide := func(flag, addr string, srv *http.Server) error {
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			_ = server.Close()
-			return fmt.Errorf("--debug.pprof-address %s: %w", a.opts.pprofAddress, err)
+			return fmt.Errorf("%s %s: %w", flag, addr, err)
 		}
-		a.logger.Warn("pprof is enabled", "address", l.Addr().String())
-		go func() { errc <- pprofServer.Serve(l) }()
+		a.logger.Info("listening", "flag", flag, "address", l.Addr().String())
+		side = append(side, srv)
+		go func() { errc <- srv.Serve(l) }()
+		return nil
+	}
+	closeAll := func() {
+		_ = server.Close()
+		for _, srv := range side {
+			_ = srv.Close()
+		}
+	}
+	if a.opts.pprofAddress != "" {
+		a.logger.Warn("pprof is enabled", "address", a.opts.pprofAddress)
+		if err := startSide("--debug.pprof-address", a.opts.pprofAddress, newPprofServer()); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	if a.opts.healthAddress != "" {
+		srv := &http.Server{Handler: a.health, ReadHeaderTimeout: 10 * time.Second}
+		if err := startSide("--web.health-address", a.opts.healthAddress, srv); err != nil {
+			closeAll()
+			return err
+		}
 	}
 
 	// A first collection of every enabled collector, so /readyz turns ready
@@ -145,10 +167,7 @@ func (a *agent) run(ctx context.Context, listeners []net.Listener) error {
 
 	select {
 	case err := <-errc:
-		_ = server.Close()
-		if pprofServer != nil {
-			_ = pprofServer.Close()
-		}
+		closeAll()
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
@@ -158,8 +177,8 @@ func (a *agent) run(ctx context.Context, listeners []net.Listener) error {
 	a.logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.opts.scrapeTimeout+time.Second)
 	defer cancel()
-	if pprofServer != nil {
-		_ = pprofServer.Shutdown(shutdownCtx)
+	for _, srv := range side {
+		_ = srv.Shutdown(shutdownCtx)
 	}
 	if err := server.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutting down: %w", err)

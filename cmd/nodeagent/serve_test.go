@@ -260,7 +260,8 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate := make(chan struct{})
-	slow := &fakeCollector{name: "slow", gate: gate}
+	// The start-up collection passes; the scrape's collection blocks.
+	slow := &fakeCollector{name: "slow", gate: gate, freeCalls: 1}
 	a.scraper, a.handler = newTestHandlerFor(t, 0, 10*time.Second, slow)
 	l := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -283,7 +284,7 @@ func TestGracefulShutdown(t *testing.T) {
 		_, _ = b.ReadFrom(resp.Body)
 		replies <- reply{resp.StatusCode, b.String()}
 	}()
-	waitUntil(t, func() bool { return slow.callCount() >= 1 })
+	waitUntil(t, func() bool { return slow.callCount() >= 2 })
 	cancel()
 	time.Sleep(50 * time.Millisecond) // shutdown has begun and waits for the scrape
 	close(gate)
@@ -318,5 +319,36 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 	})
 	if code != http.StatusOK {
 		t.Errorf("pprof with --debug.pprof-address: %d, want 200", code)
+	}
+}
+
+// TestHealthAddress: with TLS and client certificates required on the main
+// port, probes still reach /healthz and /readyz on --web.health-address,
+// which serves nothing else.
+func TestHealthAddress(t *testing.T) {
+	t.Parallel()
+	f := newTLSFixture(t)
+	l := listen(t)
+	healthAddr := l.Addr().String()
+	l.Close()
+	startAgent(t, "--web.config.file="+f.config, "--web.health-address="+healthAddr)
+	c := &http.Client{Timeout: 10 * time.Second}
+	var code int
+	waitUntil(t, func() bool {
+		resp, err := c.Get("http://" + healthAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		code = resp.StatusCode
+		return code == http.StatusOK
+	})
+	if c, _ := get(t, c, "http://"+healthAddr+"/healthz"); c != http.StatusOK {
+		t.Errorf("/healthz on the health address: %d", c)
+	}
+	for _, p := range []string{"/metrics", "/metrics/node", "/"} {
+		if c, _ := get(t, c, "http://"+healthAddr+p); c != http.StatusNotFound {
+			t.Errorf("%s on the health address: %d, want 404", p, c)
+		}
 	}
 }
