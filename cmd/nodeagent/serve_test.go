@@ -262,7 +262,8 @@ func TestGracefulShutdown(t *testing.T) {
 	gate := make(chan struct{})
 	// The start-up collection passes; the scrape's collection blocks.
 	slow := &fakeCollector{name: "slow", gate: gate, freeCalls: 1}
-	a.scraper, a.handler = newTestHandlerFor(t, 0, 10*time.Second, slow)
+	other := &fakeCollector{name: "other"}
+	a.scraper, a.handler = newTestHandlerFor(t, 0, 10*time.Second, slow, other)
 	l := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -272,9 +273,12 @@ func TestGracefulShutdown(t *testing.T) {
 		code int
 		body string
 	}
+	// The start-up collection (of both collectors) is done before the
+	// scrape, which asks for one collector so that it cannot join it.
+	waitUntil(t, func() bool { return len(a.scraper.NotReady()) == 0 })
 	replies := make(chan reply, 1)
 	go func() {
-		resp, err := http.Get("http://" + l.Addr().String() + "/metrics/node")
+		resp, err := http.Get("http://" + l.Addr().String() + "/metrics/node?collect[]=slow")
 		if err != nil {
 			replies <- reply{code: -1, body: err.Error()}
 			return
