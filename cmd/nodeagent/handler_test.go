@@ -40,7 +40,7 @@ func waitUntil(t *testing.T, cond func() bool) {
 }
 
 // newTestHandlerFor serves fake node-layer collectors.
-func newTestHandlerFor(t *testing.T, maxRequests int, timeout time.Duration, fakes ...*fakeCollector) (*collectors.Scraper, http.Handler) {
+func newTestHandlerFor(t *testing.T, maxRequests int, timeout time.Duration, fakes ...*fakeCollector) (*collectors.Scraper, *handler) {
 	t.Helper()
 	var ins []collectors.Instance
 	for _, f := range fakes {
@@ -251,8 +251,8 @@ func TestConcurrentScrapesShareOneCollection(t *testing.T) {
 		}()
 	}
 	started.Wait()
-	waitUntil(t, func() bool { return c.callCount() == 1 })
-	time.Sleep(100 * time.Millisecond) // the other requests reach the scraper and join
+	waitUntil(t, func() bool { return c.callCount() == 1 && h.gathering.Load() == scrapes })
+	time.Sleep(20 * time.Millisecond) // from the handler into the scraper, where they join
 	close(gate)
 	wg.Wait()
 	close(codes)
