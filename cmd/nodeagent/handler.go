@@ -98,7 +98,7 @@ type handler struct {
 	// gathering counts metrics requests that reached the scraper; tests
 	// use it to know that concurrent scrapes have all arrived.
 	gathering atomic.Int64
-	known    map[string]bool // every registered collector name → enabled
+	known     map[string]bool // every registered collector name → enabled
 }
 
 func newHandler(c handlerConfig) (*handler, error) {
