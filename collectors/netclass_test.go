@@ -1,0 +1,80 @@
+package collectors
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/google/go-cmp/cmp"
+)
+
+// The fixture cases are golden cases in testdata/netclass.
+
+// buildRegistered builds a registered collector through its flags, as the
+// binary does, over env.
+func buildRegistered(t *testing.T, name string, env Env, args ...string) (Collector, error) {
+	t.Helper()
+	app := kingpin.New("test", "")
+	factory := registry[name].Setup(app)
+	if _, err := app.Parse(args); err != nil {
+		t.Fatalf("parsing %v: %v", args, err)
+	}
+	return factory(env)
+}
+
+// TestNetclassKubernetesDefault checks that without flags the CNI
+// interfaces are skipped: the output equals the kubernetes case, whose
+// .args spell the same pattern out for node_exporter.
+func TestNetclassKubernetesDefault(t *testing.T) {
+	t.Parallel()
+	args := strings.TrimSpace(string(mustRead(t, "testdata/netclass/kubernetes.args")))
+	if want := "--collector.netclass.ignored-devices=" + defaultNetDeviceExclude; args != want {
+		t.Fatalf("kubernetes.args = %q, want %q", args, want)
+	}
+	c, err := buildRegistered(t, "netclass", fixtureEnv(t, "netclass/kubernetes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := exposition(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(mustRead(t, "testdata/netclass/kubernetes.prom")), string(got)); diff != "" {
+		t.Errorf("default flags (-want +got):\n%s", diff)
+	}
+	for _, dev := range []string{"veth", "cali", "cilium", "lxc", "flannel", "cni0", "tunl0"} {
+		if strings.Contains(string(got), `device="`+dev) {
+			t.Errorf("device %s is served; the default exclude should skip it", dev)
+		}
+	}
+}
+
+func TestNetclassNoSysClassNet(t *testing.T) {
+	t.Parallel()
+	env := treeEnv(t, t.TempDir())
+	c, err := buildRegistered(t, "netclass", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exposition(t, c)
+	if !errors.Is(err, ErrNoData) || len(out) != 0 {
+		t.Errorf("want ErrNoData and no output without /sys/class/net, got %v and %q", err, out)
+	}
+}
+
+func TestNetclassFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--collector.netclass.netlink"}, "--collector.netclass.netlink is not supported"},
+		{[]string{"--collector.netclass.ignored-devices=("}, "--collector.netclass.ignored-devices"},
+	} {
+		_, err := buildRegistered(t, "netclass", treeEnv(t, t.TempDir()), tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: want an error containing %q, got %v", tc.args, tc.want, err)
+		}
+	}
+}
