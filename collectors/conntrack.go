@@ -32,7 +32,7 @@ type conntrackCollector struct {
 	procPath string
 	logger   *slog.Logger
 
-	entries, limit                                *prometheus.Desc
+	entries, limit                               *prometheus.Desc
 	found, invalid, ignore, insert, insertFailed *prometheus.Desc
 	drop, earlyDrop, searchRestart               *prometheus.Desc
 }
