@@ -33,7 +33,9 @@ func fixtureEnv(t *testing.T, dir string) Env {
 			UdevData: filepath.Join(root, "udev"),
 			CgroupFS: filepath.Join(root, "cgroup"),
 		},
-		Now:        func() time.Time { return time.Unix(1700000000, 0) },
+		// UTC, so that goldens that show the time zone do not depend on the
+		// machine the tests run on.
+		Now:        func() time.Time { return time.Unix(1700000000, 0).UTC() },
 		Registerer: prometheus.NewRegistry(),
 	}
 	if _, err := os.Stat(env.Paths.ProcFS); err == nil {

@@ -3,9 +3,11 @@ package collectors
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/procfs"
 	"github.com/prometheus/procfs/sysfs"
@@ -57,4 +59,22 @@ func treeEnv(t *testing.T, root string) Env {
 		t.Fatal(err)
 	}
 	return env
+}
+
+func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// buildRegistered builds a registered collector through its flags, as the
+// binary does, over env.
+func buildRegistered(t *testing.T, name string, env Env, args ...string) (Collector, error) {
+	t.Helper()
+	reg, ok := registry[name]
+	if !ok {
+		t.Fatalf("no collector %q is registered", name)
+	}
+	app := kingpin.New("test", "")
+	factory := reg.Setup(app)
+	if _, err := app.Parse(args); err != nil {
+		t.Fatalf("parsing %v: %v", args, err)
+	}
+	return factory(env)
 }

@@ -5,23 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/google/go-cmp/cmp"
 )
 
 // The fixture cases are golden cases in testdata/netclass.
-
-// buildRegistered builds a registered collector through its flags, as the
-// binary does, over env.
-func buildRegistered(t *testing.T, name string, env Env, args ...string) (Collector, error) {
-	t.Helper()
-	app := kingpin.New("test", "")
-	factory := registry[name].Setup(app)
-	if _, err := app.Parse(args); err != nil {
-		t.Fatalf("parsing %v: %v", args, err)
-	}
-	return factory(env)
-}
 
 // TestNetclassKubernetesDefault checks that without flags the CNI
 // interfaces are skipped: the output equals the kubernetes case, whose
