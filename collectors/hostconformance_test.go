@@ -3,6 +3,7 @@ package collectors
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -105,6 +106,54 @@ func TestNodeExporterConformanceHostShapes(t *testing.T) {
 			if len(ours) == 0 {
 				t.Error("no families served")
 			}
+		})
+	}
+}
+
+// liveCases are golden cases whose series carry the fixture's path in a
+// label (rapl's path): the golden holds a path relative to the package,
+// node_exporter reports the absolute one it was given, so their
+// .conformance files ignore those families. Here both run over the same
+// absolute paths and must agree on everything.
+var liveCases = []string{"rapl/good", "rapl/zone-label"}
+
+func TestNodeExporterConformanceLive(t *testing.T) {
+	bin := os.Getenv("NODE_EXPORTER_BIN")
+	if bin == "" {
+		t.Skip("NODE_EXPORTER_BIN is not set; make node-conformance sets it")
+	}
+	cases := map[string]goldenCase{}
+	for _, c := range goldenCases(t) {
+		cases[c.name] = c
+	}
+	for _, name := range liveCases {
+		c, ok := cases[name]
+		if !ok {
+			t.Fatalf("no golden case %s", name)
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			theirs := runNodeExporter(t, bin, c)
+			env := treeEnv(t, t.TempDir())
+			env.Paths.SysFS = filepath.Join(c.dir, "sys")
+			sys, err := sysfs.NewFS(env.Paths.SysFS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.Sys = sys
+			col, err := buildRegistered(t, c.collector, env, c.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := exposition(t, col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours := parseExposition(t, out)
+			if len(ours) == 0 {
+				t.Fatal("no families served")
+			}
+			compareFamilies(t, ours, theirs, conformanceRules{ignoreFamily: map[string]bool{}, ignoreHelp: map[string]bool{}})
 		})
 	}
 }
