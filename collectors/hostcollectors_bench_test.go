@@ -1,0 +1,144 @@
+package collectors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
+	"github.com/prometheus/procfs/sysfs"
+)
+
+// benchEnv is an Env over root's proc/, sys/ and root/ (this host's when
+// root is "/"), logging nowhere.
+func benchEnv(b *testing.B, root string) Env {
+	b.Helper()
+	env := Env{
+		Logger: slog.New(slog.DiscardHandler),
+		Paths: Paths{
+			ProcFS: filepath.Join(root, "proc"), SysFS: filepath.Join(root, "sys"),
+			RootFS: filepath.Join(root, "root"), UdevData: filepath.Join(root, "udev"),
+		},
+		Now:        time.Now,
+		Registerer: prometheus.NewRegistry(),
+	}
+	if root == "/" {
+		env.Paths.RootFS = "/"
+	}
+	// As fixtureEnv: readers only for the trees the fixture has.
+	if _, err := os.Stat(env.Paths.ProcFS); err == nil {
+		if env.Proc, err = procfs.NewFS(env.Paths.ProcFS); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(env.Paths.SysFS); err == nil {
+		if env.Sys, err = sysfs.NewFS(env.Paths.SysFS); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return env
+}
+
+// benchUpdate runs c once and drains its metrics, as the Scraper does.
+func benchUpdate(b *testing.B, c Collector) int {
+	ch := make(chan prometheus.Metric, 256)
+	n := make(chan int)
+	go func() {
+		count := 0
+		for range ch {
+			count++
+		}
+		n <- count
+	}()
+	err := c.Update(context.Background(), ch)
+	close(ch)
+	count := <-n
+	if err != nil && !errors.Is(err, ErrNoData) {
+		b.Fatalf("Update: %v", err)
+	}
+	return count
+}
+
+// hostBCollectors are the collectors this benchmark measures, each with
+// its richest fixture.
+var hostBCollectors = []struct {
+	name, fixture string
+	args          []string
+}{
+	{"bonding", "bonding/good", nil},
+	{"conntrack", "conntrack/good", nil},
+	{"edac", "edac/good", nil},
+	{"hwmon", "hwmon/good", nil},
+	{"mdadm", "mdadm/good", nil},
+	{"netclass", "netclass/good", nil},
+	{"nvme", "nvme/good", nil},
+	{"os", "os/support-end", nil},
+	{"powersupplyclass", "powersupplyclass/good", nil},
+	{"rapl", "rapl/good", nil},
+	{"schedstat", "schedstat/good", nil},
+	{"softnet", "softnet/good", nil},
+	{"textfile", "textfile", []string{"--collector.textfile.directory=testdata/textfile/good"}},
+	{"thermal_zone", "thermal_zone/good", nil},
+	{"time", "time/good", nil},
+	{"timex", "time/good", nil},
+	{"udp_queues", "udp_queues/good", nil},
+	{"uname", "time/good", nil},
+}
+
+func benchBuild(b *testing.B, name string, env Env, args []string) Collector {
+	b.Helper()
+	app := kingpin.New("bench", "")
+	factory := registry[name].Setup(app)
+	if _, err := app.Parse(args); err != nil {
+		b.Fatal(err)
+	}
+	c, err := factory(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkHostCollectors measures one Update of each collector over its
+// fixture tree: the cost of reading and parsing the files and building the
+// metrics, without the Scraper's merge (see BenchmarkScraperGather).
+func BenchmarkHostCollectors(b *testing.B) {
+	for _, tc := range hostBCollectors {
+		b.Run(tc.name, func(b *testing.B) {
+			c := benchBuild(b, tc.name, benchEnv(b, filepath.Join("testdata", tc.fixture)), tc.args)
+			series := benchUpdate(b, c)
+			b.ReportAllocs()
+			for b.Loop() {
+				benchUpdate(b, c)
+			}
+			b.ReportMetric(float64(series), "series")
+		})
+	}
+}
+
+// BenchmarkHostCollectorsRealHost is the same over this machine's /proc,
+// /sys and /; collectors whose subsystem the host lacks measure the cost of
+// finding that out.
+func BenchmarkHostCollectorsRealHost(b *testing.B) {
+	env := benchEnv(b, "/")
+	for _, tc := range hostBCollectors {
+		if tc.name == "textfile" {
+			continue // no textfile directory on the host
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			c := benchBuild(b, tc.name, env, nil)
+			series := benchUpdate(b, c)
+			b.ReportAllocs()
+			for b.Loop() {
+				benchUpdate(b, c)
+			}
+			b.ReportMetric(float64(series), "series")
+		})
+	}
+}
