@@ -7,17 +7,6 @@ import (
 
 // The fixture cases are golden cases in testdata/edac.
 
-func TestEdacNoEdac(t *testing.T) {
-	t.Parallel()
-	c, err := buildRegistered(t, "edac", treeEnv(t, t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exposition(t, c); err != nil || len(out) != 0 {
-		t.Errorf("want success and no output without EDAC, got %v and %q", err, out)
-	}
-}
-
 // FuzzEdacValues covers the two bits of parsing done here: counters and
 // DIMM labels.
 func FuzzEdacValues(f *testing.F) {

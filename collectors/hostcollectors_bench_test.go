@@ -4,43 +4,24 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
-	"github.com/prometheus/procfs/sysfs"
 )
 
 // benchEnv is an Env over root's proc/, sys/ and root/ (this host's when
-// root is "/"), logging nowhere.
+// root is "/"), on the real clock, logging nowhere: b.Log would keep every
+// line in memory.
 func benchEnv(b *testing.B, root string) Env {
 	b.Helper()
-	env := Env{
-		Logger: slog.New(slog.DiscardHandler),
-		Paths: Paths{
-			ProcFS: filepath.Join(root, "proc"), SysFS: filepath.Join(root, "sys"),
-			RootFS: filepath.Join(root, "root"), UdevData: filepath.Join(root, "udev"),
-		},
-		Now:        time.Now,
-		Registerer: prometheus.NewRegistry(),
-	}
+	env := envAt(b, root)
+	env.Logger = slog.New(slog.DiscardHandler)
+	env.Now = time.Now
 	if root == "/" {
 		env.Paths.RootFS = "/"
-	}
-	// As fixtureEnv: readers only for the trees the fixture has.
-	if _, err := os.Stat(env.Paths.ProcFS); err == nil {
-		if env.Proc, err = procfs.NewFS(env.Paths.ProcFS); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := os.Stat(env.Paths.SysFS); err == nil {
-		if env.Sys, err = sysfs.NewFS(env.Paths.SysFS); err != nil {
-			b.Fatal(err)
-		}
 	}
 	return env
 }

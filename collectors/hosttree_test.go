@@ -1,16 +1,13 @@
 package collectors
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
-	"github.com/prometheus/procfs/sysfs"
 )
 
 // writeTree writes files (path relative to a new temporary directory →
@@ -30,35 +27,17 @@ func writeTree(t *testing.T, files map[string]string) string {
 	return root
 }
 
-// treeEnv returns an Env over root's proc/, sys/ and root/, which need not
-// exist: procfs and sysfs readers are built as the binary builds them.
+// treeEnv returns an Env over root's proc/, sys/ and root/, as the binary
+// builds it: proc/ and sys/ are created when missing, since the binary
+// refuses to start without them.
 func treeEnv(t *testing.T, root string) Env {
 	t.Helper()
-	env := Env{
-		Logger: testLogger(t),
-		Paths: Paths{
-			ProcFS:   filepath.Join(root, "proc"),
-			SysFS:    filepath.Join(root, "sys"),
-			RootFS:   filepath.Join(root, "root"),
-			UdevData: filepath.Join(root, "udev"),
-			CgroupFS: filepath.Join(root, "cgroup"),
-		},
-		Now:        func() time.Time { return time.Unix(1700000000, 0).UTC() },
-		Registerer: prometheus.NewRegistry(),
-	}
-	for _, dir := range []string{env.Paths.ProcFS, env.Paths.SysFS} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+	for _, dir := range []string{"proc", "sys"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var err error
-	if env.Proc, err = procfs.NewFS(env.Paths.ProcFS); err != nil {
-		t.Fatal(err)
-	}
-	if env.Sys, err = sysfs.NewFS(env.Paths.SysFS); err != nil {
-		t.Fatal(err)
-	}
-	return env
+	return envAt(t, root)
 }
 
 func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
@@ -77,4 +56,35 @@ func buildRegistered(t *testing.T, name string, env Env, args ...string) (Collec
 		t.Fatalf("parsing %v: %v", args, err)
 	}
 	return factory(env)
+}
+
+// TestHostCollectorsWithoutSubsystem: on a host that lacks the subsystem
+// (an empty /proc, /sys and rootfs), each collector serves nothing and
+// reports no data or plain success, never a failure.
+func TestHostCollectorsWithoutSubsystem(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		noData bool // ErrNoData, as node_exporter; else plain success
+	}{
+		{"bonding", true}, {"conntrack", true}, {"edac", false}, {"hwmon", true},
+		{"mdadm", true}, {"netclass", true}, {"nvme", true}, {"os", true},
+		{"powersupplyclass", true}, {"rapl", true}, {"schedstat", true},
+		{"softnet", true}, {"thermal_zone", false}, {"udp_queues", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := buildRegistered(t, tc.name, treeEnv(t, t.TempDir()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := exposition(t, c)
+			if len(out) != 0 {
+				t.Errorf("served %q", out)
+			}
+			if gotNoData := errors.Is(err, ErrNoData); gotNoData != tc.noData || (err != nil && !gotNoData) {
+				t.Errorf("Update error %v; want ErrNoData: %v", err, tc.noData)
+			}
+		})
+	}
 }

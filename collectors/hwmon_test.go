@@ -1,7 +1,6 @@
 package collectors
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,17 +10,6 @@ import (
 )
 
 // The fixture cases are golden cases in testdata/hwmon.
-
-func TestHwmonNoHwmonClass(t *testing.T) {
-	t.Parallel()
-	c, err := buildRegistered(t, "hwmon", treeEnv(t, t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exposition(t, c); !errors.Is(err, ErrNoData) || len(out) != 0 {
-		t.Errorf("want ErrNoData and no output without /sys/class/hwmon, got %v and %q", err, out)
-	}
-}
 
 // TestHwmonUnreadableAttribute: a sensor whose driver answers EIO (or
 // EAGAIN forever) loses that attribute only; the scrape succeeds.

@@ -1,7 +1,6 @@
 package collectors
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -34,19 +33,6 @@ func TestNetclassKubernetesDefault(t *testing.T) {
 		if strings.Contains(string(got), `device="`+dev) {
 			t.Errorf("device %s is served; the default exclude should skip it", dev)
 		}
-	}
-}
-
-func TestNetclassNoSysClassNet(t *testing.T) {
-	t.Parallel()
-	env := treeEnv(t, t.TempDir())
-	c, err := buildRegistered(t, "netclass", env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exposition(t, c)
-	if !errors.Is(err, ErrNoData) || len(out) != 0 {
-		t.Errorf("want ErrNoData and no output without /sys/class/net, got %v and %q", err, out)
 	}
 }
 

@@ -1,23 +1,11 @@
 package collectors
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
 
 // The fixture cases are golden cases in testdata/nvme.
-
-func TestNVMeNoNVMeClass(t *testing.T) {
-	t.Parallel()
-	c, err := buildRegistered(t, "nvme", treeEnv(t, t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exposition(t, c); !errors.Is(err, ErrNoData) || len(out) != 0 {
-		t.Errorf("want ErrNoData and no output without /sys/class/nvme, got %v and %q", err, out)
-	}
-}
 
 // TestNVMeWithoutNuse: kernels without the nuse attribute (or a value that
 // does not parse) lose node_nvme_namespace_used_bytes only; node_exporter

@@ -1,7 +1,6 @@
 package collectors
 
 import (
-	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -11,17 +10,6 @@ import (
 )
 
 // The fixture cases are golden cases in testdata/os.
-
-func TestOSNoReleaseFile(t *testing.T) {
-	t.Parallel()
-	c, err := buildRegistered(t, "os", treeEnv(t, t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exposition(t, c); !errors.Is(err, ErrNoData) || len(out) != 0 {
-		t.Errorf("want ErrNoData and no output without os-release, got %v and %q", err, out)
-	}
-}
 
 func TestParseOSRelease(t *testing.T) {
 	t.Parallel()

@@ -12,17 +12,6 @@ import (
 
 // The fixture cases are golden cases in testdata/rapl.
 
-func TestRaplNoPowercap(t *testing.T) {
-	t.Parallel()
-	c, err := buildRegistered(t, "rapl", treeEnv(t, t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exposition(t, c); !errors.Is(err, ErrNoData) || len(out) != 0 {
-		t.Errorf("want ErrNoData and no output without /sys/class/powercap, got %v and %q", err, out)
-	}
-}
-
 // TestRaplEnergyRootOnly: since Linux 5.10 energy_uj is readable by root
 // only; an unprivileged agent reports no data rather than failing.
 func TestRaplEnergyRootOnly(t *testing.T) {
