@@ -46,9 +46,9 @@ func benchUpdate(b *testing.B, c Collector) int {
 	return count
 }
 
-// hostBCollectors are the collectors this benchmark measures, each with
+// benchHostCollectors are the collectors this benchmark measures, each with
 // its richest fixture.
-var hostBCollectors = []struct {
+var benchHostCollectors = []struct {
 	name, fixture string
 	args          []string
 }{
@@ -90,7 +90,7 @@ func benchBuild(b *testing.B, name string, env Env, args []string) Collector {
 // fixture tree: the cost of reading and parsing the files and building the
 // metrics, without the Scraper's merge (see BenchmarkScraperGather).
 func BenchmarkHostCollectors(b *testing.B) {
-	for _, tc := range hostBCollectors {
+	for _, tc := range benchHostCollectors {
 		b.Run(tc.name, func(b *testing.B) {
 			c := benchBuild(b, tc.name, benchEnv(b, filepath.Join("testdata", tc.fixture)), tc.args)
 			series := benchUpdate(b, c)
@@ -108,7 +108,7 @@ func BenchmarkHostCollectors(b *testing.B) {
 // finding that out.
 func BenchmarkHostCollectorsRealHost(b *testing.B) {
 	env := benchEnv(b, "/")
-	for _, tc := range hostBCollectors {
+	for _, tc := range benchHostCollectors {
 		if tc.name == "textfile" {
 			continue // no textfile directory on the host
 		}

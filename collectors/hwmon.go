@@ -24,10 +24,10 @@ func init() {
 		DefaultEnabled: true,
 		Setup: func(app FlagApp) Factory {
 			cfg := &hwmonConfig{}
-			app.Flag("collector.hwmon.chip-include", "Regexp of hwmon chip to include (mutually exclusive to device-exclude).").StringVar(&cfg.chipInclude)
-			app.Flag("collector.hwmon.chip-exclude", "Regexp of hwmon chip to exclude (mutually exclusive to device-include).").StringVar(&cfg.chipExclude)
-			app.Flag("collector.hwmon.sensor-include", "Regexp of hwmon sensor to include (mutually exclusive to sensor-exclude).").StringVar(&cfg.sensorInclude)
-			app.Flag("collector.hwmon.sensor-exclude", "Regexp of hwmon sensor to exclude (mutually exclusive to sensor-include).").StringVar(&cfg.sensorExclude)
+			app.Flag("collector.hwmon.chip-include", "Regexp of hwmon chip labels to serve; other chips are skipped.").StringVar(&cfg.chipInclude)
+			app.Flag("collector.hwmon.chip-exclude", "Regexp of hwmon chip labels to skip.").StringVar(&cfg.chipExclude)
+			app.Flag("collector.hwmon.sensor-include", "Regexp of hwmon sensors, as <chip>;<sensor>, to serve; other sensors are skipped.").StringVar(&cfg.sensorInclude)
+			app.Flag("collector.hwmon.sensor-exclude", "Regexp of hwmon sensors, as <chip>;<sensor>, to skip.").StringVar(&cfg.sensorExclude)
 			return func(env Env) (Collector, error) { return newHwmonCollector(env, *cfg) }
 		},
 	})

@@ -28,9 +28,9 @@ func init() {
 		DefaultEnabled: true,
 		Setup: func(app FlagApp) Factory {
 			cfg := &netclassConfig{}
-			app.Flag("collector.netclass.ignored-devices", "Regexp of net devices to ignore for netclass collector.").
+			app.Flag("collector.netclass.ignored-devices", "Regexp of network devices the netclass collector skips; the default skips the per-pod interfaces of common CNI plugins.").
 				Default(defaultNetDeviceExclude).StringVar(&cfg.ignoredDevices)
-			app.Flag("collector.netclass.ignore-invalid-speed", "Ignore devices where the speed is invalid. This will be the default behavior in 2.x.").
+			app.Flag("collector.netclass.ignore-invalid-speed", "Leave out node_network_speed_bytes for devices that report an unknown speed (-1), instead of serving -125000.").
 				BoolVar(&cfg.ignoreInvalidSpeed)
 			app.Flag("collector.netclass.netlink", "Use netlink to gather stats instead of /sys/class/net. Not supported by nodeagent, which reads sysfs (node_exporter's default); setting it is a startup error.").
 				Default("false").BoolVar(&cfg.netlink)

@@ -23,7 +23,7 @@ func init() {
 		Setup: func(app FlagApp) Factory {
 			cfg := &powerSupplyConfig{}
 			// node_exporter spells this flag's namespace "powersupply".
-			app.Flag("collector.powersupply.ignored-supplies", "Regexp of power supplies to ignore for powersupplyclass collector.").
+			app.Flag("collector.powersupply.ignored-supplies", "Regexp of power supplies the powersupplyclass collector skips.").
 				Default("^$").StringVar(&cfg.ignoredSupplies)
 			return func(env Env) (Collector, error) { return newPowerSupplyCollector(env, *cfg) }
 		},

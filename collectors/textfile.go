@@ -25,7 +25,7 @@ func init() {
 		DefaultEnabled: true,
 		Setup: func(app FlagApp) Factory {
 			cfg := &textfileConfig{}
-			app.Flag("collector.textfile.directory", "Directory to read text files with metrics from, supports glob matching. (repeatable)").
+			app.Flag("collector.textfile.directory", "Directory whose *.prom files are served; a glob selects several. Repeatable.").
 				Default("").StringsVar(&cfg.directories)
 			return func(env Env) (Collector, error) { return newTextfileCollector(env, *cfg), nil }
 		},
