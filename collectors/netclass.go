@@ -56,7 +56,6 @@ type netclassAttr struct {
 // collector does in its default (sysfs) mode.
 type netclassCollector struct {
 	sys      sysfs.FS
-	sysPath  string
 	logger   *slog.Logger
 	ignored  *regexp.Regexp
 	cfg      netclassConfig
@@ -81,7 +80,6 @@ func newNetclassCollector(env Env, cfg netclassConfig) (*netclassCollector, erro
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	return &netclassCollector{
 		sys:     env.Sys,
-		sysPath: env.Paths.SysFS,
 		logger:  env.Logger,
 		ignored: ignored,
 		cfg:     cfg,
@@ -138,7 +136,7 @@ func (c *netclassCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 			continue
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("reading %s/class/net/%s: %w", c.sysPath, dev, err))
+			errs = append(errs, fmt.Errorf("network device %s: %w", dev, err))
 			continue
 		}
 		c.send(ch, iface)
