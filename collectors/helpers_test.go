@@ -23,7 +23,12 @@ var update = flag.Bool("update", false, "rewrite golden expositions in testdata/
 // sys/, root/, udev/ and cgroup/ below it, each used only when present.
 func fixtureEnv(t *testing.T, dir string) Env {
 	t.Helper()
-	root := filepath.Join("testdata", dir)
+	return envAt(t, filepath.Join("testdata", dir))
+}
+
+// envAt is fixtureEnv for any directory.
+func envAt(t testing.TB, root string) Env {
+	t.Helper()
 	env := Env{
 		Logger: testLogger(t),
 		Paths: Paths{
@@ -33,7 +38,9 @@ func fixtureEnv(t *testing.T, dir string) Env {
 			UdevData: filepath.Join(root, "udev"),
 			CgroupFS: filepath.Join(root, "cgroup"),
 		},
-		Now:        func() time.Time { return time.Unix(1700000000, 0) },
+		// UTC, so that goldens that show the time zone do not depend on the
+		// machine the tests run on.
+		Now:        func() time.Time { return time.Unix(1700000000, 0).UTC() },
 		Registerer: prometheus.NewRegistry(),
 	}
 	if _, err := os.Stat(env.Paths.ProcFS); err == nil {
@@ -110,11 +117,11 @@ func compareGolden(t *testing.T, c Collector, golden string) {
 }
 
 // testLogger logs through t, so output shows only for failing tests.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

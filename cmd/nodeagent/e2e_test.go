@@ -86,9 +86,11 @@ func startBinary(t *testing.T, bin string, args ...string) string {
 	return base
 }
 
-// volatileRE matches series whose values change from run to run; the
-// golden comparison leaves them out, as node_exporter's end-to-end test does.
-var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|nodeagent_scrape_collector_duration_seconds)`)
+// volatileRE matches series whose values change from run to run or from
+// host to host (the clock, the kernel's uname and clock discipline, the
+// host's os-release); the golden comparison leaves them out, as
+// node_exporter's end-to-end test does.
+var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|nodeagent_scrape_collector_duration_seconds|node_time_seconds|node_time_zone_offset_seconds|node_timex_|node_uname_info|node_os_)`)
 
 func stable(body string) string {
 	var b strings.Builder

@@ -1,0 +1,62 @@
+package collectors
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file holds the small readers the host collectors need for /proc and
+// /sys files that procfs does not parse.
+
+// sysfsReadLimit caps one read of a sysfs attribute; attributes are a page
+// at most, the ones we read a few bytes.
+const sysfsReadLimit = 4096
+
+// readSysfsAttr reads a sysfs attribute with a single read(2), without the
+// retry loop of os.ReadFile: some hwmon drivers answer EAGAIN forever, and
+// a read must then fail rather than spin. Trailing newlines are cut.
+func readSysfsAttr(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b := make([]byte, sysfsReadLimit)
+	n, err := unix.Read(int(f.Fd()), b)
+	if err != nil {
+		return "", &os.PathError{Op: "read", Path: path, Err: err}
+	}
+	return strings.TrimRight(string(b[:max(n, 0)]), "\n"), nil
+}
+
+// readUintFile reads a file holding one unsigned decimal number, as the
+// kernel writes counters in /proc/sys and /sys.
+func readUintFile(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	v, err := parseUintValue(b)
+	if err != nil {
+		return 0, fmt.Errorf("parsing %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// parseUintValue parses one unsigned decimal number surrounded by optional
+// white space.
+func parseUintValue(b []byte) (uint64, error) {
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// labelValue makes s a valid label value: bytes that are not UTF-8 (a
+// device name, an alias, a sensor label set by anyone) become U+FFFD, as
+// node_exporter does for hwmon and power supplies, instead of failing the
+// metric.
+func labelValue(s string) string {
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

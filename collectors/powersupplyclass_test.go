@@ -1,0 +1,16 @@
+package collectors
+
+import (
+	"strings"
+	"testing"
+)
+
+// The fixture cases are golden cases in testdata/powersupplyclass.
+
+func TestPowerSupplyBadFlag(t *testing.T) {
+	t.Parallel()
+	_, err := buildRegistered(t, "powersupplyclass", treeEnv(t, t.TempDir()), "--collector.powersupply.ignored-supplies=(")
+	if err == nil || !strings.Contains(err.Error(), "--collector.powersupply.ignored-supplies") {
+		t.Errorf("want an error naming the flag, got %v", err)
+	}
+}
