@@ -29,10 +29,10 @@ func init() {
 // statCollector serves /proc/stat's system-wide counters as node_exporter's
 // stat collector does (the per-CPU lines are the cpu collector's).
 type statCollector struct {
-	cfg                                   statConfig
-	proc                                  procfs.FS
-	procPath                              string
-	intr, ctxt, forks, btime              *prometheus.Desc
+	cfg                                  statConfig
+	proc                                 procfs.FS
+	procPath                             string
+	intr, ctxt, forks, btime             *prometheus.Desc
 	procsRunning, procsBlocked, softirqs *prometheus.Desc
 }
 
