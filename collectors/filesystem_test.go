@@ -297,4 +297,3 @@ func TestFilesystemIncludeReplacesDefaultExclude(t *testing.T) {
 		t.Errorf("want only /sys, got %v", lines)
 	}
 }
-
