@@ -159,8 +159,9 @@ func (c *cpuCollector) updateInfo(ch chan<- prometheus.Metric) error {
 	}
 	for _, cpu := range info {
 		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
-			cpu.PhysicalID, cpu.CoreID, strconv.Itoa(int(cpu.Processor)), cpu.VendorID, cpu.CPUFamily,
-			cpu.Model, cpu.ModelName, cpu.Microcode, cpu.Stepping, cpu.CacheSize)
+			validLabel(cpu.PhysicalID), validLabel(cpu.CoreID), strconv.Itoa(int(cpu.Processor)),
+			validLabel(cpu.VendorID), validLabel(cpu.CPUFamily), validLabel(cpu.Model), validLabel(cpu.ModelName),
+			validLabel(cpu.Microcode), validLabel(cpu.Stepping), validLabel(cpu.CacheSize))
 	}
 	if len(info) == 0 {
 		return nil
@@ -178,7 +179,7 @@ func (c *cpuCollector) updateInfo(ch chan<- prometheus.Metric) error {
 		}
 		for _, v := range f.values {
 			if f.re.MatchString(v) {
-				ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, 1, v)
+				ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, 1, validLabel(v))
 			}
 		}
 	}

@@ -257,9 +257,9 @@ func (c *filesystemCollector) mounts() ([]mount, error) {
 		_, superRO := mi.SuperOptions["ro"]
 		_, emergencyRO := mi.SuperOptions["emergency_ro"]
 		out = append(out, mount{
-			device:     strings.ToValidUTF8(mi.Source, "\uFFFD"),
-			mountPoint: strings.ToValidUTF8(c.stripRootfs(mp), "\uFFFD"),
-			fsType:     strings.ToValidUTF8(mi.FSType, "\uFFFD"),
+			device:     validLabel(mi.Source),
+			mountPoint: validLabel(c.stripRootfs(mp)),
+			fsType:     validLabel(mi.FSType),
 			major:      major,
 			minor:      minor,
 			readonly:   ro || superRO || emergencyRO,
