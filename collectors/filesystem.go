@@ -299,8 +299,9 @@ func (c *filesystemCollector) stripRootfs(mp string) string {
 func (c *filesystemCollector) statAll(ctx context.Context, mounts []mount) ([]mountStats, error) {
 	budget := time.Time{}
 	if dl, ok := ctx.Deadline(); ok {
-		// Leave a tenth of the remaining time (at most 250ms) to send.
-		budget = dl.Add(-min(250*time.Millisecond, time.Until(dl)/10))
+		// Leave a tenth of the remaining time (at most 500ms) for the rest
+		// of the scrape.
+		budget = dl.Add(-min(500*time.Millisecond, time.Until(dl)/10))
 	}
 	out := make([]mountStats, len(mounts))
 	next := make(chan int)

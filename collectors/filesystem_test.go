@@ -242,7 +242,7 @@ func TestFilesystemAnswersBeforeDeadline(t *testing.T) {
 	fake.gates["/mnt/nfs"] = gate
 	c := newTestFilesystemCollector(t, root, fake, "--collector.filesystem.mount-timeout=1h")
 	s, err := NewScraper([]Instance{{Name: "filesystem", Layer: LayerNode, Collector: c}},
-		ScraperOptions{Timeout: 300 * time.Millisecond, MaxConcurrency: 1, Logger: testLogger(t)})
+		ScraperOptions{Timeout: 2 * time.Second, MaxConcurrency: 1, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
