@@ -3,7 +3,6 @@ package collectors
 import (
 	"fmt"
 	"regexp"
-	"strings"
 )
 
 // deviceFilter drops names (devices, mount points, fs types) by an exclude
@@ -59,12 +58,4 @@ func (f *filterFlags) build(excludeFlag, includeFlag string) (deviceFilter, erro
 func (f deviceFilter) ignored(name string) bool {
 	return (f.exclude != nil && f.exclude.MatchString(name)) ||
 		(f.include != nil && !f.include.MatchString(name))
-}
-
-// validLabel makes text read from a file safe as a label value: client
-// metrics reject (and MustNewConstMetric panics on) invalid UTF-8, which a
-// corrupt or hostile file can hold. node_exporter replaces it the same way
-// for mount labels.
-func validLabel(s string) string {
-	return strings.ToValidUTF8(s, "\uFFFD")
 }
