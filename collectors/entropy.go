@@ -17,6 +17,9 @@ func init() {
 		Setup: func(FlagApp) Factory {
 			return func(env Env) (Collector, error) { return newEntropyCollector(env), nil }
 		},
+		KnownLintProblems: []LintException{
+			inherited(`node_entropy_(available|pool_size)_bits`, `use base unit "bytes"`, "node_exporter counts entropy in bits, as the kernel does"),
+		},
 	})
 }
 
