@@ -261,7 +261,18 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	slow := &fakeCollector{name: "slow", gate: gate}
-	a.scraper, a.handler = newTestHandlerFor(t, 0, 10*time.Second, slow)
+	var h http.Handler
+	a.scraper, h = newTestHandlerFor(t, 0, 10*time.Second, slow)
+	// The startup collection calls slow too, so its call count cannot tell
+	// that the scrape arrived; the handler says so.
+	arrived := make(chan struct{}, 1)
+	a.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		h.ServeHTTP(w, r)
+	})
 	l := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -283,6 +294,7 @@ func TestGracefulShutdown(t *testing.T) {
 		_, _ = b.ReadFrom(resp.Body)
 		replies <- reply{resp.StatusCode, b.String()}
 	}()
+	<-arrived
 	waitUntil(t, func() bool { return slow.callCount() >= 1 })
 	cancel()
 	time.Sleep(50 * time.Millisecond) // shutdown has begun and waits for the scrape
