@@ -51,8 +51,9 @@ type vmstatCollector struct {
 	path   string
 	fields *regexp.Regexp
 
-	// mu guards descs, built on first sight of a field and kept: the
-	// kernel's field set does not change while it runs.
+	// mu guards descs: per field seen so far, its Desc, or nil when the
+	// field filter drops it. The kernel's field set does not change while it
+	// runs, so the filter is matched once per field, not per scrape.
 	mu    sync.Mutex
 	descs map[string]*prometheus.Desc
 }
@@ -77,15 +78,16 @@ func (c *vmstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, f := range fields {
-		if !c.fields.MatchString(f.name) {
-			continue
-		}
 		d, ok := c.descs[f.name]
 		if !ok {
-			d = prometheus.NewDesc("node_vmstat_"+f.name, fmt.Sprintf("/proc/vmstat information field %s.", f.name), nil, nil)
+			if c.fields.MatchString(f.name) {
+				d = prometheus.NewDesc("node_vmstat_"+f.name, fmt.Sprintf("/proc/vmstat information field %s.", f.name), nil, nil)
+			}
 			c.descs[f.name] = d
 		}
-		ch <- prometheus.MustNewConstMetric(d, prometheus.UntypedValue, f.value)
+		if d != nil {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.UntypedValue, f.value)
+		}
 	}
 	return nil
 }
