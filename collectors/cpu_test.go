@@ -75,13 +75,3 @@ func TestCPUCountersNeverGoBack(t *testing.T) {
 		}
 	}
 }
-
-func TestCPUBadIncludeRegexp(t *testing.T) {
-	t.Parallel()
-	env := tempEnv(t, t.TempDir())
-	for _, cfg := range []cpuConfig{{flagsInclude: "("}, {bugsInclude: "[z-a]"}} {
-		if _, err := newCPUCollector(env, cfg); err == nil || !strings.Contains(err.Error(), "--collector.cpu.info.") {
-			t.Errorf("config %+v: want an error naming the flag, got %v", cfg, err)
-		}
-	}
-}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -54,25 +53,4 @@ func FuzzParseUdevData(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestDiskstatsFlagErrors(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--collector.diskstats.device-exclude=^sd", "--collector.diskstats.device-include=^nvme"}, "mutually exclusive"},
-		{[]string{"--collector.diskstats.device-include=("}, "--collector.diskstats.device-include"},
-	} {
-		app := kingpin.New("test", "")
-		factory := registry["diskstats"].Setup(app)
-		if _, err := app.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
-		_, err := factory(tempEnv(t, t.TempDir()))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: want an error containing %q, got %v", tc.args, tc.want, err)
-		}
-	}
 }

@@ -77,6 +77,15 @@ func (f *fakeStatfs) callCount(mp string) int {
 	return f.calls[mp]
 }
 
+// newMountTree writes a mount table at rel below a new tree and returns the
+// tree and a fake statfs for its rootfs.
+func newMountTree(t *testing.T, rel, mountinfo string) (string, *fakeStatfs) {
+	t.Helper()
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{rel: mountinfo})
+	return root, newFakeStatfs(filepath.Join(root, "root"))
+}
+
 // newTestFilesystemCollector builds the collector over root with the given
 // flags, as the binary would, but with statfs answered by fake.
 func newTestFilesystemCollector(t *testing.T, root string, fake *fakeStatfs, args ...string) *filesystemCollector {
@@ -109,9 +118,7 @@ const testMountinfo = `22 1 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7
 
 func TestFilesystemStatfsValues(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	writeFiles(t, root, map[string]string{"proc/1/mountinfo": testMountinfo})
-	fake := newFakeStatfs(filepath.Join(root, "root"))
+	root, fake := newMountTree(t, "proc/1/mountinfo", testMountinfo)
 	fake.answers["/"] = syscall.Statfs_t{Bsize: 4096, Blocks: 1000, Bfree: 400, Bavail: 300, Files: 5000, Ffree: 4000}
 	fake.answers["/boot/efi"] = syscall.Statfs_t{Bsize: 512, Blocks: 100, Bfree: 90, Bavail: 90, Files: 0, Ffree: 0}
 	fake.answers["/srv"] = syscall.Statfs_t{Bsize: 1024, Blocks: 10, Bfree: 1, Bavail: 1, Files: 7, Ffree: 2}
@@ -168,9 +175,7 @@ func TestFilesystemRootfsPrefix(t *testing.T) {
 // mount comes back once its statfs answers.
 func TestFilesystemStuckMount(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	writeFiles(t, root, map[string]string{"proc/1/mountinfo": testMountinfo})
-	fake := newFakeStatfs(filepath.Join(root, "root"))
+	root, fake := newMountTree(t, "proc/1/mountinfo", testMountinfo)
 	fake.answers["/"] = syscall.Statfs_t{Bsize: 4096, Blocks: 1000, Bfree: 400, Bavail: 300}
 	fake.answers["/mnt/nfs"] = syscall.Statfs_t{Bsize: 4096, Blocks: 50, Bfree: 20, Bavail: 10}
 	gate := make(chan struct{})
@@ -233,9 +238,7 @@ func TestFilesystemStuckMount(t *testing.T) {
 // by the Scraper.
 func TestFilesystemAnswersBeforeDeadline(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	writeFiles(t, root, map[string]string{"proc/1/mountinfo": testMountinfo})
-	fake := newFakeStatfs(filepath.Join(root, "root"))
+	root, fake := newMountTree(t, "proc/1/mountinfo", testMountinfo)
 	fake.answers["/"] = syscall.Statfs_t{Bsize: 4096, Blocks: 1000}
 	gate := make(chan struct{})
 	defer close(gate)
@@ -259,35 +262,10 @@ func TestFilesystemAnswersBeforeDeadline(t *testing.T) {
 	}
 }
 
-func TestFilesystemFlagErrors(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--collector.filesystem.mount-points-exclude=^/x", "--collector.filesystem.mount-points-include=^/y"}, "mutually exclusive"},
-		{[]string{"--collector.filesystem.fs-types-exclude=^x", "--collector.filesystem.fs-types-include=^y"}, "mutually exclusive"},
-		{[]string{"--collector.filesystem.mount-points-exclude=("}, "--collector.filesystem.mount-points-exclude"},
-		{[]string{"--collector.filesystem.mount-timeout=0s"}, "--collector.filesystem.mount-timeout"},
-	} {
-		app := kingpin.New("test", "")
-		factory := registry["filesystem"].Setup(app)
-		if _, err := app.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
-		_, err := factory(tempEnv(t, t.TempDir()))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: want an error containing %q, got %v", tc.args, tc.want, err)
-		}
-	}
-}
-
 // The include flag alone replaces the default exclude, as node_exporter's.
 func TestFilesystemIncludeReplacesDefaultExclude(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	writeFiles(t, root, map[string]string{"proc/1/mountinfo": testMountinfo})
-	fake := newFakeStatfs(filepath.Join(root, "root"))
+	root, fake := newMountTree(t, "proc/1/mountinfo", testMountinfo)
 	c := newTestFilesystemCollector(t, root, fake, "--collector.filesystem.mount-points-include=^/sys$", "--collector.filesystem.fs-types-exclude=^$")
 	lines, err := seriesLines(t, c, "node_filesystem_device_error")
 	if err != nil {

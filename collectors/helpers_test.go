@@ -23,7 +23,12 @@ var update = flag.Bool("update", false, "rewrite golden expositions in testdata/
 // sys/, root/, udev/ and cgroup/ below it, each used only when present.
 func fixtureEnv(t *testing.T, dir string) Env {
 	t.Helper()
-	root := filepath.Join("testdata", dir)
+	return envAt(t, filepath.Join("testdata", dir))
+}
+
+// envAt is fixtureEnv for a tree anywhere (a test's t.TempDir()).
+func envAt(t *testing.T, root string) Env {
+	t.Helper()
 	env := Env{
 		Logger: testLogger(t),
 		Paths: Paths{

@@ -3,6 +3,7 @@ package collectors
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,38 @@ func TestHostMalformedFileOthersServed(t *testing.T) {
 	}
 	if !logs.contains(filepath.Join(root, "proc", "stat")) {
 		t.Errorf("no log line names the malformed file:\n%s", logs.String())
+	}
+}
+
+// TestHostFlagErrors: a bad flag value is a startup error naming the flag.
+func TestHostFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		collector string
+		args      []string
+		want      string
+	}{
+		{"cpu", []string{"--collector.cpu.info.flags-include=("}, "--collector.cpu.info.flags-include"},
+		{"cpu", []string{"--collector.cpu.info.bugs-include=[z-a]"}, "--collector.cpu.info.bugs-include"},
+		{"diskstats", []string{"--collector.diskstats.device-exclude=^sd", "--collector.diskstats.device-include=^nvme"}, "mutually exclusive"},
+		{"diskstats", []string{"--collector.diskstats.device-include=("}, "--collector.diskstats.device-include"},
+		{"filesystem", []string{"--collector.filesystem.mount-points-exclude=^/x", "--collector.filesystem.mount-points-include=^/y"}, "mutually exclusive"},
+		{"filesystem", []string{"--collector.filesystem.fs-types-exclude=^x", "--collector.filesystem.fs-types-include=^y"}, "mutually exclusive"},
+		{"filesystem", []string{"--collector.filesystem.mount-points-exclude=("}, "--collector.filesystem.mount-points-exclude"},
+		{"filesystem", []string{"--collector.filesystem.mount-timeout=0s"}, "--collector.filesystem.mount-timeout"},
+		{"netdev", []string{"--collector.netdev.device-exclude=^x", "--collector.netdev.device-include=^y"}, "mutually exclusive"},
+		{"netdev", []string{"--collector.netdev.device-exclude=("}, "--collector.netdev.device-exclude"},
+		{"netstat", []string{"--collector.netstat.fields=("}, "--collector.netstat.fields"},
+		{"vmstat", []string{"--collector.vmstat.fields=("}, "--collector.vmstat.fields"},
+	} {
+		app := kingpin.New("test", "")
+		factory := registry[tc.collector].Setup(app)
+		if _, err := app.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		_, err := factory(tempEnv(t, t.TempDir()))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %v: want an error containing %q, got %v", tc.collector, tc.args, tc.want, err)
+		}
 	}
 }

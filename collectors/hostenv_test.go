@@ -9,41 +9,19 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
-	"github.com/prometheus/procfs/sysfs"
 )
 
 // tempEnv returns an Env over root (proc/, sys/, root/, udev/ below it),
-// for tests that write their fixture files at run time.
+// for tests that write their fixture files at run time; proc/ and sys/ are
+// created so that procfs and sysfs open.
 func tempEnv(t *testing.T, root string) Env {
 	t.Helper()
-	env := Env{
-		Logger: testLogger(t),
-		Paths: Paths{
-			ProcFS:   filepath.Join(root, "proc"),
-			SysFS:    filepath.Join(root, "sys"),
-			RootFS:   filepath.Join(root, "root"),
-			UdevData: filepath.Join(root, "udev"),
-		},
-		Now:        func() time.Time { return time.Unix(1700000000, 0) },
-		Registerer: prometheus.NewRegistry(),
-	}
-	for _, d := range []string{env.Paths.ProcFS, env.Paths.SysFS} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for _, d := range []string{"proc", "sys"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var err error
-	if env.Proc, err = procfs.NewFS(env.Paths.ProcFS); err != nil {
-		t.Fatal(err)
-	}
-	if env.Sys, err = sysfs.NewFS(env.Paths.SysFS); err != nil {
-		t.Fatal(err)
-	}
-	return env
+	return envAt(t, root)
 }
 
 // writeFiles writes name → content below root, creating directories.

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/procfs"
@@ -35,10 +34,7 @@ type sockstatCollector struct {
 	logger   *slog.Logger
 	pageSize int
 	used     *prometheus.Desc
-
-	// mu guards descs, built on first sight of a protocol field and kept.
-	mu    sync.Mutex
-	descs map[string]*prometheus.Desc
+	descs    fieldDescs
 }
 
 func newSockstatCollector(env Env) *sockstatCollector {
@@ -48,7 +44,6 @@ func newSockstatCollector(env Env) *sockstatCollector {
 		logger:   env.Logger,
 		pageSize: os.Getpagesize(),
 		used:     prometheus.NewDesc("node_sockstat_sockets_used", "Number of IPv4 sockets in use.", nil, nil),
-		descs:    map[string]*prometheus.Desc{},
 	}
 }
 
@@ -82,8 +77,6 @@ func (c *sockstatCollector) send(ch chan<- prometheus.Metric, path string, s *pr
 	if s.Used != nil {
 		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(*s.Used))
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, p := range s.Protocols {
 		if !isMetricNamePart([]byte(p.Protocol)) {
 			return fmt.Errorf("reading %s: protocol %q", path, p.Protocol)
@@ -106,13 +99,10 @@ func (c *sockstatCollector) send(ch chan<- prometheus.Metric, path string, s *pr
 			if f.v == nil {
 				continue
 			}
-			key := p.Protocol + "_" + f.name
-			d, ok := c.descs[key]
-			if !ok {
-				d = prometheus.NewDesc("node_sockstat_"+key,
+			d := c.descs.get(p.Protocol+"_"+f.name, func() *prometheus.Desc {
+				return prometheus.NewDesc("node_sockstat_"+p.Protocol+"_"+f.name,
 					fmt.Sprintf("Number of %s sockets in state %s.", p.Protocol, f.name), nil, nil)
-				c.descs[key] = d
-			}
+			})
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(*f.v))
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -50,12 +49,7 @@ func init() {
 type vmstatCollector struct {
 	path   string
 	fields *regexp.Regexp
-
-	// mu guards descs: per field seen so far, its Desc, or nil when the
-	// field filter drops it. The kernel's field set does not change while it
-	// runs, so the filter is matched once per field, not per scrape.
-	mu    sync.Mutex
-	descs map[string]*prometheus.Desc
+	descs  fieldDescs
 }
 
 func newVMStatCollector(env Env, cfg vmstatConfig) (*vmstatCollector, error) {
@@ -63,7 +57,7 @@ func newVMStatCollector(env Env, cfg vmstatConfig) (*vmstatCollector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--collector.vmstat.fields: %w", err)
 	}
-	return &vmstatCollector{path: filepath.Join(env.Paths.ProcFS, "vmstat"), fields: re, descs: map[string]*prometheus.Desc{}}, nil
+	return &vmstatCollector{path: filepath.Join(env.Paths.ProcFS, "vmstat"), fields: re}, nil
 }
 
 func (c *vmstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
@@ -75,16 +69,13 @@ func (c *vmstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", c.path, err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, f := range fields {
-		d, ok := c.descs[f.name]
-		if !ok {
-			if c.fields.MatchString(f.name) {
-				d = prometheus.NewDesc("node_vmstat_"+f.name, fmt.Sprintf("/proc/vmstat information field %s.", f.name), nil, nil)
+		d := c.descs.get(f.name, func() *prometheus.Desc {
+			if !c.fields.MatchString(f.name) {
+				return nil
 			}
-			c.descs[f.name] = d
-		}
+			return prometheus.NewDesc("node_vmstat_"+f.name, fmt.Sprintf("/proc/vmstat information field %s.", f.name), nil, nil)
+		})
 		if d != nil {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.UntypedValue, f.value)
 		}

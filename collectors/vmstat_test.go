@@ -56,10 +56,3 @@ func FuzzParseVMStat(f *testing.F) {
 		}
 	})
 }
-
-func TestVMStatBadFieldsRegexp(t *testing.T) {
-	t.Parallel()
-	if _, err := newVMStatCollector(tempEnv(t, t.TempDir()), vmstatConfig{fields: "("}); err == nil || !strings.Contains(err.Error(), "--collector.vmstat.fields") {
-		t.Errorf("want an error naming the flag, got %v", err)
-	}
-}

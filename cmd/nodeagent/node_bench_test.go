@@ -7,18 +7,13 @@ import (
 	"testing"
 )
 
-// benchNodeCollectors is the host collector set BenchmarkNodeScrape runs;
-// docs/performance.md gives the node_exporter flags for the same set.
-var benchNodeCollectors = []string{"cpu", "cpufreq", "diskstats", "entropy", "filefd", "filesystem", "loadavg",
-	"meminfo", "netdev", "netstat", "pressure", "sockstat", "stat", "vmstat"}
-
 // BenchmarkNodeScrape measures one HTTP scrape of /metrics/node with the
 // host collectors, as Prometheus would make it: collection, the
 // scraper's merge and checks, and text encoding. "fixture" reads the
 // testdata/host node; "real-host" this machine's /proc and /sys.
 func BenchmarkNodeScrape(b *testing.B) {
 	args := []string{"--log.level=error", "--collector.disable-defaults"}
-	for _, c := range benchNodeCollectors {
+	for _, c := range hostCollectors {
 		args = append(args, "--collector."+c)
 	}
 	for _, bc := range []struct {
