@@ -87,3 +87,18 @@ func TestGuardParse(t *testing.T) {
 		t.Errorf("got %v, %v; want 7, nil", v, err)
 	}
 }
+
+// --collector.netdev.netlink is accepted so node_exporter command lines
+// keep working; asking for netlink warns that /proc/net/dev is read.
+func TestNetdevNetlinkFlag(t *testing.T) {
+	t.Parallel()
+	env := tempEnv(t, t.TempDir())
+	logs := &syncLog{}
+	env.Logger = logs.logger()
+	if _, err := newNetdevCollector(env, netdevConfig{devices: &filterFlags{}, netlink: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !logs.contains("--collector.netdev.netlink is not supported") {
+		t.Errorf("no warning about --collector.netdev.netlink:\n%s", logs.String())
+	}
+}
