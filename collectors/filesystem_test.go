@@ -181,6 +181,7 @@ func TestFilesystemStuckMount(t *testing.T) {
 	gate := make(chan struct{})
 	fake.gates["/mnt/nfs"] = gate
 	c := newTestFilesystemCollector(t, root, fake, "--collector.filesystem.mount-timeout=50ms")
+	c.logger = (&syncLog{}).logger() // the statfs goroutine may log after the test
 	s, err := NewScraper([]Instance{{Name: "filesystem", Layer: LayerNode, Collector: c}},
 		ScraperOptions{Timeout: 30 * time.Second, MaxConcurrency: 1, Logger: testLogger(t)})
 	if err != nil {
@@ -244,6 +245,7 @@ func TestFilesystemAnswersBeforeDeadline(t *testing.T) {
 	defer close(gate)
 	fake.gates["/mnt/nfs"] = gate
 	c := newTestFilesystemCollector(t, root, fake, "--collector.filesystem.mount-timeout=1h")
+	c.logger = (&syncLog{}).logger() // the statfs goroutine logs after the test
 	s, err := NewScraper([]Instance{{Name: "filesystem", Layer: LayerNode, Collector: c}},
 		ScraperOptions{Timeout: 2 * time.Second, MaxConcurrency: 1, Logger: testLogger(t)})
 	if err != nil {

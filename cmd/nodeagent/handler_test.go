@@ -241,8 +241,8 @@ func TestConcurrentScrapesShareOneCollection(t *testing.T) {
 		}()
 	}
 	started.Wait()
-	waitUntil(t, func() bool { return c.callCount() == 1 })
-	time.Sleep(100 * time.Millisecond) // the other requests reach the scraper and join
+	// Every request has reached the scraper and joined the one collection.
+	waitUntil(t, func() bool { return c.callCount() == 1 && s.Gathers() >= scrapes })
 	close(gate)
 	wg.Wait()
 	close(codes)
@@ -254,7 +254,6 @@ func TestConcurrentScrapesShareOneCollection(t *testing.T) {
 	if n := c.callCount(); n != 1 {
 		t.Errorf("collector ran %d times for 50 concurrent scrapes, want 1", n)
 	}
-	_ = s
 }
 
 func TestMaxRequests(t *testing.T) {
