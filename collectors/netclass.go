@@ -14,13 +14,6 @@ import (
 	"github.com/prometheus/procfs/sysfs"
 )
 
-// defaultNetDeviceExclude skips the per-pod interfaces of the common CNI
-// plugins (veth pairs, Calico, Cilium, LXC, Flannel, the bridge plugin's
-// cni0, IP-in-IP tunnels), as kube-prometheus configures node_exporter: on a
-// busy node they come and go with every pod and multiply series without
-// telling anything the pod's own network metrics don't.
-const defaultNetDeviceExclude = `^(veth|cali|cilium|lxc|flannel|cni|tunl).*$`
-
 func init() {
 	register(Registration{
 		Name:           "netclass",

@@ -135,6 +135,10 @@ func (s *Scraper) Instances() []Instance {
 	return out
 }
 
+// Gathers is how many Gather calls were made so far, joined ones included:
+// tests use it to know that concurrent callers have all arrived.
+func (s *Scraper) Gathers() int64 { return s.gathers.Load() }
+
 // Timeout is the longest a collector may run.
 func (s *Scraper) Timeout() time.Duration { return s.opts.Timeout }
 

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,9 +94,6 @@ type handler struct {
 	handlerConfig
 	mux      *http.ServeMux
 	inFlight chan struct{}
-	// gathering counts metrics requests that reached the scraper; tests
-	// use it to know that concurrent scrapes have all arrived.
-	gathering atomic.Int64
 	known     map[string]bool // every registered collector name → enabled
 }
 
@@ -197,7 +193,6 @@ func (h *handler) metrics(ep *endpoint) http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		h.gathering.Add(1)
 		deadline := time.Now().Add(h.timeout(r))
 		var g prometheus.Gatherer = prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 			if len(names) == 0 {

@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkScrape measures one full HTTP scrape of /metrics through the real
-// wiring (flags, registry, loadavg over the fixture tree, self metrics,
+// wiring (flags, registry, the default collectors over the fixture node, self metrics,
 // encoding), to show the framework's own cost per scrape.
 func BenchmarkScrape(b *testing.B) {
 	app := newBenchApp(b)
@@ -28,7 +28,7 @@ func BenchmarkScrape(b *testing.B) {
 
 func newBenchApp(b *testing.B) *agent {
 	b.Helper()
-	opts := parseServe(b, fixtureArgs[0], fixtureArgs[1], "--log.level=error")
+	opts := parseServe(b, append(append([]string{}, fixtureArgs[:4]...), "--log.level=error")...)
 	a, err := newAgent(opts, &syncBuffer{})
 	if err != nil {
 		b.Fatal(err)

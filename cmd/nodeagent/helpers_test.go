@@ -26,11 +26,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// fixtureArgs point the host collectors at a fixture tree so that tests do
-// not depend on the machine.
+// fixtureArgs point the host collectors at a fixture tree, one realistic
+// node (collectors/testdata/host), so that tests do not depend on the
+// machine.
 var fixtureArgs = []string{
-	"--path.procfs=../../collectors/testdata/loadavg/good/proc",
-	"--path.sysfs=../../collectors/testdata/loadavg/good/proc",
+	"--path.procfs=../../collectors/testdata/host/proc",
+	"--path.sysfs=../../collectors/testdata/host/sys",
+	"--path.rootfs=../../collectors/testdata/host/root",
+	"--path.udev.data=../../collectors/testdata/host/udev",
 	"--log.level=debug",
 }
 
