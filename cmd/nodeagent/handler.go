@@ -94,7 +94,7 @@ type handler struct {
 	handlerConfig
 	mux      *http.ServeMux
 	inFlight chan struct{}
-	known     map[string]bool // every registered collector name → enabled
+	known    map[string]bool // every registered collector name → enabled
 }
 
 func newHandler(c handlerConfig) (*handler, error) {
