@@ -23,7 +23,13 @@ var update = flag.Bool("update", false, "rewrite golden expositions in testdata/
 // sys/, root/, udev/ and cgroup/ below it, each used only when present.
 func fixtureEnv(t *testing.T, dir string) Env {
 	t.Helper()
-	root := filepath.Join("testdata", dir)
+	return envAt(t, filepath.Join("testdata", dir))
+}
+
+// envAt is fixtureEnv over any directory, such as a t.TempDir() copy of a
+// fixture that a test changes between scrapes.
+func envAt(t *testing.T, root string) Env {
+	t.Helper()
 	env := Env{
 		Logger: testLogger(t),
 		Paths: Paths{
