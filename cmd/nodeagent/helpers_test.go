@@ -31,6 +31,10 @@ import (
 var fixtureArgs = []string{
 	"--path.procfs=../../collectors/testdata/loadavg/good/proc",
 	"--path.sysfs=../../collectors/testdata/loadavg/good/proc",
+	// arp reads the kernel's neighbour table over netlink by default,
+	// whatever --path.procfs says; the fixture's /proc/net/arp is what
+	// tests want.
+	"--no-collector.arp.netlink",
 	"--log.level=debug",
 }
 
