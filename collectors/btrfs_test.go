@@ -210,3 +210,25 @@ func TestNodeExporterConformanceHostBtrfs(t *testing.T) {
 		ignoreHelp: map[string]bool{},
 	})
 }
+
+// FuzzDecodeBtrfsDevice feeds arbitrary kernel replies, sized as the kernel
+// sizes them, to the ioctl decoders.
+func FuzzDecodeBtrfsDevice(f *testing.F) {
+	f.Add([]byte("\x02\x00\x00\x00\x00\x00\x00\x00\x0c\x1d"), []byte("\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff"))
+	f.Add([]byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, devInfo, stats []byte) {
+		fit := func(b []byte, n int) []byte {
+			out := make([]byte, n)
+			copy(out, b)
+			return out
+		}
+		d := decodeBtrfsDevice(fit(devInfo, btrfsDevInfoSize), fit(stats, btrfsGetDevStatsSize))
+		if d.uuid != "<zero>" && len(d.uuid) != 36 {
+			t.Errorf("device UUID %q is not 8-4-4-4-12", d.uuid)
+		}
+		if len(d.path) > 1024 {
+			t.Errorf("path of %d bytes", len(d.path))
+		}
+		decodeBtrfsFsInfo(fit(devInfo, btrfsFsInfoSize))
+	})
+}
