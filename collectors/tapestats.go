@@ -111,11 +111,7 @@ func (c *tapestatsCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 // when a stats file is not a number; that becomes an error here, not a
 // crash.
 func (c *tapestatsCollector) readTapes() (tapes sysfs.SCSITapeClass, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			tapes, err = nil, fmt.Errorf("parsing %s/class/scsi_tape/st*/stats: a counter is not a number (%v)", c.sysPath, p)
-		}
-	}()
+	defer guardProcfs(c.sysPath+"/class/scsi_tape/st*/stats", &err)
 	tapes, err = c.sys.SCSITapeClass()
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		err = fmt.Errorf("reading %s/class/scsi_tape: %w", c.sysPath, err)
