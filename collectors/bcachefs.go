@@ -22,6 +22,9 @@ func init() {
 		Setup: func(FlagApp) Factory {
 			return func(env Env) (Collector, error) { return newBcachefsCollector(env), nil }
 		},
+		KnownLintProblems: []LintException{
+			inherited(`node_bcachefs_.*_total`, "", "node_exporter names a counter family after each of the kernel's bcachefs counter files"),
+		},
 	})
 }
 

@@ -25,6 +25,9 @@ func init() {
 		Setup: func(FlagApp) Factory {
 			return func(env Env) (Collector, error) { return newZFSCollector(env), nil }
 		},
+		KnownLintProblems: []LintException{
+			inherited(`node_zfs_.*`, "", "node_exporter names every ZFS family after the kernel module's kstat (zfetchstats max_completion_us and the like)"),
+		},
 	})
 }
 
