@@ -32,7 +32,7 @@ func buildCollector(t *testing.T, name, dir string, args ...string) (Collector, 
 
 // buildCollectorEnv builds the named collector through its registration and
 // flags over env.
-func buildCollectorEnv(t *testing.T, name string, env Env, args ...string) (Collector, error) {
+func buildCollectorEnv(t testing.TB, name string, env Env, args ...string) (Collector, error) {
 	t.Helper()
 	reg, ok := registry[name]
 	if !ok {

@@ -48,7 +48,7 @@ type goldenCase struct {
 	wantErr   string
 }
 
-func goldenCases(t *testing.T) []goldenCase {
+func goldenCases(t testing.TB) []goldenCase {
 	t.Helper()
 	files, err := filepath.Glob("testdata/*/*.prom")
 	if err != nil {

@@ -28,7 +28,7 @@ func fixtureEnv(t *testing.T, dir string) Env {
 
 // envAt is fixtureEnv over any directory, such as a t.TempDir() copy of a
 // fixture that a test changes between scrapes.
-func envAt(t *testing.T, root string) Env {
+func envAt(t testing.TB, root string) Env {
 	t.Helper()
 	env := Env{
 		Logger: testLogger(t),
@@ -116,11 +116,11 @@ func compareGolden(t *testing.T, c Collector, golden string) {
 }
 
 // testLogger logs through t, so output shows only for failing tests.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

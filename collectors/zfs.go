@@ -1,7 +1,6 @@
 package collectors
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -15,6 +14,9 @@ import (
 	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/proto"
 )
 
 func init() {
@@ -48,8 +50,6 @@ func init() {
 type zfsCollector struct {
 	base   string // <procfs>/spl/kstat/zfs
 	logger *slog.Logger
-	descs  descCache
-	state  *prometheus.Desc
 }
 
 // zfsKstatFiles maps node_exporter's subsystem names to the kstat files
@@ -83,43 +83,69 @@ func newZFSCollector(env Env) *zfsCollector {
 	return &zfsCollector{
 		base:   filepath.Join(env.Paths.ProcFS, "spl/kstat/zfs"),
 		logger: env.Logger,
-		state:  prometheus.NewDesc("node_zfs_zpool_state", "kstat.zfs.misc.state", []string{"zpool", "state"}, nil),
 	}
 }
 
+// Update serves UpdateFamilies' output; the Scraper calls UpdateFamilies
+// directly.
 func (c *zfsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return SendFamilies(ctx, ch, c.UpdateFamilies)
+}
+
+// UpdateFamilies builds the families directly: a storage node with a
+// thousand datasets has over 13,000 ZFS series, and the Update path would
+// cost ten times as much per series (docs/performance.md).
+func (c *zfsCollector) UpdateFamilies(ctx context.Context) ([]*dto.MetricFamily, error) {
 	if _, err := os.Stat(c.base); err != nil {
 		// The zfs module is not loaded.
-		return fmt.Errorf("%w: %s: %w", ErrNoData, c.base, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrNoData, c.base, err)
 	}
+	out := &zfsFamilies{logger: c.logger, byName: map[string]*zfsFamily{}}
+	var buf bytes.Buffer
 	var errs []error
 	for _, f := range zfsKstatFiles {
 		path := filepath.Join(c.base, f.file)
-		b, err := os.ReadFile(path)
+		b, err := readFileInto(&buf, path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // not in this module version
 		}
 		if err == nil {
-			err = c.sendKstats(ch, f.subsystem, f.file, b)
+			err = out.addKstats(f.subsystem, f.file, b)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reading %s: %w", path, err))
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	errs = append(errs, c.updatePools(ctx, ch)...)
-	return errors.Join(errs...)
+	errs = append(errs, c.updatePools(ctx, out, &buf)...)
+	return out.families(), errors.Join(errs...)
 }
 
-// sendKstats serves the 64-bit integer kstats of one named kstat file.
-func (c *zfsCollector) sendKstats(ch chan<- prometheus.Metric, subsystem, file string, b []byte) error {
+// readFileInto reads a kstat file into buf, reusing its memory across the
+// scrape's files and skipping the stat that os.ReadFile makes (kstat files
+// report size 0 anyway).
+func readFileInto(buf *bytes.Buffer, path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf.Reset()
+	if _, err := buf.ReadFrom(f); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// addKstats adds the 64-bit integer kstats of one named kstat file. A bad
+// kstat is reported and the rest of the file still served.
+func (z *zfsFamilies) addKstats(subsystem, file string, b []byte) error {
 	kstats, err := parseZFSKstats(b)
 	if err != nil {
 		return err
 	}
-	// A bad kstat is reported and the rest of the file still served.
 	var errs []error
 	for _, k := range kstats {
 		v, ok, err := k.number()
@@ -128,7 +154,7 @@ func (c *zfsCollector) sendKstats(ch chan<- prometheus.Metric, subsystem, file s
 			continue
 		}
 		if ok {
-			c.send(ch, "node_"+subsystem+"_"+zfsMetricName(k.name), "kstat.zfs.misc."+file+"."+k.name, v, nil)
+			z.add("node_"+subsystem+"_"+zfsMetricName(k.name), "kstat.zfs.misc."+file+"."+k.name, dto.MetricType_UNTYPED, v, nil)
 		}
 	}
 	return errors.Join(errs...)
@@ -136,7 +162,7 @@ func (c *zfsCollector) sendKstats(ch chan<- prometheus.Metric, subsystem, file s
 
 // updatePools serves the per-pool kstats. A pool exported or destroyed
 // during the scrape (its files listed, then gone) is skipped.
-func (c *zfsCollector) updatePools(ctx context.Context, ch chan<- prometheus.Metric) []error {
+func (c *zfsCollector) updatePools(ctx context.Context, out *zfsFamilies, buf *bytes.Buffer) []error {
 	var errs []error
 	read := func(pattern string, each func(pool, path string, b []byte) error) {
 		paths, err := filepath.Glob(filepath.Join(c.base, pattern))
@@ -148,7 +174,7 @@ func (c *zfsCollector) updatePools(ctx context.Context, ch chan<- prometheus.Met
 			if ctx.Err() != nil {
 				return
 			}
-			b, err := os.ReadFile(p)
+			b, err := readFileInto(buf, p)
 			if errors.Is(err, fs.ErrNotExist) {
 				c.logger.Debug("ZFS pool kstat vanished", "path", p)
 				continue
@@ -164,8 +190,8 @@ func (c *zfsCollector) updatePools(ctx context.Context, ch chan<- prometheus.Met
 	read("*/io", func(pool, _ string, b []byte) error {
 		fields, err := parseZFSPoolIO(b)
 		for _, f := range fields {
-			c.send(ch, "node_zfs_zpool_"+zfsMetricName(f.name), "kstat.zfs.misc.io."+f.name, float64(f.value),
-				zfsPoolLabels, pool)
+			out.add("node_zfs_zpool_"+zfsMetricName(f.name), "kstat.zfs.misc.io."+f.name, dto.MetricType_UNTYPED,
+				float64(f.value), labelPairs("zpool", pool))
 		}
 		return err
 	})
@@ -181,17 +207,23 @@ func (c *zfsCollector) updatePools(ctx context.Context, ch chan<- prometheus.Met
 				break
 			}
 		}
+		// The dataset's series share one set of label pairs: a thousand
+		// datasets make over ten thousand series.
+		labels := labelPairs("dataset", dataset, "zpool", pool)
+		seen := map[string]bool{}
 		for _, k := range kstats {
-			// Only unsigned counters, as node_exporter serves them.
-			if k.typ != kstatDataUint64 {
+			// Only unsigned counters, as node_exporter serves them, and
+			// each once.
+			if k.typ != kstatDataUint64 || seen[k.name] {
 				continue
 			}
+			seen[k.name] = true
 			v, _, err := k.number()
 			if err != nil {
 				return err
 			}
-			c.send(ch, "node_zfs_zpool_dataset_"+zfsMetricName(k.name), "kstat.zfs.misc.objset."+k.name, v,
-				zfsDatasetLabels, pool, dataset)
+			out.add("node_zfs_zpool_dataset_"+zfsMetricName(k.name), "kstat.zfs.misc.objset."+k.name, dto.MetricType_UNTYPED,
+				v, labels)
 		}
 		return nil
 	})
@@ -202,28 +234,73 @@ func (c *zfsCollector) updatePools(ctx context.Context, ch chan<- prometheus.Met
 			if s == state {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, pool, s)
+			out.add("node_zfs_zpool_state", "kstat.zfs.misc.state", dto.MetricType_GAUGE, v, labelPairs("state", s, "zpool", pool))
 		}
 		return nil
 	})
 	return errs
 }
 
-// Label names of the per-pool and per-dataset kstat families.
-var (
-	zfsPoolLabels    = []string{"zpool"}
-	zfsDatasetLabels = []string{"zpool", "dataset"}
-)
+// zfsFamilies collects one scrape's families in the order first seen.
+type zfsFamilies struct {
+	logger *slog.Logger
+	order  []*zfsFamily
+	byName map[string]*zfsFamily
+}
 
-// send serves one untyped kstat series. A kstat whose name makes no valid
-// metric name is skipped (node_exporter would crash on it).
-func (c *zfsCollector) send(ch chan<- prometheus.Metric, name, help string, v float64, labelNames []string, labelValues ...string) {
-	m, err := prometheus.NewConstMetric(c.descs.get(name, help, labelNames), prometheus.UntypedValue, v, labelValues...)
-	if err != nil {
-		c.logger.Debug("Skipping ZFS kstat", "kstat", help, "err", err)
-		return
+type zfsFamily struct {
+	mf *dto.MetricFamily
+	// unlabelled records that the family's one unlabelled series exists:
+	// a kstat file naming a kstat twice must not serve it twice.
+	unlabelled bool
+}
+
+// add appends one series. labels are sorted by name and may be shared
+// between series: families are never modified once returned. A kstat whose
+// name makes no valid metric name is skipped (node_exporter would crash on
+// it).
+func (z *zfsFamilies) add(name, help string, typ dto.MetricType, v float64, labels []*dto.LabelPair) {
+	f, ok := z.byName[name]
+	if !ok {
+		if !model.IsValidLegacyMetricName(name) {
+			z.logger.Debug("Skipping ZFS kstat with no valid metric name", "kstat", help)
+			return
+		}
+		f = &zfsFamily{mf: &dto.MetricFamily{Name: proto.String(name), Help: proto.String(help), Type: typ.Enum()}}
+		z.byName[name] = f
+		z.order = append(z.order, f)
 	}
-	ch <- m
+	if len(labels) == 0 {
+		if f.unlabelled {
+			return
+		}
+		f.unlabelled = true
+	}
+	m := &dto.Metric{Label: labels}
+	if typ == dto.MetricType_GAUGE {
+		m.Gauge = &dto.Gauge{Value: proto.Float64(v)}
+	} else {
+		m.Untyped = &dto.Untyped{Value: proto.Float64(v)}
+	}
+	f.mf.Metric = append(f.mf.Metric, m)
+}
+
+// labelPairs builds label pairs from alternating names and values; the
+// names must come sorted. Values are made valid UTF-8.
+func labelPairs(kv ...string) []*dto.LabelPair {
+	out := make([]*dto.LabelPair, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, &dto.LabelPair{Name: proto.String(kv[i]), Value: proto.String(strings.ToValidUTF8(kv[i+1], "\uFFFD"))})
+	}
+	return out
+}
+
+func (z *zfsFamilies) families() []*dto.MetricFamily {
+	out := make([]*dto.MetricFamily, len(z.order))
+	for i, f := range z.order {
+		out[i] = f.mf
+	}
+	return out
 }
 
 // zfsMetricName is node_exporter's metric name for a kstat name: the part
@@ -276,9 +353,8 @@ func (k zfsKstat) number() (v float64, ok bool, err error) {
 func parseZFSKstats(b []byte) ([]zfsKstat, error) {
 	var out []zfsKstat
 	header := false
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := sc.Text()
+	for raw := range bytes.Lines(b) {
+		line := kstatLine(raw)
 		fields := strings.Fields(line)
 		if !header {
 			header = len(fields) == 3 && fields[0] == "name" && fields[1] == "type" && fields[2] == "data"
@@ -289,13 +365,16 @@ func parseZFSKstats(b []byte) ([]zfsKstat, error) {
 		}
 		out = append(out, zfsKstat{name: fields[0], typ: fields[1], value: fields[2], data: afterFields(line, 2)})
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
 	if !header {
 		return nil, errors.New(`no "name type data" header`)
 	}
 	return out, nil
+}
+
+// kstatLine is one line of a kstat file without its line ending.
+func kstatLine(raw []byte) string {
+	raw = bytes.TrimSuffix(raw, []byte("\n"))
+	return string(bytes.TrimSuffix(raw, []byte("\r")))
 }
 
 // afterFields returns line after its first n whitespace-separated fields
@@ -336,9 +415,8 @@ type zfsIOField struct {
 // not a number is an error; the columns before it are returned.
 func parseZFSPoolIO(b []byte) ([]zfsIOField, error) {
 	var names []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
+	for raw := range bytes.Lines(b) {
+		fields := strings.Fields(kstatLine(raw))
 		if names == nil {
 			if len(fields) >= 12 && fields[0] == "nread" {
 				names = fields
@@ -358,7 +436,7 @@ func parseZFSPoolIO(b []byte) ([]zfsIOField, error) {
 		}
 		return out, nil
 	}
-	return nil, sc.Err()
+	return nil, nil
 }
 
 // zfsPoolState is a pool's state file (ONLINE, DEGRADED, ...) as a
