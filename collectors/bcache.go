@@ -2,9 +2,7 @@ package collectors
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -114,31 +112,19 @@ func newBcacheCollector(env Env, cfg bcacheConfig) *bcacheCollector {
 }
 
 func (c *bcacheCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	dirs, err := filepath.Glob(filepath.Join(c.sysPath, "fs/bcache/*-*"))
-	if err != nil {
-		return fmt.Errorf("listing bcache cache sets in %s/fs/bcache: %w", c.sysPath, err)
-	}
-	if len(dirs) == 0 {
-		return fmt.Errorf("%w: no bcache cache set in %s/fs/bcache", ErrNoData, c.sysPath)
-	}
-	var errs []error
-	for _, dir := range dirs {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		// One cache set at a time: a bad one is named and the others are
-		// served (procfs's Stats stops at the first, unnamed).
+	pattern := filepath.Join(c.sysPath, "fs/bcache/*-*")
+	n, err := eachMatch(ctx, pattern, func(dir string) error {
 		s, err := c.readCacheSet(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // unregistered since the listing
-		}
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		c.send(ch, filepath.Base(dir), s)
+		return nil
+	})
+	if n == 0 && err == nil {
+		return fmt.Errorf("%w: no bcache cache set in %s", ErrNoData, filepath.Dir(pattern))
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 func (c *bcacheCollector) readCacheSet(dir string) (s *bcache.Stats, err error) {

@@ -82,35 +82,26 @@ func newBtrfsCollector(env Env, ioctl btrfsDeviceReader) *btrfsCollector {
 var btrfsErrorTypes = [5]string{"write", "read", "flush", "corruption", "generation"}
 
 func (c *btrfsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	dirs, err := filepath.Glob(filepath.Join(c.sysPath, "fs/btrfs/*-*"))
-	if err != nil {
-		return fmt.Errorf("listing btrfs filesystems in %s/fs/btrfs: %w", c.sysPath, err)
-	}
-	if len(dirs) == 0 {
-		return fmt.Errorf("%w: no btrfs filesystem in %s/fs/btrfs", ErrNoData, c.sysPath)
-	}
-	ioctlStats := c.ioctlStats()
-	var errs []error
-	for _, dir := range dirs {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		// procfs's Stats stops at the first bad filesystem without naming
-		// it; one at a time names it and serves the others.
+	pattern := filepath.Join(c.sysPath, "fs/btrfs/*-*")
+	var ioctlStats map[string][]btrfsIoctlDevice
+	n, err := eachMatch(ctx, pattern, func(dir string) error {
 		s, err := btrfs.GetStats(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // unmounted since the listing
-		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("reading %s: %w", dir, err))
-			continue
+			return fmt.Errorf("reading %s: %w", dir, err)
 		}
 		if s.UUID == "" {
 			s.UUID = filepath.Base(dir)
 		}
+		if ioctlStats == nil {
+			ioctlStats = c.ioctlStats()
+		}
 		c.send(ch, s, ioctlStats[strings.ReplaceAll(s.UUID, "-", "")])
+		return nil
+	})
+	if n == 0 && err == nil {
+		return fmt.Errorf("%w: no btrfs filesystem in %s", ErrNoData, filepath.Dir(pattern))
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 func (c *btrfsCollector) send(ch chan<- prometheus.Metric, s *btrfs.Stats, devs []btrfsIoctlDevice) {

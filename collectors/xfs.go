@@ -2,9 +2,7 @@ package collectors
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -162,40 +160,23 @@ func newXFSCollector(env Env) (*xfsCollector, error) {
 }
 
 func (c *xfsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	// procfs's SysStats stops at the first bad file without naming it; one
-	// file per filesystem here names it, and serves the others.
-	paths, err := filepath.Glob(filepath.Join(c.sysPath, "fs/xfs/*/stats/stats"))
-	if err != nil {
-		return fmt.Errorf("listing XFS filesystems in %s/fs/xfs: %w", c.sysPath, err)
-	}
-	var errs []error
-	served := 0
-	for _, p := range paths {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s, err := readXFSStats(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // unmounted since the listing
-		}
+	pattern := filepath.Join(c.sysPath, "fs/xfs/*/stats/stats")
+	n, err := eachMatch(ctx, pattern, func(path string) error {
+		s, err := readXFSStats(path)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		// The directory above stats/ is the filesystem's device name.
-		device := filepath.Base(filepath.Dir(filepath.Dir(p)))
+		device := filepath.Base(filepath.Dir(filepath.Dir(path)))
 		for _, m := range c.metrics {
 			ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.value(s)), device)
 		}
-		served++
+		return nil
+	})
+	if n == 0 && err == nil {
+		return fmt.Errorf("%w: no XFS filesystem mounted (%s)", ErrNoData, pattern)
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	if served == 0 {
-		return fmt.Errorf("%w: no XFS filesystem mounted (%s/fs/xfs/*/stats/stats)", ErrNoData, c.sysPath)
-	}
-	return nil
+	return err
 }
 
 func readXFSStats(path string) (*xfs.Stats, error) {

@@ -165,26 +165,18 @@ func (z *zfsFamilies) addKstats(subsystem, file string, b []byte) error {
 func (c *zfsCollector) updatePools(ctx context.Context, out *zfsFamilies, buf *bytes.Buffer) []error {
 	var errs []error
 	read := func(pattern string, each func(pool, path string, b []byte) error) {
-		paths, err := filepath.Glob(filepath.Join(c.base, pattern))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("listing %s/%s: %w", c.base, pattern, err))
-			return
-		}
-		for _, p := range paths {
-			if ctx.Err() != nil {
-				return
-			}
-			b, err := readFileInto(buf, p)
-			if errors.Is(err, fs.ErrNotExist) {
-				c.logger.Debug("ZFS pool kstat vanished", "path", p)
-				continue
-			}
+		_, err := eachMatch(ctx, filepath.Join(c.base, pattern), func(path string) error {
+			b, err := readFileInto(buf, path)
 			if err == nil {
-				err = each(filepath.Base(filepath.Dir(p)), p, b)
+				err = each(filepath.Base(filepath.Dir(path)), path, b)
 			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("reading %s: %w", p, err))
+				return fmt.Errorf("reading %s: %w", path, err)
 			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	read("*/io", func(pool, _ string, b []byte) error {
