@@ -68,7 +68,7 @@ func (c *bondingCollector) Update(ctx context.Context, ch chan<- prometheus.Metr
 			errs = append(errs, err)
 			continue
 		}
-		m := labelValue(master)
+		m := validLabel(master)
 		ch <- prometheus.MustNewConstMetric(c.slaves, prometheus.GaugeValue, float64(slaves), m)
 		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(active), m)
 	}

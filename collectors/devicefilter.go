@@ -39,6 +39,14 @@ func (f *filterFlags) build(excludeFlag, includeFlag string) (deviceFilter, erro
 		}
 		exclude = ""
 	}
+	return newDeviceFilter(excludeFlag, exclude, includeFlag, f.include)
+}
+
+// newDeviceFilter compiles an exclude and an include pattern, both applied
+// when both are given (node_exporter's behaviour for the collectors whose
+// flag pair has no default); an empty pattern filters nothing. Patterns are
+// unanchored, as node_exporter's are. Errors name the flag.
+func newDeviceFilter(excludeFlag, exclude, includeFlag, include string) (deviceFilter, error) {
 	var df deviceFilter
 	var err error
 	if exclude != "" {
@@ -46,8 +54,8 @@ func (f *filterFlags) build(excludeFlag, includeFlag string) (deviceFilter, erro
 			return deviceFilter{}, fmt.Errorf("--%s: %w", excludeFlag, err)
 		}
 	}
-	if f.include != "" {
-		if df.include, err = regexp.Compile(f.include); err != nil {
+	if include != "" {
+		if df.include, err = regexp.Compile(include); err != nil {
 			return deviceFilter{}, fmt.Errorf("--%s: %w", includeFlag, err)
 		}
 	}

@@ -152,5 +152,5 @@ func edacDimmLabel(rowDir, channel string) string {
 func cleanEdacDimmLabel(s string) string {
 	s = strings.ReplaceAll(strings.TrimSpace(s), "#", "")
 	s = strings.ReplaceAll(s, "csrow", "_csrow")
-	return labelValue(strings.ReplaceAll(s, "channel", "_channel"))
+	return validLabel(strings.ReplaceAll(s, "channel", "_channel"))
 }

@@ -180,7 +180,9 @@ func TestFilesystemStuckMount(t *testing.T) {
 	fake.answers["/mnt/nfs"] = syscall.Statfs_t{Bsize: 4096, Blocks: 50, Bfree: 20, Bavail: 10}
 	gate := make(chan struct{})
 	fake.gates["/mnt/nfs"] = gate
-	c := newTestFilesystemCollector(t, root, fake, "--collector.filesystem.mount-timeout=50ms")
+	// Long enough that the answering mount is never late, even on a loaded
+	// machine; the gated one blocks regardless.
+	c := newTestFilesystemCollector(t, root, fake, "--collector.filesystem.mount-timeout=1s")
 	c.logger = (&syncLog{}).logger() // the statfs goroutine may log after the test
 	s, err := NewScraper([]Instance{{Name: "filesystem", Layer: LayerNode, Collector: c}},
 		ScraperOptions{Timeout: 30 * time.Second, MaxConcurrency: 1, Logger: testLogger(t)})

@@ -48,7 +48,7 @@ type goldenCase struct {
 	wantErr   string
 }
 
-func goldenCases(t *testing.T) []goldenCase {
+func goldenCases(t testing.TB) []goldenCase {
 	t.Helper()
 	files, err := filepath.Glob("testdata/*/*.prom")
 	if err != nil {
@@ -255,6 +255,14 @@ func runNodeExporter(t *testing.T, bin string, c goldenCase) map[string]*dto.Met
 		"--path.udev.data=" + filepath.Join(c.dir, "udev"),
 	}
 	args = append(args, c.args...)
+	return scrapeNodeExporter(t, bin, args)
+}
+
+// scrapeNodeExporter starts node_exporter with args (which must include
+// --web.listen-address=127.0.0.1:0), scrapes it once and returns its host
+// families.
+func scrapeNodeExporter(t *testing.T, bin string, args []string) map[string]*dto.MetricFamily {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)

@@ -26,7 +26,8 @@ func fixtureEnv(t *testing.T, dir string) Env {
 	return envAt(t, filepath.Join("testdata", dir))
 }
 
-// envAt is fixtureEnv for any directory.
+// envAt is fixtureEnv over any directory, such as a t.TempDir() copy of a
+// fixture that a test changes between scrapes.
 func envAt(t testing.TB, root string) Env {
 	t.Helper()
 	env := Env{

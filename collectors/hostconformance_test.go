@@ -1,18 +1,11 @@
 package collectors
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/procfs"
 	"github.com/prometheus/procfs/sysfs"
 )
 
@@ -20,27 +13,6 @@ import (
 // cannot be compared with node_exporter over fixture trees: their golden
 // tests use fake system calls. Instead, the tests here run both on this
 // host and compare what does not change from one moment to the next.
-
-// hostEnv is an Env over this host's /proc, /sys and /.
-func hostEnv(t *testing.T) Env {
-	t.Helper()
-	proc, err := procfs.NewFS("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sys, err := sysfs.NewFS("/sys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Env{
-		Logger:     testLogger(t),
-		Paths:      Paths{ProcFS: "/proc", SysFS: "/sys", RootFS: "/", UdevData: "/run/udev/data", CgroupFS: "/sys/fs/cgroup"},
-		Proc:       proc,
-		Sys:        sys,
-		Now:        time.Now,
-		Registerer: prometheus.NewRegistry(),
-	}
-}
 
 // hostFamilies runs the named collector, ours through its registration and
 // node_exporter's alone, both over this host, and returns both outputs.
@@ -53,7 +25,7 @@ func hostFamilies(t *testing.T, collector string) (ours, theirs map[string]*dto.
 	// runNodeExporter points the --path flags below the case directory:
 	// "/" gives /proc and /sys (and a rootfs these collectors do not read).
 	theirs = runNodeExporter(t, bin, goldenCase{collector: collector, dir: "/"})
-	c, err := buildRegistered(t, collector, hostEnv(t))
+	c, err := buildCollectorEnv(t, collector, hostEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,26 +34,6 @@ func hostFamilies(t *testing.T, collector string) (ours, theirs map[string]*dto.
 		t.Fatal(err)
 	}
 	return parseExposition(t, out), theirs
-}
-
-// familyShapes renders each family as its type, help and label names.
-func familyShapes(mfs map[string]*dto.MetricFamily) map[string]string {
-	out := map[string]string{}
-	for name, mf := range mfs {
-		var labels []string
-		for _, m := range mf.GetMetric() {
-			var names []string
-			for _, l := range m.GetLabel() {
-				names = append(names, l.GetName())
-			}
-			slices.Sort(names)
-			labels = append(labels, strings.Join(names, ","))
-		}
-		slices.Sort(labels)
-		labels = slices.Compact(labels)
-		out[name] = fmt.Sprintf("%s %q labels{%s}", mf.GetType(), mf.GetHelp(), strings.Join(labels, " | "))
-	}
-	return out
 }
 
 func TestNodeExporterConformanceHostUname(t *testing.T) {
@@ -99,13 +51,7 @@ func TestNodeExporterConformanceHostShapes(t *testing.T) {
 	for _, collector := range []string{"time", "timex"} {
 		t.Run(collector, func(t *testing.T) {
 			t.Parallel()
-			ours, theirs := hostFamilies(t, collector)
-			if diff := cmp.Diff(familyShapes(theirs), familyShapes(ours)); diff != "" {
-				t.Errorf("families differ from node_exporter's on this host (-node_exporter +nodeagent):\n%s", diff)
-			}
-			if len(ours) == 0 {
-				t.Error("no families served")
-			}
+			compareWithNodeExporterOnHost(t, collector)
 		})
 	}
 }
@@ -134,14 +80,14 @@ func TestNodeExporterConformanceLive(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			theirs := runNodeExporter(t, bin, c)
-			env := treeEnv(t, t.TempDir())
+			env := tempEnv(t, t.TempDir())
 			env.Paths.SysFS = filepath.Join(c.dir, "sys")
 			sys, err := sysfs.NewFS(env.Paths.SysFS)
 			if err != nil {
 				t.Fatal(err)
 			}
 			env.Sys = sys
-			col, err := buildRegistered(t, c.collector, env, c.args...)
+			col, err := buildCollectorEnv(t, c.collector, env, c.args...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -52,11 +52,3 @@ func readUintFile(path string) (uint64, error) {
 func parseUintValue(b []byte) (uint64, error) {
 	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }
-
-// labelValue makes s a valid label value: bytes that are not UTF-8 (a
-// device name, an alias, a sensor label set by anyone) become U+FFFD, as
-// node_exporter does for hwmon and power supplies, instead of failing the
-// metric.
-func labelValue(s string) string {
-	return strings.ToValidUTF8(s, "\uFFFD")
-}

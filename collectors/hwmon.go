@@ -37,33 +37,6 @@ type hwmonConfig struct {
 	chipInclude, chipExclude, sensorInclude, sensorExclude string
 }
 
-// nameFilter is node_exporter's device filter: a name is skipped when it
-// matches the exclude pattern or fails to match the include pattern (either
-// may be unset).
-type nameFilter struct {
-	exclude, include *regexp.Regexp
-}
-
-func newNameFilter(excludeFlag, exclude, includeFlag, include string) (nameFilter, error) {
-	var f nameFilter
-	var err error
-	if exclude != "" {
-		if f.exclude, err = regexp.Compile(exclude); err != nil {
-			return f, fmt.Errorf("--%s: %w", excludeFlag, err)
-		}
-	}
-	if include != "" {
-		if f.include, err = regexp.Compile(include); err != nil {
-			return f, fmt.Errorf("--%s: %w", includeFlag, err)
-		}
-	}
-	return f, nil
-}
-
-func (f nameFilter) ignored(name string) bool {
-	return (f.exclude != nil && f.exclude.MatchString(name)) || (f.include != nil && !f.include.MatchString(name))
-}
-
 // hwmonCollector serves /sys/class/hwmon as node_exporter does (the
 // lm-sensors view of temperatures, fans, voltages, currents, power).
 //
@@ -79,8 +52,8 @@ func (f nameFilter) ignored(name string) bool {
 type hwmonCollector struct {
 	sysPath string
 	logger  *slog.Logger
-	chips   nameFilter
-	sensors nameFilter
+	chips   deviceFilter
+	sensors deviceFilter
 	// readAttr reads one sysfs attribute; tests replace it to inject
 	// errors a fixture cannot produce (EIO from a broken sensor).
 	readAttr func(path string) (string, error)
@@ -104,11 +77,11 @@ func hwmonSensorType(typ string) bool {
 }
 
 func newHwmonCollector(env Env, cfg hwmonConfig) (*hwmonCollector, error) {
-	chips, err := newNameFilter("collector.hwmon.chip-exclude", cfg.chipExclude, "collector.hwmon.chip-include", cfg.chipInclude)
+	chips, err := newDeviceFilter("collector.hwmon.chip-exclude", cfg.chipExclude, "collector.hwmon.chip-include", cfg.chipInclude)
 	if err != nil {
 		return nil, err
 	}
-	sensors, err := newNameFilter("collector.hwmon.sensor-exclude", cfg.sensorExclude, "collector.hwmon.sensor-include", cfg.sensorInclude)
+	sensors, err := newDeviceFilter("collector.hwmon.sensor-exclude", cfg.sensorExclude, "collector.hwmon.sensor-include", cfg.sensorInclude)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +285,7 @@ func (c *hwmonCollector) sendSensor(ch chan<- prometheus.Metric, chip, sensor st
 	typ, _, _, _ := c.splitSensorFile(sensor)
 	label, hasLabel := props["label"]
 	if hasLabel {
-		ch <- prometheus.MustNewConstMetric(c.sensorLabel, prometheus.GaugeValue, 1, chip, sensor, labelValue(label))
+		ch <- prometheus.MustNewConstMetric(c.sensorLabel, prometheus.GaugeValue, 1, chip, sensor, validLabel(label))
 	}
 	switch typ {
 	case "beep_enable":

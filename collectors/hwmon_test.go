@@ -16,7 +16,7 @@ import (
 func TestHwmonUnreadableAttribute(t *testing.T) {
 	t.Parallel()
 	env := fixtureEnv(t, "hwmon/good")
-	c, err := buildRegistered(t, "hwmon", env, "--collector.hwmon.chip-include=^platform_coretemp_0$")
+	c, err := buildCollectorEnv(t, "hwmon", env, "--collector.hwmon.chip-include=^platform_coretemp_0$")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestHwmonUnreadableAttribute(t *testing.T) {
 func TestHwmonBadFilter(t *testing.T) {
 	t.Parallel()
 	for _, flag := range []string{"chip-include", "chip-exclude", "sensor-include", "sensor-exclude"} {
-		_, err := buildRegistered(t, "hwmon", treeEnv(t, t.TempDir()), "--collector.hwmon."+flag+"=(")
+		_, err := buildCollectorEnv(t, "hwmon", tempEnv(t, t.TempDir()), "--collector.hwmon."+flag+"=(")
 		if err == nil || !strings.Contains(err.Error(), "--collector.hwmon."+flag) {
 			t.Errorf("%s: want an error naming the flag, got %v", flag, err)
 		}
@@ -69,7 +69,7 @@ func TestHwmonBadFilter(t *testing.T) {
 
 func TestHwmonSplitSensorFile(t *testing.T) {
 	t.Parallel()
-	c, err := newHwmonCollector(treeEnv(t, t.TempDir()), hwmonConfig{})
+	c, err := newHwmonCollector(tempEnv(t, t.TempDir()), hwmonConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

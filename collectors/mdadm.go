@@ -83,7 +83,7 @@ func (c *mdadmCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 		return 0
 	}
 	for _, md := range arrays {
-		name := labelValue(md.Name)
+		name := validLabel(md.Name)
 		gauge(c.disksRequired, float64(md.DisksTotal), name)
 		gauge(c.disks, float64(md.DisksActive), name, "active")
 		gauge(c.disks, float64(md.DisksFailed), name, "failed")
@@ -103,7 +103,7 @@ func (c *mdadmCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 		return fmt.Errorf("reading %s/block/md*/md: %w", c.sysPath, err)
 	}
 	for _, md := range raids {
-		name := labelValue(md.Device)
+		name := validLabel(md.Device)
 		if md.Disks != nil {
 			gauge(c.raidDisks, float64(*md.Disks), name)
 		}

@@ -143,12 +143,12 @@ func (c *netclassCollector) send(ch chan<- prometheus.Metric, iface *sysfs.NetCl
 		up = 1
 	}
 	// Label values must be UTF-8; ifalias is whatever an administrator set.
-	name := labelValue(iface.Name)
+	name := validLabel(iface.Name)
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, name)
 	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, name,
-		labelValue(iface.Address), labelValue(iface.Broadcast),
-		labelValue(iface.Duplex), labelValue(iface.OperState),
-		adminState(iface.Flags), labelValue(iface.IfAlias))
+		validLabel(iface.Address), validLabel(iface.Broadcast),
+		validLabel(iface.Duplex), validLabel(iface.OperState),
+		adminState(iface.Flags), validLabel(iface.IfAlias))
 	for _, a := range c.attrs {
 		if v := a.value(iface); v != nil {
 			ch <- prometheus.MustNewConstMetric(a.desc, a.typ, float64(*v), name)

@@ -18,7 +18,7 @@ func TestNetclassKubernetesDefault(t *testing.T) {
 	if want := "--collector.netclass.ignored-devices=" + defaultNetDeviceExclude; args != want {
 		t.Fatalf("kubernetes.args = %q, want %q", args, want)
 	}
-	c, err := buildRegistered(t, "netclass", fixtureEnv(t, "netclass/kubernetes"))
+	c, err := buildCollectorEnv(t, "netclass", fixtureEnv(t, "netclass/kubernetes"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestNetclassFlagErrors(t *testing.T) {
 		{[]string{"--collector.netclass.netlink"}, "--collector.netclass.netlink is not supported"},
 		{[]string{"--collector.netclass.ignored-devices=("}, "--collector.netclass.ignored-devices"},
 	} {
-		_, err := buildRegistered(t, "netclass", treeEnv(t, t.TempDir()), tc.args...)
+		_, err := buildCollectorEnv(t, "netclass", tempEnv(t, t.TempDir()), tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: want an error containing %q, got %v", tc.args, tc.want, err)
 		}

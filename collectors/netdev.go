@@ -139,7 +139,7 @@ func newNetdevCollector(env Env, cfg netdevConfig) (*netdevCollector, error) {
 }
 
 func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	devs, err := guardParse(c.proc.NetDev)
+	devs, err := guardParse("the file", c.proc.NetDev)
 	if err != nil {
 		return fmt.Errorf("reading %s/net/dev: %w", c.procPath, err)
 	}

@@ -76,14 +76,14 @@ func TestNetdevAddressInfo(t *testing.T) {
 
 func TestGuardParse(t *testing.T) {
 	t.Parallel()
-	v, err := guardParse(func() (int, error) {
+	v, err := guardParse("a file", func() (int, error) {
 		var s []int
 		return s[3], nil
 	})
 	if v != 0 || err == nil || !strings.Contains(err.Error(), "malformed input") {
 		t.Errorf("got %v, %v; want 0 and a malformed-input error", v, err)
 	}
-	if v, err := guardParse(func() (int, error) { return 7, nil }); v != 7 || err != nil {
+	if v, err := guardParse("a file", func() (int, error) { return 7, nil }); v != 7 || err != nil {
 		t.Errorf("got %v, %v; want 7, nil", v, err)
 	}
 }

@@ -80,12 +80,12 @@ func (c *nvmeCollector) Update(_ context.Context, ch chan<- prometheus.Metric) e
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	for _, d := range devices {
-		dev := labelValue(d.Name)
-		gauge(c.info, 1, dev, labelValue(d.FirmwareRevision), labelValue(d.Model), labelValue(d.Serial),
-			labelValue(d.State), labelValue(d.ControllerID))
+		dev := validLabel(d.Name)
+		gauge(c.info, 1, dev, validLabel(d.FirmwareRevision), validLabel(d.Model), validLabel(d.Serial),
+			validLabel(d.State), validLabel(d.ControllerID))
 		for _, ns := range d.Namespaces {
-			id := labelValue(ns.ID)
-			gauge(c.namespaceInfo, 1, dev, id, labelValue(ns.ANAState))
+			id := validLabel(ns.ID)
+			gauge(c.namespaceInfo, 1, dev, id, validLabel(ns.ANAState))
 			gauge(c.capacity, float64(ns.CapacityBytes), dev, id)
 			gauge(c.size, float64(ns.SizeBytes), dev, id)
 			if nuse, ok := c.readNuse(ns); ok {

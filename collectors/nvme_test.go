@@ -27,7 +27,7 @@ func TestNVMeWithoutNuse(t *testing.T) {
 		"sys/class/nvme/nvme0/nvme0n2/nuse":                     "lots\n",
 		"sys/class/nvme/nvme0/nvme0n2/queue/logical_block_size": "512\n",
 	})
-	c, err := buildRegistered(t, "nvme", treeEnv(t, root))
+	c, err := buildCollectorEnv(t, "nvme", tempEnv(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func (c *osCollector) Update(_ context.Context, ch chan<- prometheus.Metric) err
 		version = f
 	}
 
-	l := func(key string) string { return labelValue(env[key]) }
+	l := func(key string) string { return validLabel(env[key]) }
 	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
 		l("BUILD_ID"), l("ID"), l("ID_LIKE"), l("IMAGE_ID"), l("IMAGE_VERSION"), l("NAME"), l("PRETTY_NAME"),
 		l("VARIANT"), l("VARIANT_ID"), l("VERSION"), l("VERSION_CODENAME"), l("VERSION_ID"))

@@ -148,7 +148,7 @@ func (c *powerSupplyCollector) Update(ctx context.Context, ch chan<- prometheus.
 }
 
 func (c *powerSupplyCollector) send(ch chan<- prometheus.Metric, p *sysfs.PowerSupply) {
-	name := labelValue(p.Name)
+	name := validLabel(p.Name)
 	for _, v := range c.values {
 		if x := v.value(p); x != nil {
 			ch <- prometheus.MustNewConstMetric(v.desc, prometheus.GaugeValue, float64(*x)/v.div, name)
@@ -164,7 +164,7 @@ func (c *powerSupplyCollector) send(ch chan<- prometheus.Metric, p *sysfs.PowerS
 	} {
 		if kv[1] != "" {
 			keys = append(keys, kv[0])
-			values = append(values, labelValue(kv[1]))
+			values = append(values, validLabel(kv[1]))
 		}
 	}
 	desc := prometheus.NewDesc("node_power_supply_info", "info of /sys/class/power_supply/<power_supply>.", keys, nil)

@@ -9,7 +9,7 @@ import (
 
 func TestPowerSupplyBadFlag(t *testing.T) {
 	t.Parallel()
-	_, err := buildRegistered(t, "powersupplyclass", treeEnv(t, t.TempDir()), "--collector.powersupply.ignored-supplies=(")
+	_, err := buildCollectorEnv(t, "powersupplyclass", tempEnv(t, t.TempDir()), "--collector.powersupply.ignored-supplies=(")
 	if err == nil || !strings.Contains(err.Error(), "--collector.powersupply.ignored-supplies") {
 		t.Errorf("want an error naming the flag, got %v", err)
 	}

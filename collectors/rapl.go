@@ -88,13 +88,13 @@ func (c *raplCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 			continue
 		}
 		joules := float64(uj) / 1000000.0
-		index, path := strconv.Itoa(z.Index), labelValue(z.Path)
+		index, path := strconv.Itoa(z.Index), validLabel(z.Path)
 		if c.zoneLabel {
-			ch <- prometheus.MustNewConstMetric(c.joules, prometheus.CounterValue, joules, index, path, labelValue(z.Name))
+			ch <- prometheus.MustNewConstMetric(c.joules, prometheus.CounterValue, joules, index, path, validLabel(z.Name))
 			continue
 		}
 		desc := prometheus.NewDesc("node_rapl_"+c.invalidRun.ReplaceAllString(z.Name, "_")+"_joules_total",
-			"Current RAPL "+labelValue(z.Name)+" value in joules", []string{"index", "path"}, nil)
+			"Current RAPL "+validLabel(z.Name)+" value in joules", []string{"index", "path"}, nil)
 		m, err := prometheus.NewConstMetric(desc, prometheus.CounterValue, joules, index, path)
 		if err != nil {
 			// A zone name no metric name can be made of.

@@ -16,7 +16,7 @@ import (
 // only; an unprivileged agent reports no data rather than failing.
 func TestRaplEnergyRootOnly(t *testing.T) {
 	t.Parallel()
-	c, err := buildRegistered(t, "rapl", fixtureEnv(t, "rapl/good"))
+	c, err := buildCollectorEnv(t, "rapl", fixtureEnv(t, "rapl/good"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func (c *textfileCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 	for _, f := range files {
 		// Whole seconds, as node_exporter serves them.
 		ch <- prometheus.MustNewConstMetric(c.mtime, prometheus.GaugeValue,
-			float64(s.mtimes[f].UnixNano()/int64(time.Second)), labelValue(f))
+			float64(s.mtimes[f].UnixNano()/int64(time.Second)), validLabel(f))
 	}
 	errVal := 0.0
 	if s.errored {

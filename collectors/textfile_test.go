@@ -53,11 +53,11 @@ func textfileArgs(dirs []string) []string {
 // fixed mtime.
 func newTestTextfile(t *testing.T, logger *slog.Logger, dirs ...string) *textfileCollector {
 	t.Helper()
-	env := treeEnv(t, t.TempDir())
+	env := tempEnv(t, t.TempDir())
 	if logger != nil {
 		env.Logger = logger
 	}
-	c, err := buildRegistered(t, "textfile", env, textfileArgs(dirs)...)
+	c, err := buildCollectorEnv(t, "textfile", env, textfileArgs(dirs)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestNodeExporterConformanceTextfile(t *testing.T) {
 			t.Parallel()
 			args := textfileArgs(tc.dirs)
 			theirs := runNodeExporter(t, bin, goldenCase{collector: "textfile", dir: t.TempDir(), args: args})
-			c, err := buildRegistered(t, "textfile", treeEnv(t, t.TempDir()), args...)
+			c, err := buildCollectorEnv(t, "textfile", tempEnv(t, t.TempDir()), args...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -57,7 +57,7 @@ func (c *thermalZoneCollector) Update(_ context.Context, ch chan<- prometheus.Me
 			c.logger.Debug("thermal_zone: zone partly unreadable", "zone", z.Name, "err", z.ReadErrors)
 		}
 		ch <- prometheus.MustNewConstMetric(c.zoneTemp, prometheus.GaugeValue, float64(z.Temp)/1000.0,
-			labelValue(z.Name), labelValue(z.Type))
+			validLabel(z.Name), validLabel(z.Type))
 	}
 
 	devices, err := c.sys.ClassCoolingDeviceStats()
@@ -65,8 +65,8 @@ func (c *thermalZoneCollector) Update(_ context.Context, ch chan<- prometheus.Me
 		return fmt.Errorf("reading cooling devices in %s/class/thermal: %w", c.sysPath, err)
 	}
 	for _, d := range devices {
-		ch <- prometheus.MustNewConstMetric(c.curState, prometheus.GaugeValue, float64(d.CurState), labelValue(d.Name), labelValue(d.Type))
-		ch <- prometheus.MustNewConstMetric(c.maxState, prometheus.GaugeValue, float64(d.MaxState), labelValue(d.Name), labelValue(d.Type))
+		ch <- prometheus.MustNewConstMetric(c.curState, prometheus.GaugeValue, float64(d.CurState), validLabel(d.Name), validLabel(d.Type))
+		ch <- prometheus.MustNewConstMetric(c.maxState, prometheus.GaugeValue, float64(d.MaxState), validLabel(d.Name), validLabel(d.Type))
 	}
 	return nil
 }

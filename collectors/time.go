@@ -52,7 +52,7 @@ func (c *timeCollector) Update(_ context.Context, ch chan<- prometheus.Metric) e
 	now := c.now()
 	zone, offset := now.Zone()
 	ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.GaugeValue, float64(now.UnixNano())/1e9)
-	ch <- prometheus.MustNewConstMetric(c.zoneOffset, prometheus.GaugeValue, float64(offset), labelValue(zone))
+	ch <- prometheus.MustNewConstMetric(c.zoneOffset, prometheus.GaugeValue, float64(offset), validLabel(zone))
 
 	sources, err := c.sys.ClockSources()
 	if err != nil {
@@ -63,9 +63,9 @@ func (c *timeCollector) Update(_ context.Context, ch chan<- prometheus.Metric) e
 		// it finds them, not by their names.
 		device := strconv.Itoa(i)
 		for _, name := range s.Available {
-			ch <- prometheus.MustNewConstMetric(c.available, prometheus.GaugeValue, 1, device, labelValue(name))
+			ch <- prometheus.MustNewConstMetric(c.available, prometheus.GaugeValue, 1, device, validLabel(name))
 		}
-		ch <- prometheus.MustNewConstMetric(c.current, prometheus.GaugeValue, 1, device, labelValue(s.Current))
+		ch <- prometheus.MustNewConstMetric(c.current, prometheus.GaugeValue, 1, device, validLabel(s.Current))
 	}
 	return nil
 }

@@ -64,7 +64,7 @@ func (c *unameCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 		return err
 	}
 	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
-		labelValue(u.SysName), labelValue(u.Release), labelValue(u.Version),
-		labelValue(u.Machine), labelValue(u.NodeName), labelValue(u.DomainName))
+		validLabel(u.SysName), validLabel(u.Release), validLabel(u.Version),
+		validLabel(u.Machine), validLabel(u.NodeName), validLabel(u.DomainName))
 	return nil
 }

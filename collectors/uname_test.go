@@ -47,7 +47,7 @@ func TestUnameError(t *testing.T) {
 // host's kernel.
 func TestUnameRegistrationUsesSyscall(t *testing.T) {
 	t.Parallel()
-	c, err := buildRegistered(t, "uname", treeEnv(t, t.TempDir()))
+	c, err := buildCollectorEnv(t, "uname", tempEnv(t, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package collectors
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -21,12 +20,7 @@ func validLabel(s string) string {
 // procfs parsers index fields without checking how many there are
 // (procfs v0.23.0 net_dev.go panics on a /proc/net/dev line with fewer than
 // 16 counters).
-func guardParse[T any](read func() (T, error)) (v T, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			var zero T
-			v, err = zero, fmt.Errorf("malformed input: the parser failed: %v", p)
-		}
-	}()
+func guardParse[T any](what string, read func() (T, error)) (v T, err error) {
+	defer guardProcfs(what, &err)
 	return read()
 }

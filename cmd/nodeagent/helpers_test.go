@@ -34,6 +34,10 @@ var fixtureArgs = []string{
 	"--path.sysfs=../../collectors/testdata/host/sys",
 	"--path.rootfs=../../collectors/testdata/host/root",
 	"--path.udev.data=../../collectors/testdata/host/udev",
+	// arp reads the kernel's neighbour table over netlink by default,
+	// whatever --path.procfs says; the fixture's /proc/net/arp is what
+	// tests want.
+	"--no-collector.arp.netlink",
 	"--log.level=debug",
 }
 
@@ -205,7 +209,7 @@ func tlsClient(t *testing.T, ca *testCA, certPEM, keyPEM []byte) *http.Client {
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 }
 
 // fakeCollector is a collector whose behaviour each test sets.

@@ -13,8 +13,10 @@ import (
 	"time"
 )
 
-// passwordHash is bcrypt("scrape-secret"), as in testdata/web-config/basic-auth-only.good.yml.
-const passwordHash = "$2a$10$MJdz7L0TTG9rkuHnRhKKk..No3wfY2QF6MZahpUm5cW2tZpYcHwMW"
+// passwordHash is bcrypt("scrape-secret") at the minimum cost 4, so tests
+// under the race detector on a loaded machine do not wait on bcrypt (as in
+// testdata/web-config/basic-auth-only.good.yml).
+const passwordHash = "$2a$04$tkPsm5/nYkaVr1b/CTqkmeQiQaam9hMAg0Utsl.zZ1B9r3BMA0or."
 
 type tlsFixture struct {
 	ca, otherCA         *testCA
@@ -52,7 +54,7 @@ func TestTLSWebConfig(t *testing.T) {
 	url := "https://" + addr + "/metrics/node"
 
 	t.Run("plain HTTP refused", func(t *testing.T) {
-		code, body := get(t, &http.Client{Timeout: 10 * time.Second}, "http://"+addr+"/metrics/node")
+		code, body := get(t, &http.Client{Timeout: 30 * time.Second}, "http://"+addr+"/metrics/node")
 		if code != http.StatusBadRequest || strings.Contains(body, "node_load1") {
 			t.Errorf("plain HTTP got %d %q, want 400 and no metrics", code, body)
 		}
@@ -192,7 +194,7 @@ func TestGoodWebConfigFixturesValidate(t *testing.T) {
 func TestBasicAuthWithoutTLS(t *testing.T) {
 	t.Parallel()
 	addr := startAgent(t, "--web.config.file=testdata/web-config/basic-auth-only.good.yml")
-	c := &http.Client{Timeout: 10 * time.Second}
+	c := &http.Client{Timeout: 30 * time.Second}
 	if code, _ := get(t, c, "http://"+addr+"/metrics"); code != http.StatusUnauthorized {
 		t.Errorf("without credentials: %d, want 401", code)
 	}
@@ -304,7 +306,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestPprofOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
 	addr := startAgent(t)
-	if code, _ := get(t, &http.Client{Timeout: 10 * time.Second}, "http://"+addr+"/debug/pprof/"); code != http.StatusNotFound {
+	if code, _ := get(t, &http.Client{Timeout: 30 * time.Second}, "http://"+addr+"/debug/pprof/"); code != http.StatusNotFound {
 		t.Errorf("pprof on the metrics port: %d, want 404", code)
 	}
 	l := listen(t)
@@ -336,7 +338,7 @@ func TestHealthAddress(t *testing.T) {
 	healthAddr := l.Addr().String()
 	l.Close()
 	startAgent(t, "--web.config.file="+f.config, "--web.health-address="+healthAddr)
-	c := &http.Client{Timeout: 10 * time.Second}
+	c := &http.Client{Timeout: 30 * time.Second}
 	var code int
 	waitUntil(t, func() bool {
 		resp, err := c.Get("http://" + healthAddr + "/readyz")
