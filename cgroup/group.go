@@ -1,0 +1,231 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrVanished marks a cgroup that was removed while it was being read;
+// callers skip it silently, because that is normal churn.
+var ErrVanished = errors.New("cgroup vanished")
+
+// errAbsent is an optional file the cgroup does not have.
+var errAbsent = errors.New("absent")
+
+// maxFileSize caps one read: cgroup.procs of a busy root cgroup runs to a
+// few hundred KiB, everything else to a few KiB.
+const maxFileSize = 16 << 20
+
+// Budget bounds how many descriptors Groups keep open across scrapes.
+//
+// Why keep any: on the kernel's cgroupfs an open+read+close of a cgroup
+// file costs several times a pread on a descriptor already open (the open
+// allocates a kernfs_open_file and a seq_file, the close frees them), and a
+// scrape reads a dozen files per cgroup. Why bound them: each open cgroup
+// file whose content has been read keeps its seq_file buffer, one page,
+// until it is closed, so a cached descriptor costs about 6 KiB of kernel
+// memory, charged to nodeagent's own cgroup, and counts against
+// RLIMIT_NOFILE. Files beyond the budget are read with open+read+close.
+type Budget struct {
+	max  int64
+	open atomic.Int64
+}
+
+// NewBudget returns a Budget of max descriptors; 0 keeps none open.
+func NewBudget(max int) *Budget { return &Budget{max: int64(max)} }
+
+// Open is how many descriptors are held now.
+func (b *Budget) Open() int { return int(b.open.Load()) }
+
+func (b *Budget) acquire() bool {
+	if b == nil || b.max <= 0 {
+		return false
+	}
+	if b.open.Add(1) > b.max {
+		b.open.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (b *Budget) release() { b.open.Add(-1) }
+
+// Group reads one cgroup's files. It keeps descriptors open across Reads
+// within its Budget, remembers which optional files the cgroup lacks, and
+// must be closed when the cgroup is no longer listed. A Group is used by
+// one goroutine at a time.
+type Group struct {
+	dir    string
+	ino    uint64
+	budget *Budget
+	fds    [numFiles]int32 // cached descriptor, or -1
+	absent FileSet
+}
+
+// Open returns a Group for the cgroup at path (as Entry.Path has it) whose
+// directory has inode ino. It makes no system call: files are opened on
+// first Read.
+func (fs FS) Open(path string, ino uint64, budget *Budget) *Group {
+	dir := fs.root + path
+	if path == "/" {
+		dir = fs.root
+	}
+	g := &Group{dir: dir, ino: ino, budget: budget}
+	for i := range g.fds {
+		g.fds[i] = -1
+	}
+	return g
+}
+
+// Ino is the inode of the directory the Group was opened for.
+func (g *Group) Ino() uint64 { return g.ino }
+
+// Dir is the cgroup's directory.
+func (g *Group) Dir() string { return g.dir }
+
+// Close closes every cached descriptor. The Group must not be used after.
+func (g *Group) Close() {
+	for i, fd := range g.fds {
+		if fd >= 0 {
+			_ = unix.Close(int(fd))
+			g.fds[i] = -1
+			g.budget.release()
+		}
+	}
+}
+
+// Read reads and parses the wanted files into st, using and growing *buf
+// as scratch space. A file the cgroup lacks is left out of st.Present. If
+// the cgroup was removed meanwhile, Read returns an error wrapping
+// ErrVanished (and st is partial). Otherwise a file that cannot be read or
+// parsed is left out of st.Present and its error, naming the file, is in
+// the returned joined error; the other files are still read.
+func (g *Group) Read(want FileSet, buf *[]byte, st *Stats) error {
+	st.reset()
+	var errs []error
+	newlyAbsent := false
+	for f := File(0); f < numFiles; f++ {
+		if !want.Has(f) || g.absent.Has(f) {
+			continue
+		}
+		data, err := g.read(f, buf)
+		switch {
+		case err == errAbsent:
+			newlyAbsent = true
+			continue
+		case err != nil && errors.Is(err, ErrVanished):
+			return err
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		}
+		if err := st.parse(f, data); err != nil {
+			errs = append(errs, fmt.Errorf("%s/%s: %w", g.dir, f, err))
+			continue
+		}
+		st.Present |= 1 << f
+	}
+	// A file found missing for the first time may mean the whole cgroup
+	// went away after its core files were read: check, so that a vanishing
+	// cgroup is skipped rather than served half-empty.
+	if newlyAbsent {
+		if err := unix.Access(g.dir, unix.F_OK); err != nil && vanished(err) {
+			return fmt.Errorf("%s: %w", g.dir, ErrVanished)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// read returns file f's content in *buf, errAbsent, or an error.
+func (g *Group) read(f File, buf *[]byte) ([]byte, error) {
+	path := func() string { return g.dir + "/" + fileNames[f] }
+	fd := int(g.fds[f])
+	cached := fd >= 0
+	if !cached {
+		var err error
+		for {
+			fd, err = unix.Open(path(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		switch {
+		case err == unix.ENOENT && !f.core():
+			g.absent |= 1 << f
+			return nil, errAbsent
+		case err != nil && vanished(err):
+			return nil, fmt.Errorf("%s: %w", path(), ErrVanished)
+		case err != nil:
+			return nil, &os.PathError{Op: "open", Path: path(), Err: err}
+		}
+		if g.budget.acquire() {
+			g.fds[f] = int32(fd)
+			cached = true
+		}
+	}
+	data, err := preadAll(fd, buf, f == FileCgroupProcs)
+	if !cached {
+		_ = unix.Close(fd)
+	}
+	switch {
+	case err == nil:
+		return data, nil
+	case vanished(err):
+		return nil, fmt.Errorf("%s: %w", path(), ErrVanished)
+	case err == unix.EOPNOTSUPP && !f.core():
+		// Pressure files exist but refuse reads when PSI is off (psi=0).
+		g.forget(f)
+		g.absent |= 1 << f
+		return nil, errAbsent
+	}
+	g.forget(f)
+	return nil, &os.PathError{Op: "read", Path: path(), Err: err}
+}
+
+// forget closes f's cached descriptor, if any.
+func (g *Group) forget(f File) {
+	if fd := g.fds[f]; fd >= 0 {
+		_ = unix.Close(int(fd))
+		g.fds[f] = -1
+		g.budget.release()
+	}
+}
+
+// preadAll reads fd from offset 0 into *buf, growing it as needed. A
+// cgroup file other than cgroup.procs is one seq_file record, so a read
+// shorter than the buffer is the whole file; cgroup.procs is one record
+// per process, so it is read until EOF.
+func preadAll(fd int, buf *[]byte, multiRecord bool) ([]byte, error) {
+	b := *buf
+	if len(b) == 0 {
+		b = make([]byte, 8<<10)
+		*buf = b
+	}
+	n := 0
+	for {
+		m, err := unix.Pread(fd, b[n:], int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		n += m
+		if m == 0 || (n < len(b) && !multiRecord) {
+			return b[:n], nil
+		}
+		if n == len(b) {
+			if len(b) >= maxFileSize {
+				return nil, fmt.Errorf("%w: larger than %d bytes", ErrParse, maxFileSize)
+			}
+			nb := make([]byte, 2*len(b))
+			copy(nb, b[:n])
+			b = nb
+			*buf = b
+		}
+	}
+}
