@@ -1,0 +1,466 @@
+package collectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/procfs"
+
+	"github.com/nodeagent/nodeagent/cgroup"
+	"github.com/nodeagent/nodeagent/internal/podmeta"
+)
+
+func init() {
+	register(Registration{
+		Name:           "cadvisor",
+		Layer:          LayerCadvisor,
+		DefaultEnabled: true,
+		Setup: func(app FlagApp) Factory {
+			cfg := &cadvisorConfig{}
+			cfg.addFlags(app)
+			return func(env Env) (Collector, error) { return newCadvisorCollector(env, *cfg) }
+		},
+		KnownLintProblems: []LintException{
+			inherited(`container_memory_(rss|cache|swap|mapped_file)|container_threads(_max)?|container_processes|container_spec_cpu_(period|quota|shares)|container_last_seen`,
+				"", "cAdvisor's name, served by the kubelet's /metrics/cadvisor"),
+		},
+	})
+}
+
+// cadvisorConfig holds the container collector's flags.
+type cadvisorConfig struct {
+	hostCgroups      string
+	sandboxImage     string
+	skipSandboxes    bool
+	skipQoS          bool
+	dropID, dropName bool
+	metricInclude    string
+	metricExclude    string
+	netDeviceExclude string
+	concurrency      int
+	maxOpenFiles     int
+}
+
+// defaultHostCgroupsWithKubelet serves, outside the kubepods tree, what the
+// kubelet's cAdvisor serves: the kubelet's own cgroup.
+const defaultHostCgroupsWithKubelet = `/system\.slice/kubelet\.service`
+
+func (c *cadvisorConfig) addFlags(app FlagApp) {
+	app.Flag("collector.cadvisor.host-cgroups",
+		"Regexp (whole id) of the cgroups outside the kubepods tree to serve: slices, services, scopes. Empty means all of them on a host without a kubelet, and only "+defaultHostCgroupsWithKubelet+" (as the kubelet serves) when pod metadata comes from a kubelet.").
+		Default("").StringVar(&c.hostCgroups)
+	app.Flag("collector.cadvisor.sandbox-image",
+		"image label of pod sandbox (pause) cgroups. The kubelet's /pods does not name the sandbox image; set the runtime's pause image (for example registry.k8s.io/pause:3.10.1) to label sandboxes as the kubelet does. Empty by default.").
+		Default("").StringVar(&c.sandboxImage)
+	app.Flag("collector.cadvisor.skip-sandboxes",
+		"Leave out pod sandbox (pause) cgroups, and with them the pods' network series, which cAdvisor attributes to the sandbox.").
+		Default("false").BoolVar(&c.skipSandboxes)
+	app.Flag("collector.cadvisor.skip-qos",
+		"Leave out the root, kubepods and QoS-class (burstable, besteffort) cgroups.").
+		Default("false").BoolVar(&c.skipQoS)
+	app.Flag("collector.cadvisor.drop-id-label",
+		"Serve container series without the id label (the cgroup path). Cgroups that then look alike are served once, the first by path.").
+		Default("false").BoolVar(&c.dropID)
+	app.Flag("collector.cadvisor.drop-name-label",
+		"Serve container series without the name label (the runtime container ID). Cgroups that then look alike are served once, the first by path.").
+		Default("false").BoolVar(&c.dropName)
+	app.Flag("collector.cadvisor.metric-include",
+		"Regexp (whole name) of the container_* families to serve; files that only excluded families need are not read.").
+		Default(".*").StringVar(&c.metricInclude)
+	app.Flag("collector.cadvisor.metric-exclude",
+		"Regexp (whole name) of the container_* families to leave out.").
+		Default("").StringVar(&c.metricExclude)
+	app.Flag("collector.cadvisor.network-device-exclude",
+		"Regexp (whole name) of network interfaces left out of container_network_*; the default is cAdvisor's.").
+		Default(`(lo|veth|docker|nerdctl).*`).StringVar(&c.netDeviceExclude)
+	app.Flag("collector.cadvisor.read-concurrency",
+		"How many goroutines read cgroups in parallel; 0 means one per CPU (GOMAXPROCS).").
+		Default("0").IntVar(&c.concurrency)
+	app.Flag("collector.cadvisor.max-open-files",
+		"How many cgroup file descriptors to keep open across scrapes (re-read from offset 0, which costs a fraction of open+read+close). Each costs about 6 KiB of kernel memory charged to nodeagent's cgroup; files beyond it are opened per read. 0 keeps none open.").
+		Default("8192").IntVar(&c.maxOpenFiles)
+}
+
+// wholeRegexp compiles s anchored at both ends; "" matches nothing.
+func wholeRegexp(flag, s string) (*regexp.Regexp, error) {
+	if s == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile("^(?:" + s + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("--collector.cadvisor.%s: %w", flag, err)
+	}
+	return re, nil
+}
+
+// cadvisorCollector serves container_* metrics of every cgroup v2 cgroup
+// with the kubelet's /metrics/cadvisor names, help, types and labels. See
+// docs/container-metrics.md.
+type cadvisorCollector struct {
+	logger       *slog.Logger
+	cgroupPath   string
+	procPath     string
+	proc         procfs.FS
+	now          func() time.Time
+	meta         podmeta.Source
+	families     []containerFamily
+	want         cgroup.FileSet
+	hostRE       *regexp.Regexp
+	netExcludeRE *regexp.Regexp
+	sandboxImage string
+	skipSandbox  bool
+	skipQoS      bool
+	dropID       bool
+	dropName     bool
+	workers      int
+	network      bool // a container_network_* family is served
+	budget       *cgroup.Budget
+	readErrors   prometheus.Counter
+	pairs        constPairs
+
+	mu      sync.Mutex // one scrape at a time; guards everything below
+	fs      *cgroup.FS
+	walker  *cgroup.Walker
+	states  map[string]*cgState
+	bufs    [][]byte
+	devices *blockDevices
+}
+
+// cgState is what nodeagent keeps about one cgroup between scrapes: its
+// open Group (cached descriptors), its creation time, its label pairs; and
+// what one scrape read from it.
+type cgState struct {
+	entry     cgroup.Entry
+	group     *cgroup.Group
+	createdAt time.Time // zero until known
+	seen      bool      // listed by this scrape's walk
+
+	// This scrape's reading.
+	stats    cgroup.Stats
+	gone     bool
+	err      error
+	net      *netSample
+	ioLabels []*ioLabels // one per stats.IO line
+
+	// Identity and label pairs, rebuilt when the identity changes.
+	id     identity
+	labels *labelSet
+}
+
+func newCadvisorCollector(env Env, cfg cadvisorConfig) (*cadvisorCollector, error) {
+	var errs []error
+	compile := func(flag, s string) *regexp.Regexp {
+		re, err := wholeRegexp(flag, s)
+		errs = append(errs, err)
+		return re
+	}
+	hostCgroups := cfg.hostCgroups
+	if hostCgroups == "" {
+		hostCgroups = ".*"
+		if env.PodMetadata != nil {
+			hostCgroups = defaultHostCgroupsWithKubelet
+		}
+	}
+	hostRE := compile("host-cgroups", hostCgroups)
+	includeRE := compile("metric-include", cfg.metricInclude)
+	excludeRE := compile("metric-exclude", cfg.metricExclude)
+	netRE := compile("network-device-exclude", cfg.netDeviceExclude)
+	if cfg.concurrency < 0 {
+		errs = append(errs, fmt.Errorf("--collector.cadvisor.read-concurrency must not be negative, got %d", cfg.concurrency))
+	}
+	if cfg.maxOpenFiles < 0 {
+		errs = append(errs, fmt.Errorf("--collector.cadvisor.max-open-files must not be negative, got %d", cfg.maxOpenFiles))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	now := env.Now
+	if now == nil {
+		now = time.Now
+	}
+	c := &cadvisorCollector{
+		logger:       logger,
+		cgroupPath:   env.Paths.CgroupFS,
+		procPath:     env.Paths.ProcFS,
+		proc:         env.Proc,
+		now:          now,
+		meta:         env.PodMetadata,
+		hostRE:       hostRE,
+		netExcludeRE: netRE,
+		sandboxImage: cfg.sandboxImage,
+		skipSandbox:  cfg.skipSandboxes,
+		skipQoS:      cfg.skipQoS,
+		dropID:       cfg.dropID,
+		dropName:     cfg.dropName,
+		workers:      cfg.concurrency,
+		budget:       cgroup.NewBudget(cfg.maxOpenFiles),
+		pairs:        newConstPairs(),
+		states:       map[string]*cgState{},
+		devices:      newBlockDevices(env.Paths.ProcFS),
+		readErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nodeagent_cadvisor_cgroup_errors_total",
+			Help: "nodeagent: cgroups whose files could not be read or parsed in a scrape (the rest of the scrape is served).",
+		}),
+	}
+	if c.workers == 0 {
+		c.workers = runtime.GOMAXPROCS(0)
+	}
+	for _, f := range allContainerFamilies() {
+		if (includeRE == nil || !includeRE.MatchString(f.name)) || (excludeRE != nil && excludeRE.MatchString(f.name)) {
+			continue
+		}
+		c.families = append(c.families, f)
+		c.want |= f.files
+		c.network = c.network || strings.HasPrefix(f.name, "container_network_")
+	}
+	if env.Registerer != nil {
+		openFiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "nodeagent_cadvisor_open_files",
+			Help: "nodeagent: cgroup file descriptors kept open across scrapes (--collector.cadvisor.max-open-files).",
+		}, func() float64 { return float64(c.budget.Open()) })
+		for _, m := range []prometheus.Collector{c.readErrors, openFiles} {
+			if err := env.Registerer.Register(m); err != nil {
+				return nil, fmt.Errorf("registering cadvisor self-metrics: %w", err)
+			}
+		}
+	}
+	return c, nil
+}
+
+func (c *cadvisorCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return SendFamilies(ctx, ch, c.UpdateFamilies)
+}
+
+// maxReportedErrors bounds how many per-cgroup errors one scrape returns;
+// the rest are counted.
+const maxReportedErrors = 10
+
+// UpdateFamilies walks the hierarchy, reads every served cgroup (in
+// parallel), labels them from pod metadata and builds the families.
+func (c *cadvisorCollector) UpdateFamilies(ctx context.Context) ([]*dto.MetricFamily, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.openFS(); err != nil {
+		return nil, err
+	}
+	entries, walkErr := c.walker.Walk()
+	if entries == nil {
+		return nil, walkErr
+	}
+	scrape := c.sync(entries)
+	if err := c.readAll(ctx, scrape); err != nil {
+		return nil, err
+	}
+	now := c.now()
+	snap := c.snapshot()
+	served, unknown := c.identify(scrape, snap)
+	if unknown && c.meta != nil {
+		c.meta.Unknown()
+	}
+	c.prepareIO(served)
+	netErrs := c.readNetwork(ctx, served)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	memTotal, swapTotal := c.machineMemory()
+	mfs := c.build(served, float64(now.Unix()), memTotal, swapTotal)
+
+	errs := []error{walkErr}
+	failed := 0
+	for _, s := range scrape {
+		if s.err != nil {
+			failed++
+			if failed <= maxReportedErrors {
+				errs = append(errs, s.err) // names the file
+			}
+		}
+	}
+	if failed > maxReportedErrors {
+		errs = append(errs, fmt.Errorf("and %d more cgroups failed", failed-maxReportedErrors))
+	}
+	c.readErrors.Add(float64(failed))
+	errs = append(errs, netErrs...)
+	return mfs, errors.Join(errs...)
+}
+
+// openFS validates --path.cgroupfs until it is a cgroup v2 hierarchy; on a
+// cgroup v1 or hybrid host every scrape fails with the fix in the message
+// (the scraper logs it once per change) while the other layers are served.
+func (c *cadvisorCollector) openFS() error {
+	if c.fs != nil {
+		return nil
+	}
+	fs, err := cgroup.NewFS(c.cgroupPath)
+	if err != nil {
+		return fmt.Errorf("--path.cgroupfs=%s: %w", c.cgroupPath, err)
+	}
+	c.fs = &fs
+	c.walker = fs.NewWalker()
+	return nil
+}
+
+// sync matches the walk with the kept states: new cgroups get a state,
+// recreated ones (same path, new inode) a fresh one, and the states of
+// cgroups no longer listed are closed. It returns the cgroups to read, in
+// walk order, after the host-cgroup and QoS filters.
+func (c *cadvisorCollector) sync(entries []cgroup.Entry) []*cgState {
+	for _, s := range c.states {
+		s.seen = false
+	}
+	out := make([]*cgState, 0, len(entries))
+	for _, e := range entries {
+		if !c.wanted(&e) {
+			continue
+		}
+		s := c.states[e.Path]
+		if s != nil && s.entry.Ino != e.Ino {
+			s.group.Close()
+			s = nil
+		}
+		if s == nil {
+			s = &cgState{group: c.fs.Open(e.Path, e.Ino, c.budget)}
+			c.states[e.Path] = s
+		}
+		s.entry, s.seen = e, true
+		out = append(out, s)
+	}
+	for path, s := range c.states {
+		if !s.seen {
+			s.group.Close()
+			delete(c.states, path)
+		}
+	}
+	return out
+}
+
+// wanted applies the filters that the path alone decides.
+func (c *cadvisorCollector) wanted(e *cgroup.Entry) bool {
+	switch e.Kind {
+	case cgroup.KindRoot, cgroup.KindKubepods, cgroup.KindQoS:
+		return !c.skipQoS
+	case cgroup.KindHost:
+		return c.hostRE != nil && c.hostRE.MatchString(e.Path)
+	case cgroup.KindContainer:
+		// A runtime's container outside the kubepods tree (plain Docker on
+		// a host) is a host cgroup for filtering.
+		return e.PodUID != "" || (c.hostRE != nil && c.hostRE.MatchString(e.Path))
+	}
+	return true
+}
+
+// readAll reads every cgroup with bounded parallelism. Each worker takes
+// the next cgroup from a shared counter, so slow cgroups do not hold up
+// a fixed share.
+func (c *cadvisorCollector) readAll(ctx context.Context, scrape []*cgState) error {
+	workers := min(c.workers, len(scrape))
+	for len(c.bufs) < workers {
+		c.bufs = append(c.bufs, make([]byte, 16<<10))
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(buf *[]byte) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(scrape) || ctx.Err() != nil {
+					return
+				}
+				c.readOne(scrape[i], buf)
+			}
+		}(&c.bufs[w])
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (c *cadvisorCollector) readOne(s *cgState, buf *[]byte) {
+	s.gone, s.err, s.net = false, nil, nil
+	if s.createdAt.IsZero() {
+		if t, err := s.group.Created(); err == nil {
+			s.createdAt = t
+		}
+	}
+	err := s.group.Read(c.want, buf, &s.stats)
+	switch {
+	case errors.Is(err, cgroup.ErrVanished):
+		s.gone = true
+	case err != nil:
+		s.err = err
+	}
+}
+
+func (c *cadvisorCollector) snapshot() *podmeta.Snapshot {
+	if c.meta == nil {
+		return nil
+	}
+	return c.meta.Snapshot()
+}
+
+// machineMemory returns MemTotal and SwapTotal in bytes, which cAdvisor
+// serves as the root cgroup's memory and swap limits; -1 when unknown.
+func (c *cadvisorCollector) machineMemory() (memTotal, swapTotal float64) {
+	memTotal, swapTotal = -1, -1
+	if c.proc == (procfs.FS{}) {
+		return
+	}
+	mi, err := c.proc.Meminfo()
+	if err != nil {
+		c.logger.Debug("reading meminfo for the root cgroup's limits", "path", c.procPath, "err", err)
+		return
+	}
+	if mi.MemTotalBytes != nil {
+		memTotal = float64(*mi.MemTotalBytes)
+	}
+	if mi.SwapTotalBytes != nil {
+		swapTotal = float64(*mi.SwapTotalBytes)
+	}
+	return
+}
+
+// build turns the served cgroups into families, in parallel across
+// families; a family no cgroup has data for is left out.
+func (c *cadvisorCollector) build(served []*cgState, now, memTotal, swapTotal float64) []*dto.MetricFamily {
+	env := buildEnv{now: now, memTotal: memTotal, swapTotal: swapTotal, pairs: &c.pairs}
+	out := make([]*dto.MetricFamily, len(c.families))
+	workers := max(1, min(c.workers, len(c.families)))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var sb seriesBuf
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(c.families) {
+					return
+				}
+				f := &c.families[i]
+				sb.reset()
+				for _, s := range served {
+					f.emit(&sb, s, &env)
+				}
+				out[i] = sb.family(f)
+			}
+		}()
+	}
+	wg.Wait()
+	return slices.DeleteFunc(out, func(mf *dto.MetricFamily) bool { return mf == nil })
+}
