@@ -31,10 +31,6 @@ func init() {
 			cfg.addFlags(app)
 			return func(env Env) (Collector, error) { return newCadvisorCollector(env, *cfg) }
 		},
-		KnownLintProblems: []LintException{
-			inherited(`container_memory_(rss|cache|swap|mapped_file)|container_threads(_max)?|container_processes|container_spec_cpu_(period|quota|shares)|container_last_seen`,
-				"", "cAdvisor's name, served by the kubelet's /metrics/cadvisor"),
-		},
 	})
 }
 
