@@ -80,13 +80,16 @@ func Files(fs ...File) FileSet {
 // Has says whether f is in s.
 func (s FileSet) Has(f File) bool { return s&(1<<f) != 0 }
 
-// String lists the set's file names.
-func (s FileSet) String() string {
+// Names lists the set's file names.
+func (s FileSet) Names() []string {
 	var names []string
 	for f := File(0); f < numFiles; f++ {
 		if s.Has(f) {
 			names = append(names, f.String())
 		}
 	}
-	return "{" + strings.Join(names, " ") + "}"
+	return names
 }
+
+// String lists the set's file names.
+func (s FileSet) String() string { return "{" + strings.Join(s.Names(), " ") + "}" }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -99,20 +100,25 @@ func (g *Group) Close() {
 }
 
 // Read reads and parses the wanted files into st, using and growing *buf
-// as scratch space. A file the cgroup lacks is left out of st.Present. If
-// the cgroup was removed meanwhile, Read returns an error wrapping
-// ErrVanished (and st is partial). Otherwise a file that cannot be read or
-// parsed is left out of st.Present and its error, naming the file, is in
-// the returned joined error; the other files are still read.
-func (g *Group) Read(want FileSet, buf *[]byte, st *Stats) error {
-	st.reset()
+// as scratch space; the files of cache keep their descriptors open for the
+// next Read, within the Budget. Only the wanted files' fields and Present
+// bits change: st keeps what an earlier Read found in the other files
+// (files that change rarely need not be read every scrape).
+//
+// A file the cgroup lacks is left out of st.Present. If the cgroup was
+// removed meanwhile, Read returns an error wrapping ErrVanished (and st is
+// partial). Otherwise a file that cannot be read or parsed is left out of
+// st.Present and its error, naming the file, is in the returned joined
+// error; the other files are still read.
+func (g *Group) Read(want, cache FileSet, buf *[]byte, st *Stats) error {
+	st.Present &^= want
 	var errs []error
 	newlyAbsent := false
 	for f := File(0); f < numFiles; f++ {
 		if !want.Has(f) || g.absent.Has(f) {
 			continue
 		}
-		data, err := g.read(f, buf)
+		data, err := g.read(f, cache.Has(f), buf)
 		switch {
 		case err == errAbsent:
 			newlyAbsent = true
@@ -140,8 +146,9 @@ func (g *Group) Read(want FileSet, buf *[]byte, st *Stats) error {
 	return errors.Join(errs...)
 }
 
-// read returns file f's content in *buf, errAbsent, or an error.
-func (g *Group) read(f File, buf *[]byte) ([]byte, error) {
+// read returns file f's content in *buf, errAbsent, or an error; with
+// keep, the descriptor stays open if the budget allows.
+func (g *Group) read(f File, keep bool, buf *[]byte) ([]byte, error) {
 	path := func() string { return g.dir + "/" + fileNames[f] }
 	fd := int(g.fds[f])
 	cached := fd >= 0
@@ -162,7 +169,7 @@ func (g *Group) read(f File, buf *[]byte) ([]byte, error) {
 		case err != nil:
 			return nil, &os.PathError{Op: "open", Path: path(), Err: err}
 		}
-		if g.budget.acquire() {
+		if keep && g.budget.acquire() {
 			g.fds[f] = int32(fd)
 			cached = true
 		}
@@ -228,4 +235,26 @@ func preadAll(fd int, buf *[]byte, multiRecord bool) ([]byte, error) {
 			*buf = b
 		}
 	}
+}
+
+// Created returns when the cgroup was made, as cAdvisor tells it: the
+// earlier of the directory's and its cgroup.events file's modification
+// times. (A cgroup directory's mtime is its creation time until something
+// changes its attributes; cgroup.events is never written by user space.)
+// The root has no cgroup.events; its directory time is used.
+func (g *Group) Created() (time.Time, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(g.dir, &st); err != nil {
+		if vanished(err) {
+			return time.Time{}, fmt.Errorf("%s: %w", g.dir, ErrVanished)
+		}
+		return time.Time{}, &os.PathError{Op: "stat", Path: g.dir, Err: err}
+	}
+	t := time.Unix(st.Mtim.Unix())
+	if err := unix.Stat(g.dir+"/cgroup.events", &st); err == nil {
+		if e := time.Unix(st.Mtim.Unix()); e.Before(t) {
+			t = e
+		}
+	}
+	return t, nil
 }

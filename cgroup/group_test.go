@@ -56,7 +56,7 @@ func TestGroupRead(t *testing.T) {
 	g := fs.Open("/leaf", 1, budget)
 	var buf []byte
 	var st Stats
-	if err := g.Read(AllFiles, &buf, &st); err != nil {
+	if err := g.Read(AllFiles, AllFiles, &buf, &st); err != nil {
 		t.Fatal(err)
 	}
 	want := Stats{
@@ -91,11 +91,14 @@ func TestGroupRead(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "leaf", "cpu.stat"), []byte("usage_usec 4000000\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Read(Files(FileCPUStat), &buf, &st); err != nil {
+	if err := g.Read(Files(FileCPUStat), AllFiles, &buf, &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.CPU.UsageUsec != 4000000 || st.Present != Files(FileCPUStat) {
+	if st.CPU.UsageUsec != 4000000 || st.Present != AllFiles {
 		t.Errorf("re-read: %+v present %v", st.CPU, st.Present)
+	}
+	if st.MemoryCurrent.V != 10485760 {
+		t.Errorf("a file not re-read lost its earlier value: %+v", st.MemoryCurrent)
 	}
 	g.Close()
 	if got := budget.Open(); got != 0 {
@@ -120,7 +123,7 @@ func TestGroupReadAbsentAndBad(t *testing.T) {
 	g := fs.Open("/svc", 1, nil)
 	var buf []byte
 	var st Stats
-	err = g.Read(AllFiles, &buf, &st)
+	err = g.Read(AllFiles, AllFiles, &buf, &st)
 	if err == nil {
 		t.Fatal("want errors for memory.stat, io.stat and cpu.max")
 	}
@@ -141,7 +144,7 @@ func TestGroupReadAbsentAndBad(t *testing.T) {
 	// Absent files are remembered: creating one later is not noticed by
 	// this Group (cgroups do not grow control files once made).
 	writeFiles(t, filepath.Join(root, "svc"), map[string]string{"pids.current": "3\n"})
-	_ = g.Read(Files(FilePidsCurrent), &buf, &st)
+	_ = g.Read(Files(FilePidsCurrent), AllFiles, &buf, &st)
 	if st.Present.Has(FilePidsCurrent) {
 		t.Error("a file absent at first read was read later")
 	}
@@ -161,7 +164,7 @@ func TestGroupVanished(t *testing.T) {
 	}
 	var buf []byte
 	var st Stats
-	if err := g.Read(AllFiles, &buf, &st); !errors.Is(err, ErrVanished) {
+	if err := g.Read(AllFiles, AllFiles, &buf, &st); !errors.Is(err, ErrVanished) {
 		t.Errorf("err = %v, want ErrVanished", err)
 	}
 }
@@ -180,7 +183,7 @@ func TestGroupLargeProcs(t *testing.T) {
 	}
 	buf := make([]byte, 64) // forces the buffer to grow
 	var st Stats
-	if err := fs.Open("/big", 1, NewBudget(10)).Read(Files(FileCgroupProcs), &buf, &st); err != nil {
+	if err := fs.Open("/big", 1, NewBudget(10)).Read(Files(FileCgroupProcs), AllFiles, &buf, &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Procs != (Procs{Count: 5000, FirstPID: 1}) {
@@ -206,7 +209,7 @@ func TestGroupVanishedKernel(t *testing.T) {
 	defer g.Close()
 	var buf []byte
 	var st Stats
-	if err := g.Read(AllFiles, &buf, &st); err != nil {
+	if err := g.Read(AllFiles, AllFiles, &buf, &st); err != nil {
 		t.Fatal(err)
 	}
 	if !st.Present.Has(FileCPUStat) || !st.Present.Has(FileCgroupProcs) {
@@ -215,7 +218,7 @@ func TestGroupVanishedKernel(t *testing.T) {
 	if err := os.Remove(dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Read(AllFiles, &buf, &st); !errors.Is(err, ErrVanished) {
+	if err := g.Read(AllFiles, AllFiles, &buf, &st); !errors.Is(err, ErrVanished) {
 		t.Errorf("err = %v, want ErrVanished", err)
 	}
 }
@@ -234,4 +237,25 @@ func writableCgroup2(t *testing.T) string {
 	}
 	t.Skip("no cgroup2 mount")
 	return ""
+}
+
+func TestGroupCachesOnlyAskedFiles(t *testing.T) {
+	t.Parallel()
+	root := mkTree(t)
+	writeFiles(t, filepath.Join(root, "leaf"), leafFiles)
+	fs, err := NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := NewBudget(100)
+	g := fs.Open("/leaf", 1, budget)
+	defer g.Close()
+	var buf []byte
+	var st Stats
+	if err := g.Read(AllFiles, Files(FileCPUStat, FileMemoryStat), &buf, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Present != AllFiles || budget.Open() != 2 {
+		t.Errorf("present %v, %d descriptors kept; want all files read and 2 kept", st.Present, budget.Open())
+	}
 }

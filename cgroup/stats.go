@@ -26,12 +26,6 @@ type Stats struct {
 	PidsMax        Value        // pids.max
 }
 
-// reset empties s, keeping the IO slice's storage.
-func (s *Stats) reset() {
-	io := s.IO[:0]
-	*s = Stats{IO: io}
-}
-
 // parse parses file f's content into s.
 func (s *Stats) parse(f File, b []byte) error {
 	switch f {

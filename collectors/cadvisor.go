@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"regexp"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 
 	"github.com/nodeagent/nodeagent/cgroup"
 	"github.com/nodeagent/nodeagent/internal/podmeta"
@@ -46,6 +48,7 @@ type cadvisorConfig struct {
 	netDeviceExclude string
 	concurrency      int
 	maxOpenFiles     int
+	specRefresh      time.Duration
 }
 
 // defaultHostCgroupsWithKubelet serves, outside the kubepods tree, what the
@@ -86,7 +89,14 @@ func (c *cadvisorConfig) addFlags(app FlagApp) {
 	app.Flag("collector.cadvisor.max-open-files",
 		"How many cgroup file descriptors to keep open across scrapes (re-read from offset 0, which costs a fraction of open+read+close). Each costs about 6 KiB of kernel memory charged to nodeagent's cgroup; files beyond it are opened per read. 0 keeps none open.").
 		Default("8192").IntVar(&c.maxOpenFiles)
+	app.Flag("collector.cadvisor.spec-refresh-interval",
+		"How often each cgroup's limit files (cpu.max, cpu.weight, memory.max, memory.min, memory.swap.max, pids.max), which change only when a pod is resized, are re-read; the container_spec_* series are at most this old (cAdvisor's are up to 5s). Spread over the interval per cgroup. 0 re-reads them every scrape.").
+		Default("30s").DurationVar(&c.specRefresh)
 }
+
+// specFiles are the limit files, which change only when a pod is resized.
+var specFiles = cgroup.Files(cgroup.FileCPUMax, cgroup.FileCPUWeight, cgroup.FileMemoryMax,
+	cgroup.FileMemoryMin, cgroup.FileMemorySwapMax, cgroup.FilePidsMax)
 
 // wholeRegexp compiles s anchored at both ends; "" matches nothing.
 func wholeRegexp(flag, s string) (*regexp.Regexp, error) {
@@ -111,7 +121,9 @@ type cadvisorCollector struct {
 	now          func() time.Time
 	meta         podmeta.Source
 	families     []containerFamily
-	want         cgroup.FileSet
+	want         cgroup.FileSet // files read every scrape (their descriptors are cached)
+	specWant     cgroup.FileSet // limit files, read every specRefresh
+	specRefresh  time.Duration
 	hostRE       *regexp.Regexp
 	netExcludeRE *regexp.Regexp
 	sandboxImage string
@@ -140,6 +152,7 @@ type cgState struct {
 	entry     cgroup.Entry
 	group     *cgroup.Group
 	createdAt time.Time // zero until known
+	specDue   time.Time // when the limit files are read next
 	seen      bool      // listed by this scrape's walk
 
 	// This scrape's reading.
@@ -175,6 +188,9 @@ func newCadvisorCollector(env Env, cfg cadvisorConfig) (*cadvisorCollector, erro
 	if cfg.concurrency < 0 {
 		errs = append(errs, fmt.Errorf("--collector.cadvisor.read-concurrency must not be negative, got %d", cfg.concurrency))
 	}
+	if cfg.specRefresh < 0 {
+		errs = append(errs, fmt.Errorf("--collector.cadvisor.spec-refresh-interval must not be negative, got %s", cfg.specRefresh))
+	}
 	if cfg.maxOpenFiles < 0 {
 		errs = append(errs, fmt.Errorf("--collector.cadvisor.max-open-files must not be negative, got %d", cfg.maxOpenFiles))
 	}
@@ -204,6 +220,7 @@ func newCadvisorCollector(env Env, cfg cadvisorConfig) (*cadvisorCollector, erro
 		dropID:       cfg.dropID,
 		dropName:     cfg.dropName,
 		workers:      cfg.concurrency,
+		specRefresh:  cfg.specRefresh,
 		budget:       cgroup.NewBudget(cfg.maxOpenFiles),
 		pairs:        newConstPairs(),
 		states:       map[string]*cgState{},
@@ -216,12 +233,21 @@ func newCadvisorCollector(env Env, cfg cadvisorConfig) (*cadvisorCollector, erro
 	if c.workers == 0 {
 		c.workers = runtime.GOMAXPROCS(0)
 	}
+	// Keep at most half of RLIMIT_NOFILE for cached descriptors: the rest
+	// is for connections, pprof, procfs reads and uncached cgroup reads.
+	// (Go raises the soft limit to the hard limit at start.)
+	var rl unix.Rlimit
+	if cfg.maxOpenFiles > 0 && unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur/2 < uint64(cfg.maxOpenFiles) {
+		logger.Info("capping --collector.cadvisor.max-open-files at half of the open-files limit", "flag", cfg.maxOpenFiles, "cap", rl.Cur/2)
+		c.budget = cgroup.NewBudget(int(rl.Cur / 2))
+	}
 	for _, f := range allContainerFamilies() {
 		if (includeRE == nil || !includeRE.MatchString(f.name)) || (excludeRE != nil && excludeRE.MatchString(f.name)) {
 			continue
 		}
 		c.families = append(c.families, f)
-		c.want |= f.files
+		c.want |= f.files &^ specFiles
+		c.specWant |= f.files & specFiles
 		c.network = c.network || strings.HasPrefix(f.name, "container_network_")
 	}
 	if env.Registerer != nil {
@@ -258,11 +284,11 @@ func (c *cadvisorCollector) UpdateFamilies(ctx context.Context) ([]*dto.MetricFa
 	if entries == nil {
 		return nil, walkErr
 	}
+	now := c.now()
 	scrape := c.sync(entries)
-	if err := c.readAll(ctx, scrape); err != nil {
+	if err := c.readAll(ctx, scrape, now); err != nil {
 		return nil, err
 	}
-	now := c.now()
 	snap := c.snapshot()
 	served, unknown := c.identify(scrape, snap)
 	if unknown && c.meta != nil {
@@ -362,7 +388,7 @@ func (c *cadvisorCollector) wanted(e *cgroup.Entry) bool {
 // readAll reads every cgroup with bounded parallelism. Each worker takes
 // the next cgroup from a shared counter, so slow cgroups do not hold up
 // a fixed share.
-func (c *cadvisorCollector) readAll(ctx context.Context, scrape []*cgState) error {
+func (c *cadvisorCollector) readAll(ctx context.Context, scrape []*cgState, now time.Time) error {
 	workers := min(c.workers, len(scrape))
 	for len(c.bufs) < workers {
 		c.bufs = append(c.bufs, make([]byte, 16<<10))
@@ -378,7 +404,7 @@ func (c *cadvisorCollector) readAll(ctx context.Context, scrape []*cgState) erro
 				if i >= len(scrape) || ctx.Err() != nil {
 					return
 				}
-				c.readOne(scrape[i], buf)
+				c.readOne(scrape[i], buf, now)
 			}
 		}(&c.bufs[w])
 	}
@@ -386,20 +412,41 @@ func (c *cadvisorCollector) readAll(ctx context.Context, scrape []*cgState) erro
 	return ctx.Err()
 }
 
-func (c *cadvisorCollector) readOne(s *cgState, buf *[]byte) {
+func (c *cadvisorCollector) readOne(s *cgState, buf *[]byte, now time.Time) {
 	s.gone, s.err, s.net = false, nil, nil
 	if s.createdAt.IsZero() {
 		if t, err := s.group.Created(); err == nil {
 			s.createdAt = t
 		}
 	}
-	err := s.group.Read(c.want, buf, &s.stats)
+	want := c.want
+	if !now.Before(s.specDue) {
+		want |= c.specWant
+		s.specDue = c.nextSpecRead(s, now)
+	}
+	err := s.group.Read(want, c.want, buf, &s.stats)
 	switch {
 	case errors.Is(err, cgroup.ErrVanished):
 		s.gone = true
 	case err != nil:
 		s.err = err
 	}
+}
+
+// nextSpecRead spreads the limit-file reads of cgroups first seen together
+// (every cgroup, after a restart) over the interval: a cgroup's first
+// interval is cut to between half and all of it, by a hash of its path.
+func (c *cadvisorCollector) nextSpecRead(s *cgState, now time.Time) time.Time {
+	if c.specRefresh <= 0 {
+		return now
+	}
+	if !s.specDue.IsZero() {
+		return now.Add(c.specRefresh)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(s.entry.Path))
+	frac := float64(h.Sum64()%1024) / 1024
+	return now.Add(time.Duration(float64(c.specRefresh) * (0.5 + frac/2)))
 }
 
 func (c *cadvisorCollector) snapshot() *podmeta.Snapshot {

@@ -494,3 +494,48 @@ func TestCadvisorRealKernel(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCadvisorSpecRefresh checks that limit files are re-read every
+// --collector.cadvisor.spec-refresh-interval, and usage files every scrape.
+func TestCadvisorSpecRefresh(t *testing.T) {
+	t.Parallel()
+	caseDir := filepath.Join("testdata", "cadvisor", "bare-metal")
+	tree := prepareCase(t, caseDir)
+	env, _ := caseEnv(t, caseDir, tree)
+	now := time.Unix(1782468900, 0)
+	var mu sync.Mutex
+	env.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	c := buildCadvisor(t, env, "--collector.cadvisor.spec-refresh-interval=1m")
+	svc := filepath.Join(tree, "cgroup", "system.slice", "nginx.service")
+	value := func(family string) float64 {
+		t.Helper()
+		mfs, err := familyMap(t, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := seriesFor(mfs, family, "/system.slice/nginx.service")
+		if !ok {
+			t.Fatalf("%s not served", family)
+		}
+		return valueOf(m)
+	}
+	if got := value("container_spec_memory_limit_bytes"); got != 0 {
+		t.Fatalf("memory limit %v, want 0 (max)", got)
+	}
+	for name, content := range map[string]string{"memory.max": "1048576\n", "cpu.stat": "usage_usec 99000000\nuser_usec 1\nsystem_usec 1\n"} {
+		if err := os.WriteFile(filepath.Join(svc, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := value("container_cpu_usage_seconds_total"); got != 99 {
+		t.Errorf("usage %v, want 99: usage files are read every scrape", got)
+	}
+	if got := value("container_spec_memory_limit_bytes"); got != 0 {
+		t.Errorf("memory limit %v before the refresh interval, want the earlier 0", got)
+	}
+	advance(61 * time.Second)
+	if got := value("container_spec_memory_limit_bytes"); got != 1048576 {
+		t.Errorf("memory limit %v after the refresh interval, want 1048576", got)
+	}
+}
