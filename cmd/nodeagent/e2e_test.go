@@ -88,7 +88,9 @@ func startBinary(t *testing.T, bin string, args ...string) string {
 
 // volatileRE matches series whose values change from run to run; the
 // golden comparison leaves them out, as node_exporter's end-to-end test does.
-var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|nodeagent_scrape_collector_duration_seconds)`)
+// container_start_time_seconds comes from cgroup directory mtimes, which a
+// checkout sets; container_last_seen is the collection time.
+var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|nodeagent_scrape_collector_duration_seconds|container_start_time_seconds|container_last_seen)`)
 
 func stable(body string) string {
 	var b strings.Builder
@@ -111,7 +113,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	base := startBinary(t, bin, fixtureArgs...)
-	for _, path := range []string{"/metrics", "/metrics/node"} {
+	for _, path := range []string{"/metrics", "/metrics/node", "/metrics/cadvisor"} {
 		t.Run(path, func(t *testing.T) {
 			code, body := get(t, nil, base+path)
 			if code != http.StatusOK {

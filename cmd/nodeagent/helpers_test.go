@@ -31,6 +31,8 @@ import (
 var fixtureArgs = []string{
 	"--path.procfs=../../collectors/testdata/loadavg/good/proc",
 	"--path.sysfs=../../collectors/testdata/loadavg/good/proc",
+	"--path.rootfs=../../collectors/testdata/machine/good/root",
+	"--path.cgroupfs=../../collectors/testdata/cadvisor/bare-metal/cgroup",
 	"--log.level=debug",
 }
 
