@@ -161,6 +161,8 @@ type cgState struct {
 	err      error
 	net      *netSample
 	ioLabels []*ioLabels // one per stats.IO line
+	netPID   int         // the process whose network namespace is netKey
+	netKey   string
 
 	// Identity and label pairs, rebuilt when the identity changes.
 	id     identity

@@ -184,10 +184,23 @@ func benchCgroupDirs(b *testing.B, root string) []string {
 	return dirs
 }
 
-// readFilesRaw reads, with open+read+close and nothing else, the files of
-// every cgroup in dirs that exist (as the collector reads them), on
-// workers goroutines; it returns the bytes read.
-func readFilesRaw(dirs []string, names []string, workers int) int64 {
+// existingFiles lists the files named names that exist in dirs: the files
+// a scrape reads.
+func existingFiles(dirs, names []string) []string {
+	var out []string
+	for _, d := range dirs {
+		for _, n := range names {
+			if _, err := os.Stat(d + "/" + n); err == nil {
+				out = append(out, d+"/"+n)
+			}
+		}
+	}
+	return out
+}
+
+// readFilesRaw reads every path with open+read+close and nothing else, on
+// workers goroutines, and returns the bytes read.
+func readFilesRaw(paths []string, workers int) int64 {
 	var total atomic.Int64
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -198,18 +211,16 @@ func readFilesRaw(dirs []string, names []string, workers int) int64 {
 			buf := make([]byte, 64<<10)
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(dirs) {
+				if i >= len(paths) {
 					return
 				}
-				for _, n := range names {
-					fd, err := unix.Open(dirs[i]+"/"+n, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-					if err != nil {
-						continue
-					}
-					m, _ := unix.Read(fd, buf)
-					unix.Close(fd)
-					total.Add(int64(m))
+				fd, err := unix.Open(paths[i], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					continue
 				}
+				m, _ := unix.Read(fd, buf)
+				unix.Close(fd)
+				total.Add(int64(m))
 			}
 		}()
 	}
@@ -217,11 +228,12 @@ func readFilesRaw(dirs []string, names []string, workers int) int64 {
 	return total.Load()
 }
 
-// servedFileNames are the files a default scrape reads.
+// servedFileNames are the files a default scrape reads every time (the
+// limit files are read every --collector.cadvisor.spec-refresh-interval).
 func servedFileNames() []string {
 	var want cgroup.FileSet
 	for _, f := range allContainerFamilies() {
-		want |= f.files
+		want |= f.files &^ specFiles
 	}
 	return want.Names()
 }
@@ -231,16 +243,15 @@ func servedFileNames() []string {
 // uses: the floor the collector is measured against.
 func BenchmarkCadvisorRawRead(b *testing.B) {
 	dir := benchTree(b)
-	dirs := benchCgroupDirs(b, filepath.Join(dir, "cgroup"))
-	names := servedFileNames()
+	paths := existingFiles(benchCgroupDirs(b, filepath.Join(dir, "cgroup")), servedFileNames())
 	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			b.ReportAllocs()
 			var n int64
 			for b.Loop() {
-				n = readFilesRaw(dirs, names, workers)
+				n = readFilesRaw(paths, workers)
 			}
-			b.ReportMetric(float64(len(dirs)), "cgroups")
+			b.ReportMetric(float64(len(paths)), "files")
 			b.ReportMetric(float64(n)/(1<<20), "MiB-read")
 		})
 	}
@@ -270,7 +281,7 @@ func BenchmarkContainerdStatFiltered(b *testing.B) {
 		}
 		mgrs = append(mgrs, m)
 	}
-	dirs := benchCgroupDirs(b, root)
+	extra := existingFiles(benchCgroupDirs(b, root), []string{"cpu.max", "cpu.weight", "memory.min", "cgroup.procs"})
 	mask := cgroup2.StatPids | cgroup2.StatCPU | cgroup2.StatMemory | cgroup2.StatMemoryEvents | cgroup2.StatIO
 	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
@@ -295,7 +306,7 @@ func BenchmarkContainerdStatFiltered(b *testing.B) {
 					}()
 				}
 				wg.Wait()
-				readFilesRaw(dirs, []string{"cpu.max", "cpu.weight", "memory.min", "cgroup.procs"}, workers)
+				readFilesRaw(extra, workers)
 			}
 		})
 	}
@@ -332,7 +343,7 @@ func BenchmarkCadvisorScrapeKernel(b *testing.B) {
 		}
 	}
 	dirs := benchCgroupDirs(b, root)
-	names := servedFileNames()
+	paths := existingFiles(dirs, servedFileNames())
 	for _, bc := range []struct {
 		name string
 		args []string
@@ -365,8 +376,21 @@ func BenchmarkCadvisorScrapeKernel(b *testing.B) {
 	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("raw/workers=%d", workers), func(b *testing.B) {
 			for b.Loop() {
-				readFilesRaw(dirs, names, workers)
+				readFilesRaw(paths, workers)
 			}
+			b.ReportMetric(float64(len(paths)), "files")
 		})
 	}
+}
+
+// TestWriteBenchTree writes the benchmark node to $NODEAGENT_WRITE_BENCH_TREE,
+// to run the binary over it (docs/performance.md):
+//
+//	NODEAGENT_WRITE_BENCH_TREE=/dev/shm/node go test ./collectors -run TestWriteBenchTree
+func TestWriteBenchTree(t *testing.T) {
+	dir := os.Getenv("NODEAGENT_WRITE_BENCH_TREE")
+	if dir == "" {
+		t.Skip("set NODEAGENT_WRITE_BENCH_TREE to write the benchmark tree")
+	}
+	benchFixture().write(t, dir)
 }

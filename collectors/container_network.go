@@ -88,11 +88,19 @@ func (c *cadvisorCollector) readNetwork(ctx context.Context, served []*cgState) 
 		if pid <= 0 {
 			continue
 		}
-		key, err := os.Readlink(filepath.Join(c.procPath, strconv.Itoa(pid), "ns", "net"))
-		if err != nil {
-			// No namespace link (the process exited, or a fixture tree
-			// without one): read this pid's own view.
-			key = "pid:" + strconv.Itoa(pid)
+		// A process does not change network namespace here (a sandbox's
+		// pause, the host's init), so the namespace of a pid seen in the
+		// previous scrape is not looked up again.
+		key := s.netKey
+		if pid != s.netPID || key == "" {
+			var err error
+			key, err = os.Readlink(filepath.Join(c.procPath, strconv.Itoa(pid), "ns", "net"))
+			if err != nil {
+				// No namespace link (the process exited, or a fixture
+				// tree without one): read this pid's own view.
+				key = "pid:" + strconv.Itoa(pid)
+			}
+			s.netPID, s.netKey = pid, key
 		}
 		r := byNS[key]
 		if r == nil {
