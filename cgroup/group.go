@@ -64,6 +64,7 @@ type Group struct {
 	ino    uint64
 	budget *Budget
 	fds    [numFiles]int32 // cached descriptor, or -1
+	dirfd  int32           // O_PATH descriptor of dir for opening files not cached, or -1
 	absent FileSet
 }
 
@@ -75,7 +76,7 @@ func (fs FS) Open(path string, ino uint64, budget *Budget) *Group {
 	if path == "/" {
 		dir = fs.root
 	}
-	g := &Group{dir: dir, ino: ino, budget: budget}
+	g := &Group{dir: dir, ino: ino, budget: budget, dirfd: -1}
 	for i := range g.fds {
 		g.fds[i] = -1
 	}
@@ -95,6 +96,33 @@ func (g *Group) Close() {
 			_ = unix.Close(int(fd))
 			g.fds[i] = -1
 			g.budget.release()
+		}
+	}
+	if g.dirfd >= 0 {
+		_ = unix.Close(int(g.dirfd))
+		g.dirfd = -1
+	}
+}
+
+// path is file f's path, for errors.
+func (g *Group) path(f File) string { return g.dir + "/" + fileNames[f] }
+
+// openFile opens file f relative to the cgroup's directory. Files that are
+// not cached are opened through an O_PATH descriptor of the directory (kept
+// outside the Budget: it holds no seq_file buffer), which spares building
+// and copying the full path on every open.
+func (g *Group) openFile(f File) (int, error) {
+	if g.dirfd < 0 {
+		fd, err := unix.Open(g.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, err
+		}
+		g.dirfd = int32(fd)
+	}
+	for {
+		fd, err := unix.Openat(int(g.dirfd), fileNames[f], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
 		}
 	}
 }
@@ -149,17 +177,12 @@ func (g *Group) Read(want, cache FileSet, buf *[]byte, st *Stats) error {
 // read returns file f's content in *buf, errAbsent, or an error; with
 // keep, the descriptor stays open if the budget allows.
 func (g *Group) read(f File, keep bool, buf *[]byte) ([]byte, error) {
-	path := func() string { return g.dir + "/" + fileNames[f] }
+	path := func() string { return g.path(f) }
 	fd := int(g.fds[f])
 	cached := fd >= 0
 	if !cached {
 		var err error
-		for {
-			fd, err = unix.Open(path(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != unix.EINTR {
-				break
-			}
-		}
+		fd, err = g.openFile(f)
 		switch {
 		case err == unix.ENOENT && !f.core():
 			g.absent |= 1 << f

@@ -142,6 +142,7 @@ type cadvisorCollector struct {
 	walker  *cgroup.Walker
 	states  map[string]*cgState
 	bufs    [][]byte
+	series  []seriesBuf // one per build worker, kept between scrapes
 	devices *blockDevices
 }
 
@@ -485,13 +486,15 @@ func (c *cadvisorCollector) build(served []*cgState, now, memTotal, swapTotal fl
 	env := buildEnv{now: now, memTotal: memTotal, swapTotal: swapTotal, pairs: &c.pairs}
 	out := make([]*dto.MetricFamily, len(c.families))
 	workers := max(1, min(c.workers, len(c.families)))
+	for len(c.series) < workers {
+		c.series = append(c.series, seriesBuf{})
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
-		go func() {
+		go func(sb *seriesBuf) {
 			defer wg.Done()
-			var sb seriesBuf
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(c.families) {
@@ -500,11 +503,11 @@ func (c *cadvisorCollector) build(served []*cgState, now, memTotal, swapTotal fl
 				f := &c.families[i]
 				sb.reset()
 				for _, s := range served {
-					f.emit(&sb, s, &env)
+					f.emit(sb, s, &env)
 				}
 				out[i] = sb.family(f)
 			}
-		}()
+		}(&c.series[w])
 	}
 	wg.Wait()
 	return slices.DeleteFunc(out, func(mf *dto.MetricFamily) bool { return mf == nil })

@@ -50,6 +50,7 @@ type seriesBuf struct {
 }
 
 func (b *seriesBuf) reset() {
+	clear(b.labels) // drop label sets of cgroups that may be gone
 	b.labels, b.values = b.labels[:0], b.values[:0]
 }
 
