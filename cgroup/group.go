@@ -121,7 +121,7 @@ func (g *Group) openFile(f File) (int, error) {
 	}
 	for {
 		fd, err := unix.Openat(int(g.dirfd), fileNames[f], unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
+		if !errors.Is(err, unix.EINTR) {
 			return fd, err
 		}
 	}
@@ -148,7 +148,7 @@ func (g *Group) Read(want, cache FileSet, buf *[]byte, st *Stats) error {
 		}
 		data, err := g.read(f, cache.Has(f), buf)
 		switch {
-		case err == errAbsent:
+		case errors.Is(err, errAbsent):
 			newlyAbsent = true
 			continue
 		case err != nil && errors.Is(err, ErrVanished):
@@ -184,7 +184,7 @@ func (g *Group) read(f File, keep bool, buf *[]byte) ([]byte, error) {
 		var err error
 		fd, err = g.openFile(f)
 		switch {
-		case err == unix.ENOENT && !f.core():
+		case errors.Is(err, unix.ENOENT) && !f.core():
 			g.absent |= 1 << f
 			return nil, errAbsent
 		case err != nil && vanished(err):
@@ -206,7 +206,7 @@ func (g *Group) read(f File, keep bool, buf *[]byte) ([]byte, error) {
 		return data, nil
 	case vanished(err):
 		return nil, fmt.Errorf("%s: %w", path(), ErrVanished)
-	case err == unix.EOPNOTSUPP && !f.core():
+	case errors.Is(err, unix.EOPNOTSUPP) && !f.core():
 		// Pressure files exist but refuse reads when PSI is off (psi=0).
 		g.forget(f)
 		g.absent |= 1 << f
@@ -238,7 +238,7 @@ func preadAll(fd int, buf *[]byte, multiRecord bool) ([]byte, error) {
 	n := 0
 	for {
 		m, err := unix.Pread(fd, b[n:], int64(n))
-		if err == unix.EINTR {
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {

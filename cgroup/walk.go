@@ -91,7 +91,7 @@ func (w *Walker) subdirs(dir string) ([]dirChild, error) {
 	var out []dirChild
 	for {
 		n, err := unix.Getdents(fd, w.dirBuf)
-		if err == unix.EINTR {
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
