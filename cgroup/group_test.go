@@ -44,16 +44,23 @@ var leafFiles = map[string]string{
 	"pids.max":            "max\n",
 }
 
-func TestGroupRead(t *testing.T) {
-	t.Parallel()
+// leafGroup opens a Group over a fixture cgroup with every file, and
+// returns the root of the fixture too.
+func leafGroup(t *testing.T, budget *Budget) (*Group, string) {
+	t.Helper()
 	root := mkTree(t)
 	writeFiles(t, filepath.Join(root, "leaf"), leafFiles)
 	fs, err := NewFS(root)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fs.Open("/leaf", 1, budget), root
+}
+
+func TestGroupRead(t *testing.T) {
+	t.Parallel()
 	budget := NewBudget(100)
-	g := fs.Open("/leaf", 1, budget)
+	g, root := leafGroup(t, budget)
 	var buf []byte
 	var st Stats
 	if err := g.Read(AllFiles, AllFiles, &buf, &st); err != nil {
@@ -241,14 +248,8 @@ func writableCgroup2(t *testing.T) string {
 
 func TestGroupCachesOnlyAskedFiles(t *testing.T) {
 	t.Parallel()
-	root := mkTree(t)
-	writeFiles(t, filepath.Join(root, "leaf"), leafFiles)
-	fs, err := NewFS(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	budget := NewBudget(100)
-	g := fs.Open("/leaf", 1, budget)
+	g, _ := leafGroup(t, budget)
 	defer g.Close()
 	var buf []byte
 	var st Stats

@@ -387,15 +387,7 @@ func testCgroup(t *testing.T, name string) string {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create cgroups")
 	}
-	var mount string
-	for _, m := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		if fs, err := cgroup.NewFS(m); err == nil && fs.Root() == m {
-			if _, err := os.Stat(filepath.Join(m, "cgroup.controllers")); err == nil {
-				mount = m
-				break
-			}
-		}
-	}
+	mount := cgroup2Mount()
 	if mount == "" {
 		t.Skip("no cgroup2 hierarchy mounted")
 	}
@@ -405,6 +397,19 @@ func testCgroup(t *testing.T, name string) string {
 	}
 	t.Cleanup(func() { removeCgroupTree(dir) })
 	return dir
+}
+
+// cgroup2Mount returns this machine's cgroup v2 hierarchy (the unified
+// mount on a hybrid host), or "".
+func cgroup2Mount() string {
+	for _, m := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		if fs, err := cgroup.NewFS(m); err == nil && fs.Root() == m {
+			if _, err := os.Stat(filepath.Join(m, "cgroup.controllers")); err == nil {
+				return m
+			}
+		}
+	}
+	return ""
 }
 
 // removeCgroupTree removes a cgroup and its descendants, deepest first

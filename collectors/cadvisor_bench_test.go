@@ -143,11 +143,17 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 			b.ReportMetric(float64(out.Len())/(1<<20), "MiB-text")
 			b.ReportMetric(rssMiB(), "RSS-MiB")
 		})
-		c.mu.Lock()
-		for _, st := range c.states {
-			st.group.Close()
-		}
-		c.mu.Unlock()
+		closeGroups(c)
+	}
+}
+
+// closeGroups closes the collector's cached descriptors, so that the
+// next sub-benchmark's budget starts from none.
+func closeGroups(c *cadvisorCollector) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.states {
+		st.group.Close()
 	}
 }
 
@@ -166,8 +172,8 @@ func rssMiB() float64 {
 	return 0
 }
 
-// benchCgroupDirs lists the directories of the cgroups a scrape reads.
-func benchCgroupDirs(b *testing.B, root string) []string {
+// benchEntries lists the cgroups a scrape reads.
+func benchEntries(b *testing.B, root string) []cgroup.Entry {
 	b.Helper()
 	fs, err := cgroup.NewFS(root)
 	if err != nil {
@@ -177,8 +183,13 @@ func benchCgroupDirs(b *testing.B, root string) []string {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return entries
+}
+
+// benchCgroupDirs lists the directories of the cgroups a scrape reads.
+func benchCgroupDirs(b *testing.B, root string) []string {
 	var dirs []string
-	for _, e := range entries {
+	for _, e := range benchEntries(b, root) {
 		dirs = append(dirs, filepath.Join(root, e.Path))
 	}
 	return dirs
@@ -265,16 +276,8 @@ func BenchmarkCadvisorRawRead(b *testing.B) {
 func BenchmarkContainerdStatFiltered(b *testing.B) {
 	dir := benchTree(b)
 	root := filepath.Join(dir, "cgroup")
-	fs, err := cgroup.NewFS(root)
-	if err != nil {
-		b.Fatal(err)
-	}
-	entries, err := fs.NewWalker().Walk()
-	if err != nil {
-		b.Fatal(err)
-	}
 	var mgrs []*cgroup2.Manager
-	for _, e := range entries {
+	for _, e := range benchEntries(b, root) {
 		m, err := cgroup2.Load(e.Path, cgroup2.WithMountpoint(root))
 		if err != nil {
 			b.Fatal(err)
@@ -321,13 +324,7 @@ func BenchmarkCadvisorScrapeKernel(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root to create cgroups")
 	}
-	mount := ""
-	for _, m := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		if fs, err := cgroup.NewFS(m); err == nil && fs.Root() == m {
-			mount = m
-			break
-		}
-	}
+	mount := cgroup2Mount()
 	if mount == "" {
 		b.Skip("no cgroup2 hierarchy")
 	}
@@ -367,11 +364,7 @@ func BenchmarkCadvisorScrapeKernel(b *testing.B) {
 			b.ReportMetric(float64(len(dirs)), "cgroups")
 			b.ReportMetric(float64(c.budget.Open()), "open-fds")
 		})
-		c.mu.Lock()
-		for _, st := range c.states {
-			st.group.Close()
-		}
-		c.mu.Unlock()
+		closeGroups(c)
 	}
 	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("raw/workers=%d", workers), func(b *testing.B) {
