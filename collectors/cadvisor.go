@@ -388,30 +388,37 @@ func (c *cadvisorCollector) wanted(e *cgroup.Entry) bool {
 	return true
 }
 
-// readAll reads every cgroup with bounded parallelism. Each worker takes
-// the next cgroup from a shared counter, so slow cgroups do not hold up
-// a fixed share.
-func (c *cadvisorCollector) readAll(ctx context.Context, scrape []*cgState, now time.Time) error {
-	workers := min(c.workers, len(scrape))
-	for len(c.bufs) < workers {
-		c.bufs = append(c.bufs, make([]byte, 16<<10))
-	}
+// forEachParallel calls fn(w, i) for every i in [0, n) on at most workers
+// goroutines; w (below workers) names the goroutine, for scratch space of
+// its own. Each goroutine takes the next index from a shared counter, so
+// slow items do not hold up a fixed share. It stops early once ctx is done.
+func forEachParallel(ctx context.Context, n, workers int, fn func(w, i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	for w := range max(1, min(workers, n)) {
 		wg.Add(1)
-		go func(buf *[]byte) {
+		go func() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(scrape) || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
-				c.readOne(scrape[i], buf, now)
+				fn(w, i)
 			}
-		}(&c.bufs[w])
+		}()
 	}
 	wg.Wait()
+}
+
+// readAll reads every cgroup on c.workers goroutines.
+func (c *cadvisorCollector) readAll(ctx context.Context, scrape []*cgState, now time.Time) error {
+	for len(c.bufs) < c.workers {
+		c.bufs = append(c.bufs, make([]byte, 16<<10))
+	}
+	forEachParallel(ctx, len(scrape), c.workers, func(w, i int) {
+		c.readOne(scrape[i], &c.bufs[w], now)
+	})
 	return ctx.Err()
 }
 
@@ -485,30 +492,16 @@ func (c *cadvisorCollector) machineMemory() (memTotal, swapTotal float64) {
 func (c *cadvisorCollector) build(served []*cgState, now, memTotal, swapTotal float64) []*dto.MetricFamily {
 	env := buildEnv{now: now, memTotal: memTotal, swapTotal: swapTotal, pairs: &c.pairs}
 	out := make([]*dto.MetricFamily, len(c.families))
-	workers := max(1, min(c.workers, len(c.families)))
-	for len(c.series) < workers {
+	for len(c.series) < c.workers {
 		c.series = append(c.series, seriesBuf{})
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(sb *seriesBuf) {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(c.families) {
-					return
-				}
-				f := &c.families[i]
-				sb.reset()
-				for _, s := range served {
-					f.emit(sb, s, &env)
-				}
-				out[i] = sb.family(f)
-			}
-		}(&c.series[w])
-	}
-	wg.Wait()
+	forEachParallel(context.Background(), len(c.families), c.workers, func(w, i int) {
+		f, sb := &c.families[i], &c.series[w]
+		sb.reset()
+		for _, s := range served {
+			f.emit(sb, s, &env)
+		}
+		out[i] = sb.family(f)
+	})
 	return slices.DeleteFunc(out, func(mf *dto.MetricFamily) bool { return mf == nil })
 }

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -213,29 +212,19 @@ func existingFiles(dirs, names []string) []string {
 // workers goroutines, and returns the bytes read.
 func readFilesRaw(paths []string, workers int) int64 {
 	var total atomic.Int64
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 64<<10)
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(paths) {
-					return
-				}
-				fd, err := unix.Open(paths[i], unix.O_RDONLY|unix.O_CLOEXEC, 0)
-				if err != nil {
-					continue
-				}
-				m, _ := unix.Read(fd, buf)
-				unix.Close(fd)
-				total.Add(int64(m))
-			}
-		}()
+	bufs := make([][]byte, workers)
+	for w := range bufs {
+		bufs[w] = make([]byte, 64<<10)
 	}
-	wg.Wait()
+	forEachParallel(context.Background(), len(paths), workers, func(w, i int) {
+		fd, err := unix.Open(paths[i], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		m, _ := unix.Read(fd, bufs[w])
+		unix.Close(fd)
+		total.Add(int64(m))
+	})
 	return total.Load()
 }
 
@@ -290,25 +279,11 @@ func BenchmarkContainerdStatFiltered(b *testing.B) {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				for range workers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							i := int(next.Add(1) - 1)
-							if i >= len(mgrs) {
-								return
-							}
-							if _, err := mgrs[i].StatFiltered(mask); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
+				forEachParallel(context.Background(), len(mgrs), workers, func(_, i int) {
+					if _, err := mgrs[i].StatFiltered(mask); err != nil {
+						b.Error(err)
+					}
+				})
 				readFilesRaw(extra, workers)
 			}
 		})

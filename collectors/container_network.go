@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 
 	dto "github.com/prometheus/client_model/go"
@@ -110,27 +108,14 @@ func (c *cadvisorCollector) readNetwork(ctx context.Context, served []*cgState) 
 		}
 		owners[s] = r
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range max(1, min(c.workers, len(reads))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(reads) || ctx.Err() != nil {
-					return
-				}
-				r := reads[i]
-				p, err := c.proc.Proc(r.pid)
-				if err == nil {
-					r.dev, err = p.NetDev()
-				}
-				r.err = err
-			}
-		}()
-	}
-	wg.Wait()
+	forEachParallel(ctx, len(reads), c.workers, func(_, i int) {
+		r := reads[i]
+		p, err := c.proc.Proc(r.pid)
+		if err == nil {
+			r.dev, err = p.NetDev()
+		}
+		r.err = err
+	})
 
 	var errs []error
 	for _, r := range reads {
