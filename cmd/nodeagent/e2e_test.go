@@ -88,9 +88,10 @@ func startBinary(t *testing.T, bin string, args ...string) string {
 
 // volatileRE matches series whose values change from run to run or from
 // host to host (the clock, the kernel's uname and clock discipline, the
-// host's os-release); the golden comparison leaves them out, as
-// node_exporter's end-to-end test does.
-var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|nodeagent_scrape_collector_duration_seconds|node_time_seconds|node_time_zone_offset_seconds|node_timex_|node_uname_info|node_os_)`)
+// host's os-release, cgroup directory mtimes that a checkout sets, the
+// collection time of container_last_seen); the golden comparison leaves
+// them out, as node_exporter's end-to-end test does.
+var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|nodeagent_scrape_collector_duration_seconds|node_time_seconds|node_time_zone_offset_seconds|node_timex_|node_uname_info|node_os_|container_start_time_seconds|container_last_seen)`)
 
 func stable(body string) string {
 	var b strings.Builder
@@ -113,7 +114,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	base := startBinary(t, bin, fixtureArgs...)
-	for _, path := range []string{"/metrics", "/metrics/node", "/metrics/nodeagent"} {
+	for _, path := range []string{"/metrics", "/metrics/node", "/metrics/cadvisor", "/metrics/nodeagent"} {
 		t.Run(path, func(t *testing.T) {
 			code, body := get(t, nil, base+path)
 			if code != http.StatusOK {

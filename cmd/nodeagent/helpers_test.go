@@ -38,6 +38,7 @@ var fixtureArgs = []string{
 	// whatever --path.procfs says; the fixture's /proc/net/arp is what
 	// tests want.
 	"--no-collector.arp.netlink",
+	"--path.cgroupfs=../../collectors/testdata/cadvisor/bare-metal/cgroup",
 	"--log.level=debug",
 }
 

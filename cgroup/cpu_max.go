@@ -1,0 +1,42 @@
+package cgroup
+
+import "bytes"
+
+// A cpu.max file, quota and period in microseconds; "max" means no quota:
+//
+//	50000 100000
+//	max 100000
+
+// CPUMax is a cgroup's CFS bandwidth limit.
+type CPUMax struct {
+	// Quota is the runtime per period; HasQuota is false for "max".
+	Quota    uint64
+	HasQuota bool
+	Period   uint64
+}
+
+func parseCPUMax(b []byte, out *CPUMax) error {
+	*out = CPUMax{}
+	line, rest := nextLine(b)
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return parseError(2, rest, "want one line")
+	}
+	quota, period, ok := bytes.Cut(line, []byte{' '})
+	if !ok {
+		return parseError(1, line, "want `quota period`")
+	}
+	if p, ok := parseUint(period); ok {
+		out.Period = p
+	} else {
+		return parseError(1, line, "period is not an unsigned integer")
+	}
+	if string(quota) == "max" {
+		return nil
+	}
+	q, ok := parseUint(quota)
+	if !ok {
+		return parseError(1, line, "quota is neither `max` nor an unsigned integer")
+	}
+	out.Quota, out.HasQuota = q, true
+	return nil
+}

@@ -1,0 +1,283 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrVanished marks a cgroup that was removed while it was being read;
+// callers skip it silently, because that is normal churn.
+var ErrVanished = errors.New("cgroup vanished")
+
+// errAbsent is an optional file the cgroup does not have.
+var errAbsent = errors.New("absent")
+
+// maxFileSize caps one read: cgroup.procs of a busy root cgroup runs to a
+// few hundred KiB, everything else to a few KiB.
+const maxFileSize = 16 << 20
+
+// Budget bounds how many descriptors Groups keep open across scrapes.
+//
+// Why keep any: on the kernel's cgroupfs an open+read+close of a cgroup
+// file costs several times a pread on a descriptor already open (the open
+// allocates a kernfs_open_file and a seq_file, the close frees them), and a
+// scrape reads a dozen files per cgroup. Why bound them: each open cgroup
+// file whose content has been read keeps its seq_file buffer, one page,
+// until it is closed, so a cached descriptor costs about 6 KiB of kernel
+// memory, charged to nodeagent's own cgroup, and counts against
+// RLIMIT_NOFILE. Files beyond the budget are read with open+read+close.
+type Budget struct {
+	max  int64
+	open atomic.Int64
+}
+
+// NewBudget returns a Budget of max descriptors; 0 keeps none open.
+func NewBudget(max int) *Budget { return &Budget{max: int64(max)} }
+
+// Open is how many descriptors are held now.
+func (b *Budget) Open() int { return int(b.open.Load()) }
+
+func (b *Budget) acquire() bool {
+	if b == nil || b.max <= 0 {
+		return false
+	}
+	if b.open.Add(1) > b.max {
+		b.open.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (b *Budget) release() { b.open.Add(-1) }
+
+// Group reads one cgroup's files. It keeps descriptors open across Reads
+// within its Budget, remembers which optional files the cgroup lacks, and
+// must be closed when the cgroup is no longer listed. A Group is used by
+// one goroutine at a time.
+type Group struct {
+	dir    string
+	ino    uint64
+	budget *Budget
+	fds    [numFiles]int32 // cached descriptor, or -1
+	dirfd  int32           // O_PATH descriptor of dir for opening files not cached, or -1
+	absent FileSet
+}
+
+// Open returns a Group for the cgroup at path (as Entry.Path has it) whose
+// directory has inode ino. It makes no system call: files are opened on
+// first Read.
+func (fs FS) Open(path string, ino uint64, budget *Budget) *Group {
+	dir := fs.root + path
+	if path == "/" {
+		dir = fs.root
+	}
+	g := &Group{dir: dir, ino: ino, budget: budget, dirfd: -1}
+	for i := range g.fds {
+		g.fds[i] = -1
+	}
+	return g
+}
+
+// Ino is the inode of the directory the Group was opened for.
+func (g *Group) Ino() uint64 { return g.ino }
+
+// Dir is the cgroup's directory.
+func (g *Group) Dir() string { return g.dir }
+
+// Close closes every cached descriptor. The Group must not be used after.
+func (g *Group) Close() {
+	for i, fd := range g.fds {
+		if fd >= 0 {
+			_ = unix.Close(int(fd))
+			g.fds[i] = -1
+			g.budget.release()
+		}
+	}
+	if g.dirfd >= 0 {
+		_ = unix.Close(int(g.dirfd))
+		g.dirfd = -1
+	}
+}
+
+// path is file f's path, for errors.
+func (g *Group) path(f File) string { return g.dir + "/" + fileNames[f] }
+
+// openFile opens file f relative to the cgroup's directory. Files that are
+// not cached are opened through an O_PATH descriptor of the directory (kept
+// outside the Budget: it holds no seq_file buffer), which spares building
+// and copying the full path on every open.
+func (g *Group) openFile(f File) (int, error) {
+	if g.dirfd < 0 {
+		fd, err := unix.Open(g.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, err
+		}
+		g.dirfd = int32(fd)
+	}
+	for {
+		fd, err := unix.Openat(int(g.dirfd), fileNames[f], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if !errors.Is(err, unix.EINTR) {
+			return fd, err
+		}
+	}
+}
+
+// Read reads and parses the wanted files into st, using and growing *buf
+// as scratch space; the files of cache keep their descriptors open for the
+// next Read, within the Budget. Only the wanted files' fields and Present
+// bits change: st keeps what an earlier Read found in the other files
+// (files that change rarely need not be read every scrape).
+//
+// A file the cgroup lacks is left out of st.Present. If the cgroup was
+// removed meanwhile, Read returns an error wrapping ErrVanished (and st is
+// partial). Otherwise a file that cannot be read or parsed is left out of
+// st.Present and its error, naming the file, is in the returned joined
+// error; the other files are still read.
+func (g *Group) Read(want, cache FileSet, buf *[]byte, st *Stats) error {
+	st.Present &^= want
+	var errs []error
+	newlyAbsent := false
+	for f := File(0); f < numFiles; f++ {
+		if !want.Has(f) || g.absent.Has(f) {
+			continue
+		}
+		data, err := g.read(f, cache.Has(f), buf)
+		switch {
+		case errors.Is(err, errAbsent):
+			newlyAbsent = true
+			continue
+		case err != nil && errors.Is(err, ErrVanished):
+			return err
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		}
+		if err := st.parse(f, data); err != nil {
+			errs = append(errs, fmt.Errorf("%s/%s: %w", g.dir, f, err))
+			continue
+		}
+		st.Present |= 1 << f
+	}
+	// A file found missing for the first time may mean the whole cgroup
+	// went away after its core files were read: check, so that a vanishing
+	// cgroup is skipped rather than served half-empty.
+	if newlyAbsent {
+		if err := unix.Access(g.dir, unix.F_OK); err != nil && vanished(err) {
+			return fmt.Errorf("%s: %w", g.dir, ErrVanished)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// read returns file f's content in *buf, errAbsent, or an error; with
+// keep, the descriptor stays open if the budget allows.
+func (g *Group) read(f File, keep bool, buf *[]byte) ([]byte, error) {
+	path := func() string { return g.path(f) }
+	fd := int(g.fds[f])
+	cached := fd >= 0
+	if !cached {
+		var err error
+		fd, err = g.openFile(f)
+		switch {
+		case errors.Is(err, unix.ENOENT) && !f.core():
+			g.absent |= 1 << f
+			return nil, errAbsent
+		case err != nil && vanished(err):
+			return nil, fmt.Errorf("%s: %w", path(), ErrVanished)
+		case err != nil:
+			return nil, &os.PathError{Op: "open", Path: path(), Err: err}
+		}
+		if keep && g.budget.acquire() {
+			g.fds[f] = int32(fd)
+			cached = true
+		}
+	}
+	data, err := preadAll(fd, buf, f == FileCgroupProcs)
+	if !cached {
+		_ = unix.Close(fd)
+	}
+	switch {
+	case err == nil:
+		return data, nil
+	case vanished(err):
+		return nil, fmt.Errorf("%s: %w", path(), ErrVanished)
+	case errors.Is(err, unix.EOPNOTSUPP) && !f.core():
+		// Pressure files exist but refuse reads when PSI is off (psi=0).
+		g.forget(f)
+		g.absent |= 1 << f
+		return nil, errAbsent
+	}
+	g.forget(f)
+	return nil, &os.PathError{Op: "read", Path: path(), Err: err}
+}
+
+// forget closes f's cached descriptor, if any.
+func (g *Group) forget(f File) {
+	if fd := g.fds[f]; fd >= 0 {
+		_ = unix.Close(int(fd))
+		g.fds[f] = -1
+		g.budget.release()
+	}
+}
+
+// preadAll reads fd from offset 0 into *buf, growing it as needed. A
+// cgroup file other than cgroup.procs is one seq_file record, so a read
+// shorter than the buffer is the whole file; cgroup.procs is one record
+// per process, so it is read until EOF.
+func preadAll(fd int, buf *[]byte, multiRecord bool) ([]byte, error) {
+	b := *buf
+	if len(b) == 0 {
+		b = make([]byte, 8<<10)
+		*buf = b
+	}
+	n := 0
+	for {
+		m, err := unix.Pread(fd, b[n:], int64(n))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		n += m
+		if m == 0 || (n < len(b) && !multiRecord) {
+			return b[:n], nil
+		}
+		if n == len(b) {
+			if len(b) >= maxFileSize {
+				return nil, fmt.Errorf("%w: larger than %d bytes", ErrParse, maxFileSize)
+			}
+			nb := make([]byte, 2*len(b))
+			copy(nb, b[:n])
+			b = nb
+			*buf = b
+		}
+	}
+}
+
+// Created returns when the cgroup was made, as cAdvisor tells it: the
+// earlier of the directory's and its cgroup.events file's modification
+// times. (A cgroup directory's mtime is its creation time until something
+// changes its attributes; cgroup.events is never written by user space.)
+// The root has no cgroup.events; its directory time is used.
+func (g *Group) Created() (time.Time, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(g.dir, &st); err != nil {
+		if vanished(err) {
+			return time.Time{}, fmt.Errorf("%s: %w", g.dir, ErrVanished)
+		}
+		return time.Time{}, &os.PathError{Op: "stat", Path: g.dir, Err: err}
+	}
+	t := time.Unix(st.Mtim.Unix())
+	if err := unix.Stat(g.dir+"/cgroup.events", &st); err == nil {
+		if e := time.Unix(st.Mtim.Unix()); e.Before(t) {
+			t = e
+		}
+	}
+	return t, nil
+}

@@ -1,0 +1,262 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var leafFiles = map[string]string{
+	"cgroup.procs":        "41\n42\n",
+	"cpu.stat":            "usage_usec 3000000\nuser_usec 2000000\nsystem_usec 1000000\nnr_periods 10\nnr_throttled 2\nthrottled_usec 5000\n",
+	"cpu.max":             "50000 100000\n",
+	"cpu.weight":          "79\n",
+	"cpu.pressure":        "some avg10=0.00 avg60=0.00 avg300=0.00 total=11\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=7\n",
+	"memory.current":      "10485760\n",
+	"memory.stat":         "anon 6291456\nfile 4194304\nfile_mapped 1048576\nactive_file 2097152\ninactive_file 2097152\npgfault 100\npgmajfault 3\n",
+	"memory.peak":         "20971520\n",
+	"memory.max":          "max\n",
+	"memory.min":          "0\n",
+	"memory.swap.current": "0\n",
+	"memory.swap.max":     "0\n",
+	"memory.events":       "low 0\nhigh 0\nmax 1\noom 1\noom_kill 1\noom_group_kill 0\n",
+	"memory.pressure":     "some avg10=0.00 avg60=0.00 avg300=0.00 total=21\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=13\n",
+	"io.stat":             "254:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n",
+	"io.pressure":         "some avg10=0.00 avg60=0.00 avg300=0.00 total=31\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=17\n",
+	"pids.current":        "3\n",
+	"pids.max":            "max\n",
+}
+
+// leafGroup opens a Group over a fixture cgroup with every file, and
+// returns the root of the fixture too.
+func leafGroup(t *testing.T, budget *Budget) (*Group, string) {
+	t.Helper()
+	root := mkTree(t)
+	writeFiles(t, filepath.Join(root, "leaf"), leafFiles)
+	fs, err := NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs.Open("/leaf", 1, budget), root
+}
+
+func TestGroupRead(t *testing.T) {
+	t.Parallel()
+	budget := NewBudget(100)
+	g, root := leafGroup(t, budget)
+	var buf []byte
+	var st Stats
+	if err := g.Read(AllFiles, AllFiles, &buf, &st); err != nil {
+		t.Fatal(err)
+	}
+	want := Stats{
+		Present:        AllFiles,
+		Procs:          Procs{Count: 2, FirstPID: 41},
+		CPU:            CPUStat{UsageUsec: 3000000, UserUsec: 2000000, SystemUsec: 1000000, NrPeriods: 10, NrThrottled: 2, ThrottledUsec: 5000},
+		CPUMax:         CPUMax{Quota: 50000, HasQuota: true, Period: 100000},
+		CPUWeight:      Value{V: 79},
+		CPUPressure:    Pressure{SomeTotal: 11, FullTotal: 7, HasFull: true},
+		MemoryCurrent:  Value{V: 10485760},
+		Memory:         MemoryStat{Anon: 6291456, File: 4194304, FileMapped: 1048576, ActiveFile: 2097152, InactiveFile: 2097152, PgFault: 100, PgMajFault: 3},
+		MemoryPeak:     Value{V: 20971520},
+		MemoryMax:      Value{Max: true},
+		MemoryMin:      Value{},
+		SwapCurrent:    Value{},
+		SwapMax:        Value{},
+		MemoryEvents:   MemoryEvents{OOM: 1, OOMKill: 1},
+		MemoryPressure: Pressure{SomeTotal: 21, FullTotal: 13, HasFull: true},
+		IO:             []IOStat{{Major: 254, RBytes: 4096, WBytes: 8192, RIOs: 1, WIOs: 2}},
+		IOPressure:     Pressure{SomeTotal: 31, FullTotal: 17, HasFull: true},
+		PidsCurrent:    Value{V: 3},
+		PidsMax:        Value{Max: true},
+	}
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Errorf("-want +got:\n%s", diff)
+	}
+	if got := budget.Open(); got != int(numFiles) {
+		t.Errorf("budget holds %d descriptors, want %d", got, numFiles)
+	}
+
+	// A cached descriptor is re-read from offset 0.
+	if err := os.WriteFile(filepath.Join(root, "leaf", "cpu.stat"), []byte("usage_usec 4000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Read(Files(FileCPUStat), AllFiles, &buf, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.CPU.UsageUsec != 4000000 || st.Present != AllFiles {
+		t.Errorf("re-read: %+v present %v", st.CPU, st.Present)
+	}
+	if st.MemoryCurrent.V != 10485760 {
+		t.Errorf("a file not re-read lost its earlier value: %+v", st.MemoryCurrent)
+	}
+	g.Close()
+	if got := budget.Open(); got != 0 {
+		t.Errorf("after Close the budget holds %d descriptors", got)
+	}
+}
+
+func TestGroupReadAbsentAndBad(t *testing.T) {
+	t.Parallel()
+	root := mkTree(t)
+	writeFiles(t, filepath.Join(root, "svc"), map[string]string{
+		"cgroup.procs": "1\n",
+		"cpu.stat":     "usage_usec 5\n",
+		"memory.stat":  "anon 1\nfile\n", // truncated
+		"io.stat":      "garbage\n",
+		"cpu.max":      "50000\n",
+	})
+	fs, err := NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := fs.Open("/svc", 1, nil)
+	var buf []byte
+	var st Stats
+	err = g.Read(AllFiles, AllFiles, &buf, &st)
+	if err == nil {
+		t.Fatal("want errors for memory.stat, io.stat and cpu.max")
+	}
+	for _, f := range []string{"svc/memory.stat", "svc/io.stat", "svc/cpu.max"} {
+		if !strings.Contains(err.Error(), f) {
+			t.Errorf("error does not name %s: %v", f, err)
+		}
+	}
+	if !errors.Is(err, ErrParse) || errors.Is(err, ErrVanished) {
+		t.Errorf("err = %v, want ErrParse only", err)
+	}
+	if want := Files(FileCgroupProcs, FileCPUStat); st.Present != want {
+		t.Errorf("present %v, want %v", st.Present, want)
+	}
+	if st.CPU.UsageUsec != 5 {
+		t.Errorf("cpu.stat not served: %+v", st.CPU)
+	}
+	// Absent files are remembered: creating one later is not noticed by
+	// this Group (cgroups do not grow control files once made).
+	writeFiles(t, filepath.Join(root, "svc"), map[string]string{"pids.current": "3\n"})
+	_ = g.Read(Files(FilePidsCurrent), AllFiles, &buf, &st)
+	if st.Present.Has(FilePidsCurrent) {
+		t.Error("a file absent at first read was read later")
+	}
+}
+
+func TestGroupVanished(t *testing.T) {
+	t.Parallel()
+	root := mkTree(t)
+	writeFiles(t, filepath.Join(root, "gone"), leafFiles)
+	fs, err := NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := fs.Open("/gone", 1, nil)
+	if err := os.RemoveAll(filepath.Join(root, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	var buf []byte
+	var st Stats
+	if err := g.Read(AllFiles, AllFiles, &buf, &st); !errors.Is(err, ErrVanished) {
+		t.Errorf("err = %v, want ErrVanished", err)
+	}
+}
+
+func TestGroupLargeProcs(t *testing.T) {
+	t.Parallel()
+	root := mkTree(t)
+	var b strings.Builder
+	for pid := 1; pid <= 5000; pid++ {
+		fmt.Fprintf(&b, "%d\n", pid)
+	}
+	writeFiles(t, filepath.Join(root, "big"), map[string]string{"cgroup.procs": b.String(), "cpu.stat": "usage_usec 1\n"})
+	fs, err := NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64) // forces the buffer to grow
+	var st Stats
+	if err := fs.Open("/big", 1, NewBudget(10)).Read(Files(FileCgroupProcs), AllFiles, &buf, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Procs != (Procs{Count: 5000, FirstPID: 1}) {
+		t.Errorf("procs = %+v", st.Procs)
+	}
+}
+
+// TestGroupVanishedKernel removes a real cgroup whose files are open: reads
+// of the cached descriptors fail with ENODEV, which must read as vanished.
+func TestGroupVanishedKernel(t *testing.T) {
+	t.Parallel()
+	mount := writableCgroup2(t)
+	dir, err := os.MkdirTemp(mount, "nodeagent-test-vanish-")
+	if err != nil {
+		t.Skipf("cannot create a cgroup under %s: %v", mount, err)
+	}
+	defer os.Remove(dir)
+	fs, err := NewFS(mount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := fs.Open("/"+filepath.Base(dir), 1, NewBudget(100))
+	defer g.Close()
+	var buf []byte
+	var st Stats
+	if err := g.Read(AllFiles, AllFiles, &buf, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Present.Has(FileCPUStat) || !st.Present.Has(FileCgroupProcs) {
+		t.Fatalf("core files not read: %v", st.Present)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Read(AllFiles, AllFiles, &buf, &st); !errors.Is(err, ErrVanished) {
+		t.Errorf("err = %v, want ErrVanished", err)
+	}
+}
+
+// writableCgroup2 returns a cgroup2 mount this test may create cgroups in,
+// or skips.
+func writableCgroup2(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups")
+	}
+	for _, m := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		if isCgroup2(m) {
+			return m
+		}
+	}
+	t.Skip("no cgroup2 mount")
+	return ""
+}
+
+func TestGroupCachesOnlyAskedFiles(t *testing.T) {
+	t.Parallel()
+	budget := NewBudget(100)
+	g, _ := leafGroup(t, budget)
+	defer g.Close()
+	var buf []byte
+	var st Stats
+	if err := g.Read(AllFiles, Files(FileCPUStat, FileMemoryStat), &buf, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Present != AllFiles || budget.Open() != 2 {
+		t.Errorf("present %v, %d descriptors kept; want all files read and 2 kept", st.Present, budget.Open())
+	}
+}
