@@ -43,6 +43,7 @@ func parseServe(t testing.TB, args ...string) *serveOptions {
 	if _, err := app.Parse(args); err != nil {
 		t.Fatalf("parsing %v: %v", args, err)
 	}
+	opts.getenv = func(string) string { return "" } // no NODE_IP/NODE_NAME from the test's environment
 	return opts
 }
 
@@ -68,6 +69,13 @@ func (b *syncBuffer) String() string {
 // returns its address; the agent stops when the test ends.
 func startAgent(t *testing.T, args ...string) string {
 	t.Helper()
+	_, addr, _ := runAgent(t, args...)
+	return addr
+}
+
+// runAgent is startAgent returning the agent and its log too.
+func runAgent(t *testing.T, args ...string) (*agent, string, *syncBuffer) {
+	t.Helper()
 	opts := parseServe(t, append(append([]string{}, fixtureArgs...), args...)...)
 	logs := &syncBuffer{}
 	a, err := newAgent(opts, logs)
@@ -90,7 +98,7 @@ func startAgent(t *testing.T, args ...string) string {
 			t.Logf("agent log:\n%s", logs.String())
 		}
 	})
-	return l.Addr().String()
+	return a, l.Addr().String(), logs
 }
 
 func get(t *testing.T, c *http.Client, url string) (int, string) {
