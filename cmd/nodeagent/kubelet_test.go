@@ -76,3 +76,66 @@ func TestKubeletFlagErrorsAtStartup(t *testing.T) {
 		t.Errorf("newAgent: %v; want every --kubelet.* problem at once", err)
 	}
 }
+
+// TestKubeletEndpoints: with a kubelet, /metrics/kubelet, /metrics/probes
+// (and /metrics/resource when enabled) serve the kubelet's families and
+// pass the exposition lint; nodeagent's kubelet self-metrics are on
+// /metrics, and the kubelet's go_* and process_* never reach /metrics.
+func TestKubeletEndpoints(t *testing.T) {
+	t.Parallel()
+	k := fakekubelet.New(t)
+	_, addr, _ := runAgent(t, append(kubeletArgs(k), "--collector.resource")...)
+	waitReady(t, addr)
+	for path, want := range map[string]string{
+		"/metrics/kubelet":  `kubelet_node_name{node="real-kubelet-node"} 1`,
+		"/metrics/probes":   `prober_probe_total{container="coredns"`,
+		"/metrics/resource": `node_cpu_usage_seconds_total `,
+	} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			code, body := get(t, nil, "http://"+addr+path)
+			if code != http.StatusOK || !strings.Contains(body, want) {
+				t.Fatalf("%d, want 200 with %q:\n%.500s", code, want, body)
+			}
+			lintExposition(t, body)
+			if strings.Contains(body, "nodeagent_build_info") {
+				t.Error("nodeagent's self-metrics on a passthrough path")
+			}
+		})
+	}
+	_, all := get(t, nil, "http://"+addr+"/metrics")
+	for _, w := range []string{`nodeagent_kubelet_up{endpoint="/metrics"} 1`, `nodeagent_kubelet_up{endpoint="/pods"} 1`, "nodeagent_kubelet_tls_verified 1"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("/metrics lacks %q", w)
+		}
+	}
+	if strings.Contains(all, "kubelet_node_name") {
+		t.Error("/metrics carries the kubelet's passthrough")
+	}
+}
+
+// TestSlowKubeletScrapeStillServed: a kubelet that never answers costs the
+// /metrics/kubelet scrape its deadline, not more: the response comes with
+// the collector reported failed.
+func TestSlowKubeletScrapeStillServed(t *testing.T) {
+	t.Parallel()
+	k := fakekubelet.New(t)
+	_, addr, _ := runAgent(t, append(kubeletArgs(k), "--scrape.timeout=300ms")...)
+	waitReady(t, addr)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	k.Handle("/metrics", func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	code, body := get(t, nil, "http://"+addr+"/metrics/kubelet")
+	if code != http.StatusOK || !strings.Contains(body, `nodeagent_scrape_collector_success{collector="kubelet"} 0`) {
+		t.Fatalf("%d %q; want 200 reporting the kubelet collector failed", code, body)
+	}
+	_, all := get(t, nil, "http://"+addr+"/metrics")
+	if !strings.Contains(all, `nodeagent_kubelet_up{endpoint="/metrics"} 0`) || !strings.Contains(all, `nodeagent_kubelet_request_errors_total{endpoint="/metrics",reason="timeout"} 1`) {
+		t.Errorf("/metrics does not report the timeout:\n%s", all)
+	}
+}
