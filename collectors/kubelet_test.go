@@ -69,11 +69,16 @@ func kubeletClient(t testing.TB, k *fakekubelet.Kubelet, args ...string) *kubele
 // and flags, as the binary does, with env.Kubelet set to kc.
 func buildKubeletLayer(t testing.TB, kc Kubelet, names ...string) []Instance {
 	t.Helper()
+	return buildKubeletLayerEnv(t, Env{Kubelet: kc, Logger: slog.New(slog.DiscardHandler), Now: time.Now}, names...)
+}
+
+func buildKubeletLayerEnv(t testing.TB, env Env, names ...string) []Instance {
+	t.Helper()
 	var ins []Instance
 	for _, n := range names {
 		reg := registry[n]
 		factory := reg.Setup(kingpin.New("test", ""))
-		c, err := factory(Env{Kubelet: kc, Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+		c, err := factory(env)
 		if err != nil || c == nil {
 			t.Fatalf("building %s: %v, %v", n, c, err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -137,5 +138,36 @@ func TestSlowKubeletScrapeStillServed(t *testing.T) {
 	_, all := get(t, nil, "http://"+addr+"/metrics")
 	if !strings.Contains(all, `nodeagent_kubelet_up{endpoint="/metrics"} 0`) || !strings.Contains(all, `nodeagent_kubelet_request_errors_total{endpoint="/metrics",reason="timeout"} 1`) {
 		t.Errorf("/metrics does not report the timeout:\n%s", all)
+	}
+}
+
+// TestSecurityChecksBeforeReady: both checks run in the warm-up collection,
+// before /readyz turns ready, and scrapes serve the cached results without
+// asking the kubelet again.
+func TestSecurityChecksBeforeReady(t *testing.T) {
+	t.Parallel()
+	k := fakekubelet.New(t)
+	k.SetAnonymous([]string{}) // anonymous on, RBAC denies: still a finding
+	ro := fakekubelet.ReadOnly(t)
+	_, addr, logs := runAgent(t, append(kubeletArgs(k), fmt.Sprintf("--kubelet.readonly-port=%d", ro.Port))...)
+	waitReady(t, addr)
+	if ro.Requests() != 2 || k.Requests("/healthz") != 1 {
+		t.Fatalf("when ready: %d read-only requests, %d anonymous; want 2 (/healthz, /pods) and 1", ro.Requests(), k.Requests("/healthz"))
+	}
+	for range 3 {
+		_, all := get(t, nil, "http://"+addr+"/metrics")
+		for _, w := range []string{"nodeagent_kubelet_readonly_port_open 1", `nodeagent_kubelet_readonly_port_state{state="open"} 1`, "nodeagent_kubelet_anonymous_auth_enabled 1"} {
+			if !strings.Contains(all, w) {
+				t.Errorf("/metrics lacks %q", w)
+			}
+		}
+	}
+	if ro.Requests() != 2 || k.Requests("/healthz") != 1 {
+		t.Errorf("scrapes re-ran the checks: %d read-only requests, %d anonymous", ro.Requests(), k.Requests("/healthz"))
+	}
+	for _, w := range []string{"readOnlyPort: 0", "authentication.anonymous.enabled: false"} {
+		if strings.Count(logs.String(), w) != 1 {
+			t.Errorf("log does not name %q once:\n%s", w, logs)
+		}
 	}
 }

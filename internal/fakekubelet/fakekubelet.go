@@ -314,12 +314,26 @@ func subresources(path string) []string {
 	return []string{Proxy}
 }
 
+// ReadOnlyServer answers like a kubelet's read-only port.
+type ReadOnlyServer struct {
+	Port     int
+	mu       sync.Mutex
+	requests int
+}
+
+// Requests is how many requests the server has had.
+func (s *ReadOnlyServer) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
 // ReadOnly starts a plain-HTTP server answering like a kubelet's read-only
-// port (/healthz "ok", /pods the real 1.35 pod list, no authentication) and
-// returns its port.
-func ReadOnly(t testing.TB) int {
+// port: /healthz "ok", /pods the real 1.35 pod list, no authentication.
+func ReadOnly(t testing.TB) *ReadOnlyServer {
 	t.Helper()
 	pods := Payload(t, "k8s-1.35_pods.json")
+	s := &ReadOnlyServer{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("GET /pods", func(w http.ResponseWriter, _ *http.Request) {
@@ -330,10 +344,16 @@ func ReadOnly(t testing.TB) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.requests++
+		s.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	})}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return l.Addr().(*net.TCPAddr).Port
+	s.Port = l.Addr().(*net.TCPAddr).Port
+	return s
 }
 
 // Silent starts a listener on 127.0.0.1 that accepts connections and never
