@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/nodeagent/nodeagent/internal/testclock"
 )
 
 // stubKubelet answers the security checks as told and counts them.
@@ -79,31 +81,13 @@ func (s *stubKubelet) counts() (int, int) {
 	return s.readOnlyN, s.anonN
 }
 
-// testClock is a manual clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // securityEnv builds the two security collectors through their
 // registrations over a stub kubelet and a manual clock.
-func securityEnv(t *testing.T, k *stubKubelet) (ro, anon Collector, clk *testClock, logs *syncLog) {
+func securityEnv(t *testing.T, k *stubKubelet) (ro, anon Collector, clk *testclock.Clock, logs *syncLog) {
 	t.Helper()
-	clk = &testClock{t: time.Unix(1_800_000_000, 0)}
+	clk = testclock.New(time.Unix(1_800_000_000, 0))
 	logs = &syncLog{}
-	env := Env{Kubelet: k, Now: clk.now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{ReplaceAttr: dropTime}))}
+	env := Env{Kubelet: k, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{ReplaceAttr: dropTime}))}
 	built := buildKubeletLayerEnv(t, env, "kubelet_readonly_port", "kubelet_anonymous_auth")
 	return built[0].Collector, built[1].Collector, clk, logs
 }
@@ -270,7 +254,7 @@ func TestSecurityChecksCachedAndRerun(t *testing.T) {
 		t.Fatalf("checks ran %d and %d times over 5 scrapes within the interval; want once each", r, a)
 	}
 	stub.set(func(s *stubKubelet) { s.readOnly = true })
-	clk.advance(5 * time.Minute)
+	clk.Advance(5 * time.Minute)
 	if roOut, _ := scrape(); !strings.Contains(roOut, "nodeagent_kubelet_readonly_port_open 0") {
 		t.Error("the due scrape did not serve the cached result at once")
 	}

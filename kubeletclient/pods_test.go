@@ -5,30 +5,12 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
+	"github.com/nodeagent/nodeagent/internal/testclock"
 )
-
-// clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // waitFor polls cond until it holds; it fails the test after 10 s (a bound
 // for a goroutine to run, not a timing assertion).
@@ -43,12 +25,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func newTestPodSource(t *testing.T, k *fakekubelet.Kubelet) (*PodSource, *clock, *syncBuffer) {
+func newTestPodSource(t *testing.T, k *fakekubelet.Kubelet) (*PodSource, *testclock.Clock, *syncBuffer) {
 	t.Helper()
 	c, _, _ := newTestClient(t, k, certArgs(k)...)
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := testclock.New(time.Unix(1_800_000_000, 0))
 	logs := &syncBuffer{}
-	s := NewPodSource(c, 15*time.Second, clk.now, slog.New(slog.NewTextHandler(logs, nil)))
+	s := NewPodSource(c, 15*time.Second, clk.Now, slog.New(slog.NewTextHandler(logs, nil)))
 	return s, clk, logs
 }
 
@@ -70,12 +52,12 @@ func TestPodSourceRefreshes(t *testing.T) {
 		t.Fatalf("%d requests to /pods; want 1", n)
 	}
 	// A miss after the gap refreshes early.
-	clk.advance(unknownGap)
+	clk.Advance(unknownGap)
 	s.Unknown()
 	waitFor(t, "a refresh after a miss", func() bool { return k.Requests("/pods") == 2 && s.Snapshot() != first })
 	// A read after the interval refreshes; the stale snapshot is served meanwhile.
 	second := s.Snapshot()
-	clk.advance(15 * time.Second)
+	clk.Advance(15 * time.Second)
 	if got := s.Snapshot(); got != second {
 		t.Error("Snapshot did not return the stale snapshot while refreshing")
 	}
@@ -90,7 +72,7 @@ func TestPodSourceKeepsLastSnapshotWhileKubeletIsAway(t *testing.T) {
 	good := s.Snapshot()
 	k.Stop()
 	for i := range 4 {
-		clk.advance(15 * time.Second)
+		clk.Advance(15 * time.Second)
 		s.Snapshot()
 		waitFor(t, "a failed refresh", func() bool { return !s.value.Fetching() })
 		if got := s.Snapshot(); got != good {
@@ -103,7 +85,7 @@ func TestPodSourceKeepsLastSnapshotWhileKubeletIsAway(t *testing.T) {
 		t.Errorf("the same failure was logged %d times over several failed refreshes; want once:\n%s", n, logs)
 	}
 	k.Restart()
-	clk.advance(15 * time.Second)
+	clk.Advance(15 * time.Second)
 	s.Snapshot()
 	waitFor(t, "the recovery", func() bool { return strings.Contains(logs.String(), "refreshed again") })
 }

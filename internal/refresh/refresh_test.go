@@ -5,25 +5,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nodeagent/nodeagent/internal/testclock"
 )
-
-// clock is a manual clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // counter is a fetch function that returns how often it was called, and
 // blocks on gate when it is set.
@@ -68,20 +52,20 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestGetWaitsForFirstThenNeverWaits(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Unix(1000, 0)}
+	clk := testclock.New(time.Unix(1000, 0))
 	c := &counter{}
-	v := New(c.fetch, time.Minute, clk.now)
+	v := New(c.fetch, time.Minute, clk.Now)
 	if got, ok := v.Get(context.Background()); !ok || got != 1 {
 		t.Fatalf("first Get = %d, %v; want 1, true", got, ok)
 	}
 	// Within the interval: cached, no fetch.
-	clk.advance(59 * time.Second)
+	clk.Advance(59 * time.Second)
 	if got, _ := v.Get(context.Background()); got != 1 || c.calls() != 1 {
 		t.Fatalf("Get within the interval = %d after %d fetches; want the cached 1 and no new fetch", got, c.calls())
 	}
 	// Past the interval: the stale value is returned at once, a re-fetch runs behind.
 	c.gate = make(chan struct{})
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	if got, ok := v.Get(context.Background()); !ok || got != 1 {
 		t.Fatalf("stale Get = %d, %v; want the stale 1 without waiting", got, ok)
 	}
@@ -91,9 +75,9 @@ func TestGetWaitsForFirstThenNeverWaits(t *testing.T) {
 
 func TestGetHonoursContextBeforeFirstValue(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Unix(1000, 0)}
+	clk := testclock.New(time.Unix(1000, 0))
 	c := &counter{gate: make(chan struct{})}
-	v := New(c.fetch, time.Minute, clk.now)
+	v := New(c.fetch, time.Minute, clk.Now)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, ok := v.Get(ctx); ok {
@@ -110,9 +94,9 @@ func TestGetHonoursContextBeforeFirstValue(t *testing.T) {
 
 func TestOneFetchAtATime(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Unix(1000, 0)}
+	clk := testclock.New(time.Unix(1000, 0))
 	c := &counter{gate: make(chan struct{})}
-	v := New(c.fetch, time.Second, clk.now)
+	v := New(c.fetch, time.Second, clk.Now)
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)
@@ -123,7 +107,7 @@ func TestOneFetchAtATime(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	clk.advance(time.Hour) // even a long-overdue value is not fetched twice at once
+	clk.Advance(time.Hour) // even a long-overdue value is not fetched twice at once
 	v.Peek()
 	close(c.gate)
 	waitFor(t, func() bool { _, ok := v.Peek(); return ok })
@@ -134,9 +118,9 @@ func TestOneFetchAtATime(t *testing.T) {
 
 func TestPokeIsRateLimited(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Unix(1000, 0)}
+	clk := testclock.New(time.Unix(1000, 0))
 	c := &counter{}
-	v := New(c.fetch, time.Hour, clk.now)
+	v := New(c.fetch, time.Hour, clk.Now)
 	v.Get(context.Background())
 	for range 10 {
 		v.Poke(5 * time.Second)
@@ -144,7 +128,7 @@ func TestPokeIsRateLimited(t *testing.T) {
 	if n := c.calls(); n != 1 {
 		t.Fatalf("pokes within the gap fetched %d times; want only the first fetch", n)
 	}
-	clk.advance(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	v.Poke(5 * time.Second)
 	waitFor(t, func() bool { got, _ := v.Peek(); return got == 2 })
 	v.Poke(5 * time.Second)
@@ -155,9 +139,9 @@ func TestPokeIsRateLimited(t *testing.T) {
 
 func TestPeekStartsFirstFetchWithoutWaiting(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Unix(1000, 0)}
+	clk := testclock.New(time.Unix(1000, 0))
 	c := &counter{gate: make(chan struct{}), start: make(chan struct{}, 1)}
-	v := New(c.fetch, time.Minute, clk.now)
+	v := New(c.fetch, time.Minute, clk.Now)
 	if _, ok := v.Peek(); ok {
 		t.Fatal("Peek returned a value before any fetch")
 	}
