@@ -398,6 +398,8 @@ func TestNotMetrics(t *testing.T) {
 		{"garbage as text", fakekubelet.TextFormat, "<html>\x00\x01 not metrics", "parsing text/plain"},
 		{"no content type", "", "kubelet_node_name 1\n", `Content-Type ""`},
 		{"truncated protobuf", "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited", "\xff\xff\x01garbage", "parsing application/vnd.google.protobuf"},
+		// A length prefix of terabytes: expfmt's decoder would try to allocate it.
+		{"protobuf claiming a huge message", "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited", "\xe1\xe1\xe1\xe1\xe1\xe1\x00", "exceeded unmarshaler's maximum"},
 	} {
 		path := "/metrics/" + strings.ReplaceAll(tc.name, " ", "-")
 		k.SetBody(path, tc.contentType, []byte(tc.body))

@@ -14,6 +14,8 @@ import (
 	"github.com/distribution/reference"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/encoding/protodelim"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/nodeagent/nodeagent/internal/podmeta"
@@ -127,7 +129,12 @@ func DecodeMetrics(body []byte, contentType string) ([]*dto.MetricFamily, error)
 	default:
 		return nil, fmt.Errorf("%w: Content-Type %q is not a Prometheus exposition format (the body starts %q)", ErrBadBody, contentType, start(body))
 	}
-	dec := expfmt.NewDecoder(bytes.NewReader(body), format)
+	var dec expfmt.Decoder
+	if format.FormatType() == expfmt.TypeProtoDelim {
+		dec = newProtoDecoder(body, format)
+	} else {
+		dec = expfmt.NewDecoder(bytes.NewReader(body), format)
+	}
 	var mfs []*dto.MetricFamily
 	for {
 		mf := &dto.MetricFamily{}
@@ -141,6 +148,45 @@ func DecodeMetrics(body []byte, contentType string) ([]*dto.MetricFamily, error)
 	}
 	slices.SortStableFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return dropDuplicates(mfs)
+}
+
+// protoDecoder reads delimited protobuf families. expfmt's own decoder
+// reads a message of whatever length its prefix claims (MaxSize -1): seven
+// bytes of garbage ask for terabytes and the agent dies of out-of-memory
+// (found by FuzzDecodeMetrics). Here no message may be longer than the body.
+type protoDecoder struct {
+	r      *bytes.Reader
+	opts   protodelim.UnmarshalOptions
+	scheme model.ValidationScheme
+}
+
+func newProtoDecoder(body []byte, format expfmt.Format) *protoDecoder {
+	scheme := model.LegacyValidation
+	if format.ToEscapingScheme() == model.NoEscaping {
+		scheme = model.UTF8Validation
+	}
+	return &protoDecoder{r: bytes.NewReader(body), opts: protodelim.UnmarshalOptions{MaxSize: int64(len(body))}, scheme: scheme}
+}
+
+// Decode reads the next family and checks its names as expfmt does.
+func (d *protoDecoder) Decode(mf *dto.MetricFamily) error {
+	if err := d.opts.UnmarshalFrom(d.r, mf); err != nil {
+		return err
+	}
+	if !d.scheme.IsValidMetricName(mf.GetName()) {
+		return fmt.Errorf("invalid metric name %q", mf.GetName())
+	}
+	for _, m := range mf.GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if !d.scheme.IsValidLabelName(lp.GetName()) {
+				return fmt.Errorf("invalid label name %q in %s", lp.GetName(), mf.GetName())
+			}
+			if !model.LabelValue(lp.GetValue()).IsValid() {
+				return fmt.Errorf("label value %q of %s is not UTF-8", lp.GetValue(), mf.GetName())
+			}
+		}
+	}
+	return nil
 }
 
 // dropDuplicates removes repeated families and repeated series (same label
