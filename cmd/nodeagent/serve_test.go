@@ -261,7 +261,17 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	slow := &fakeCollector{name: "slow", gate: gate}
-	a.scraper, a.handler = newTestHandlerFor(t, 0, 10*time.Second, slow)
+	var inner http.Handler
+	a.scraper, inner = newTestHandlerFor(t, 0, 10*time.Second, slow)
+	// The warm-up collection also runs the slow collector, so its call
+	// count cannot tell that the scrape has arrived; the handler can.
+	arrived := make(chan struct{})
+	a.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics/node" {
+			close(arrived)
+		}
+		inner.ServeHTTP(w, r)
+	})
 	l := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -283,6 +293,7 @@ func TestGracefulShutdown(t *testing.T) {
 		_, _ = b.ReadFrom(resp.Body)
 		replies <- reply{resp.StatusCode, b.String()}
 	}()
+	<-arrived
 	waitUntil(t, func() bool { return slow.callCount() >= 1 })
 	cancel()
 	time.Sleep(50 * time.Millisecond) // shutdown has begun and waits for the scrape
