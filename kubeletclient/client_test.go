@@ -93,14 +93,6 @@ func tokenArgs(t testing.TB, token string) (args []string, path string) {
 	return []string{"--kubelet.token-file=" + path}, path
 }
 
-func familyNames(mfs []*dto.MetricFamily) map[string]bool {
-	out := map[string]bool{}
-	for _, mf := range mfs {
-		out[mf.GetName()] = true
-	}
-	return out
-}
-
 func TestAuthModes(t *testing.T) {
 	t.Parallel()
 	k := fakekubelet.New(t)
