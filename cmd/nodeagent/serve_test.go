@@ -11,13 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
 
 // passwordHash is bcrypt("scrape-secret"), as in testdata/web-config/basic-auth-only.good.yml.
 const passwordHash = "$2a$10$MJdz7L0TTG9rkuHnRhKKk..No3wfY2QF6MZahpUm5cW2tZpYcHwMW"
 
 type tlsFixture struct {
-	ca, otherCA         *testCA
+	ca, otherCA         *fakekubelet.CA
 	dir, config         string
 	clientCert, clientK []byte
 	rogueCert, rogueK   []byte
@@ -27,13 +29,13 @@ type tlsFixture struct {
 // and basic auth, plus the certificates it names.
 func newTLSFixture(t *testing.T) *tlsFixture {
 	t.Helper()
-	f := &tlsFixture{ca: newTestCA(t, "nodeagent-test-ca"), otherCA: newTestCA(t, "rogue-ca"), dir: t.TempDir()}
-	srvCert, srvKey := f.ca.issue(t, "nodeagent", x509.ExtKeyUsageServerAuth)
+	f := &tlsFixture{ca: fakekubelet.NewCA(t, "nodeagent-test-ca"), otherCA: fakekubelet.NewCA(t, "rogue-ca"), dir: t.TempDir()}
+	srvCert, srvKey := f.ca.Issue(t, "nodeagent", x509.ExtKeyUsageServerAuth)
 	writeFile(t, f.dir, "server.crt", srvCert)
 	writeFile(t, f.dir, "server.key", srvKey)
-	writeFile(t, f.dir, "client-ca.crt", f.ca.pem)
-	f.clientCert, f.clientK = f.ca.issue(t, "prometheus", x509.ExtKeyUsageClientAuth)
-	f.rogueCert, f.rogueK = f.otherCA.issue(t, "prometheus", x509.ExtKeyUsageClientAuth)
+	writeFile(t, f.dir, "client-ca.crt", f.ca.PEM)
+	f.clientCert, f.clientK = f.ca.Issue(t, "prometheus", x509.ExtKeyUsageClientAuth)
+	f.rogueCert, f.rogueK = f.otherCA.Issue(t, "prometheus", x509.ExtKeyUsageClientAuth)
 	f.config = writeFile(t, f.dir, "web-config.yml", fmt.Appendf(nil, `tls_server_config:
   cert_file: server.crt
   key_file: server.key
@@ -122,7 +124,7 @@ func TestTLSCertificateRotation(t *testing.T) {
 	if cn := serverCN(); cn != "nodeagent" {
 		t.Fatalf("serving certificate CN %q, want nodeagent", cn)
 	}
-	cert, key := f.ca.issue(t, "nodeagent-rotated", x509.ExtKeyUsageServerAuth)
+	cert, key := f.ca.Issue(t, "nodeagent-rotated", x509.ExtKeyUsageServerAuth)
 	writeFile(t, f.dir, "server.key", key)
 	writeFile(t, f.dir, "server.crt", cert)
 	if cn := serverCN(); cn != "nodeagent-rotated" {
