@@ -17,7 +17,12 @@ BENCHTIME      ?= 1s
 VERSION_PKG    := github.com/prometheus/common/version
 LDFLAGS        := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) -X $(VERSION_PKG).Branch=$(BRANCH)
 
-.PHONY: all build run test vet unit e2e node-conformance lint fmt-check bench clean
+# The real kubelet of make integration (../shared beside the checkout).
+REAL_KUBELET         ?= $(CURDIR)/../shared/tools/real-kubelet
+REAL_KUBELET_DIR     ?= /tmp/real-kubelet
+REAL_KUBELET_APISERVER ?= 1
+
+.PHONY: all build run test vet unit e2e node-conformance integration lint fmt-check bench clean
 
 all: build
 
@@ -52,6 +57,20 @@ $(TOOLS)/node_exporter:
 
 node-conformance: $(TOOLS)/node_exporter
 	NODE_EXPORTER_BIN=$(TOOLS)/node_exporter $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/
+
+# Integration tests against a real kubelet v1.37 with containerd and three
+# static pods on 127.0.0.1 (docs/kubelet.md). Starts it when it is not
+# running, with a kube-apiserver so service-account tokens are checked for
+# real (REAL_KUBELET_APISERVER=0: x509 only), and stops it again afterwards
+# if it started it. The first start builds for 10-15 minutes. Not part of
+# make test: the tests skip without NODEAGENT_INTEGRATION.
+integration:
+	@pid=$(REAL_KUBELET_DIR)/run/kubelet.pid; \
+	if [ -s $$pid ] && [ "$$(cat /proc/$$(cat $$pid)/comm 2>/dev/null)" = kubelet ]; then started=0; else started=1; fi; \
+	REAL_KUBELET_DIR=$(REAL_KUBELET_DIR) REAL_KUBELET_APISERVER=$(REAL_KUBELET_APISERVER) $(REAL_KUBELET)/up.sh || exit 1; \
+	NODEAGENT_INTEGRATION=$(REAL_KUBELET_DIR)/env $(GO) test -count=1 -v -run 'Integration' ./kubeletclient/ ./cmd/nodeagent/; rc=$$?; \
+	if [ $$started = 1 ]; then REAL_KUBELET_DIR=$(REAL_KUBELET_DIR) $(REAL_KUBELET)/down.sh; fi; \
+	exit $$rc
 
 lint:
 	$(GO) run $(STATICCHECK) ./...

@@ -103,9 +103,15 @@ type Env struct {
 	// layer runs (bare metal); collectors must then serve what cgroup paths
 	// tell.
 	PodMetadata podmeta.Source
+	// Kubelet is the kubelet client, shared by the kubelet-layer and
+	// security collectors. Nil when the kubelet layer is off (no kubelet
+	// address known); their factories then build nothing.
+	Kubelet Kubelet
 }
 
-// Factory builds a collector once flags are parsed.
+// Factory builds a collector once flags are parsed. A nil Collector with a
+// nil error means there is nothing to collect on this host (the kubelet
+// layer without a kubelet): the collector is left out, as if disabled.
 type Factory func(Env) (Collector, error)
 
 // FlagApp is where a collector registers its own flags: a *kingpin.Application
@@ -207,6 +213,9 @@ func (s *Selection) Build(env Env, disableDefaults bool) ([]Instance, error) {
 		c, err := e.factory(env)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("collector %s: %w", e.reg.Name, err))
+			continue
+		}
+		if c == nil {
 			continue
 		}
 		out = append(out, Instance{Name: e.reg.Name, Layer: e.reg.Layer, Collector: c})

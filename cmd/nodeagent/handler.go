@@ -29,6 +29,8 @@ type handlerConfig struct {
 	logger      *slog.Logger
 	maxRequests int
 	offset      time.Duration
+	// kubeletOff says why the kubelet layer is off; empty when it is on.
+	kubeletOff string
 }
 
 // endpoint is one metrics path and the enabled collectors it serves.
@@ -176,7 +178,11 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 func (h *handler) metrics(ep *endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(ep.names) == 0 && !ep.self {
-			http.Error(w, fmt.Sprintf("no collector of layer %s is enabled, so %s serves nothing on this host", ep.layer, ep.path), http.StatusNotFound)
+			msg := fmt.Sprintf("no collector of layer %s is enabled, so %s serves nothing on this host", ep.layer, ep.path)
+			if ep.layer == collectors.LayerKubelet && h.kubeletOff != "" {
+				msg += ": " + h.kubeletOff
+			}
+			http.Error(w, msg, http.StatusNotFound)
 			return
 		}
 		if h.inFlight != nil {

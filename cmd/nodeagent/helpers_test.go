@@ -3,17 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"flag"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +17,8 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
 
 // fixtureArgs point the host collectors at a fixture tree, one realistic
@@ -51,6 +46,7 @@ func parseServe(t testing.TB, args ...string) *serveOptions {
 	if _, err := app.Parse(args); err != nil {
 		t.Fatalf("parsing %v: %v", args, err)
 	}
+	opts.getenv = func(string) string { return "" } // no NODE_IP/NODE_NAME from the test's environment
 	return opts
 }
 
@@ -76,6 +72,13 @@ func (b *syncBuffer) String() string {
 // returns its address; the agent stops when the test ends.
 func startAgent(t *testing.T, args ...string) string {
 	t.Helper()
+	_, addr, _ := runAgent(t, args...)
+	return addr
+}
+
+// runAgent is startAgent returning the agent and its log too.
+func runAgent(t *testing.T, args ...string) (*agent, string, *syncBuffer) {
+	t.Helper()
 	opts := parseServe(t, append(append([]string{}, fixtureArgs...), args...)...)
 	logs := &syncBuffer{}
 	a, err := newAgent(opts, logs)
@@ -98,7 +101,7 @@ func startAgent(t *testing.T, args ...string) string {
 			t.Logf("agent log:\n%s", logs.String())
 		}
 	})
-	return l.Addr().String()
+	return a, l.Addr().String(), logs
 }
 
 func get(t *testing.T, c *http.Client, url string) (int, string) {
@@ -118,77 +121,6 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// testCA is a throwaway certificate authority.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-var serial = struct {
-	sync.Mutex
-	n int64
-}{n: 100}
-
-// issue signs a leaf certificate for cn, valid for 127.0.0.1, and returns
-// its certificate and key in PEM.
-func (ca *testCA) issue(t *testing.T, cn string, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial.Lock()
-	serial.n++
-	sn := serial.n
-	serial.Unlock()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(sn),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
 func writeFile(t *testing.T, dir, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -198,11 +130,9 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 	return p
 }
 
-func tlsClient(t *testing.T, ca *testCA, certPEM, keyPEM []byte) *http.Client {
+func tlsClient(t *testing.T, ca *fakekubelet.CA, certPEM, keyPEM []byte) *http.Client {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
-	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
 	if certPEM != nil {
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/kubeletclient"
 )
 
 // defaultListenAddress is registered in docs/ports.md: 9812 collides with
@@ -33,6 +35,9 @@ type serveOptions struct {
 	pprofAddress    string
 	healthAddress   string
 	selection       *collectors.Selection
+	kubelet         kubeletclient.Config
+	// getenv reads the downward API's NODE_IP and NODE_NAME; tests replace it.
+	getenv func(string) string
 }
 
 func addServeFlags(app *kingpin.Application) *serveOptions {
@@ -61,6 +66,9 @@ func addServeFlags(app *kingpin.Application) *serveOptions {
 	app.Flag("debug.pprof-address", "Serve Go pprof on this loopback address (for example 127.0.0.1:6060). Off when empty.").
 		Default("").StringVar(&o.pprofAddress)
 
+	o.kubelet.AddFlags(app)
+	o.getenv = os.Getenv
+
 	o.selection = collectors.AddFlags(app, collectors.Registrations())
 	return o
 }
@@ -84,6 +92,9 @@ func (o *serveOptions) validate() error {
 		if err := checkLoopback(o.pprofAddress); err != nil {
 			errs = append(errs, fmt.Errorf("--debug.pprof-address: %w", err))
 		}
+	}
+	if err := o.kubelet.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if f := *o.web.WebConfigFile; f != "" {
 		// exporter-toolkit reads the file again per connection, which is what

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/procfs/sysfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/kubeletclient"
 )
 
 // agent is the wired serve command.
@@ -30,6 +31,8 @@ type agent struct {
 	scraper *collectors.Scraper
 	handler http.Handler
 	health  http.Handler // /healthz and /readyz only
+	// pods is the kubelet's pod metadata; nil when the kubelet layer is off.
+	pods *kubeletclient.PodSource
 }
 
 // newAgent validates options and builds every enabled collector; any
@@ -63,6 +66,21 @@ func newAgent(opts *serveOptions, stderr io.Writer) (*agent, error) {
 		Now:        time.Now,
 		Registerer: self,
 	}
+	// One kubelet client for the whole agent: pod metadata, the
+	// passthrough and the security collectors share its connections.
+	var pods *kubeletclient.PodSource
+	kubeletOff := ""
+	kc, err := kubeletclient.New(opts.kubelet, opts.getenv, logger, self)
+	switch {
+	case errors.Is(err, kubeletclient.ErrNoKubelet):
+		kubeletOff = err.Error()
+		logger.Info("no kubelet: kubelet-layer and security collectors are off, container series carry no pod names", "reason", err)
+	case err != nil:
+		return nil, err
+	default:
+		pods = kubeletclient.NewPodSource(kc, opts.kubelet.PodsRefreshInterval, time.Now, logger)
+		env.Kubelet, env.PodMetadata = kc, pods
+	}
 	instances, err := opts.selection.Build(env, opts.disableDefaults)
 	if err != nil {
 		return nil, err
@@ -82,11 +100,12 @@ func newAgent(opts *serveOptions, stderr io.Writer) (*agent, error) {
 		logger:      logger,
 		maxRequests: opts.maxRequests,
 		offset:      opts.scrapeOffset,
+		kubeletOff:  kubeletOff,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &agent{opts: opts, logger: logger, scraper: scraper, handler: h, health: h.healthHandler()}, nil
+	return &agent{opts: opts, logger: logger, scraper: scraper, handler: h, health: h.healthHandler(), pods: pods}, nil
 }
 
 // serve runs the agent until ctx ends. listeners, when given (tests), replace
@@ -159,8 +178,14 @@ func (a *agent) run(ctx context.Context, listeners []net.Listener) error {
 
 	// A first collection of every enabled collector, so /readyz turns ready
 	// and slow first reads (pod metadata, kubelet checks) happen before the
-	// first scrape rather than in it.
+	// first scrape rather than in it. Pod metadata comes first, so that the
+	// first container series already carry pod names.
 	go func() {
+		if a.pods != nil {
+			first, cancel := context.WithTimeout(ctx, a.scraper.Timeout())
+			a.pods.WaitFirst(first)
+			cancel()
+		}
 		_, _ = a.scraper.Gather(time.Now().Add(a.scraper.Timeout()), names)
 		a.logger.Info("first collection done; ready")
 	}()

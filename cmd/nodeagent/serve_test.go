@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
 
 // passwordHash is bcrypt("scrape-secret") at the minimum cost 4, so tests
@@ -19,7 +21,7 @@ import (
 const passwordHash = "$2a$04$tkPsm5/nYkaVr1b/CTqkmeQiQaam9hMAg0Utsl.zZ1B9r3BMA0or."
 
 type tlsFixture struct {
-	ca, otherCA         *testCA
+	ca, otherCA         *fakekubelet.CA
 	dir, config         string
 	clientCert, clientK []byte
 	rogueCert, rogueK   []byte
@@ -29,13 +31,13 @@ type tlsFixture struct {
 // and basic auth, plus the certificates it names.
 func newTLSFixture(t *testing.T) *tlsFixture {
 	t.Helper()
-	f := &tlsFixture{ca: newTestCA(t, "nodeagent-test-ca"), otherCA: newTestCA(t, "rogue-ca"), dir: t.TempDir()}
-	srvCert, srvKey := f.ca.issue(t, "nodeagent", x509.ExtKeyUsageServerAuth)
+	f := &tlsFixture{ca: fakekubelet.NewCA(t, "nodeagent-test-ca"), otherCA: fakekubelet.NewCA(t, "rogue-ca"), dir: t.TempDir()}
+	srvCert, srvKey := f.ca.Issue(t, "nodeagent", x509.ExtKeyUsageServerAuth)
 	writeFile(t, f.dir, "server.crt", srvCert)
 	writeFile(t, f.dir, "server.key", srvKey)
-	writeFile(t, f.dir, "client-ca.crt", f.ca.pem)
-	f.clientCert, f.clientK = f.ca.issue(t, "prometheus", x509.ExtKeyUsageClientAuth)
-	f.rogueCert, f.rogueK = f.otherCA.issue(t, "prometheus", x509.ExtKeyUsageClientAuth)
+	writeFile(t, f.dir, "client-ca.crt", f.ca.PEM)
+	f.clientCert, f.clientK = f.ca.Issue(t, "prometheus", x509.ExtKeyUsageClientAuth)
+	f.rogueCert, f.rogueK = f.otherCA.Issue(t, "prometheus", x509.ExtKeyUsageClientAuth)
 	f.config = writeFile(t, f.dir, "web-config.yml", fmt.Appendf(nil, `tls_server_config:
   cert_file: server.crt
   key_file: server.key
@@ -124,7 +126,7 @@ func TestTLSCertificateRotation(t *testing.T) {
 	if cn := serverCN(); cn != "nodeagent" {
 		t.Fatalf("serving certificate CN %q, want nodeagent", cn)
 	}
-	cert, key := f.ca.issue(t, "nodeagent-rotated", x509.ExtKeyUsageServerAuth)
+	cert, key := f.ca.Issue(t, "nodeagent-rotated", x509.ExtKeyUsageServerAuth)
 	writeFile(t, f.dir, "server.key", key)
 	writeFile(t, f.dir, "server.crt", cert)
 	if cn := serverCN(); cn != "nodeagent-rotated" {

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/nodeagent/nodeagent/internal/fakekubelet"
+)
+
+// directFetch GETs path from the real kubelet with the client certificate,
+// in the text format, and parses it.
+func directFetch(t *testing.T, env map[string]string, path string) map[string]*dto.MetricFamily {
+	t.Helper()
+	ca, err := os.ReadFile(env["KUBELET_CA"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	pair, err := tls.LoadX509KeyPair(env["KUBELET_CLIENT_CERT"], env["KUBELET_CLIENT_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}}}
+	resp, err := c.Get(env["KUBELET_URL"] + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+	}
+	return parseFamilies(t, string(body))
+}
+
+func parseFamilies(t *testing.T, body string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
+// seriesKeys are a family's series as name{labels}.
+func seriesKeys(mf *dto.MetricFamily) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range mf.GetMetric() {
+		var ls []string
+		for _, lp := range m.GetLabel() {
+			ls = append(ls, lp.GetName()+"="+lp.GetValue())
+		}
+		sort.Strings(ls)
+		out[strings.Join(ls, ",")] = true
+	}
+	return out
+}
+
+// TestIntegrationPassthrough runs the agent against the real kubelet:
+// /metrics/kubelet carries the same families (names, types, help) as a
+// direct fetch of the kubelet's /metrics, every series it serves is one the
+// kubelet served just before or after, and every series the kubelet served
+// both times is there; pod metadata names the three static pods; the
+// security checks report the tool's secure settings.
+func TestIntegrationPassthrough(t *testing.T) {
+	env := fakekubelet.RealEnv(t)
+	modes := map[string][]string{
+		"client certificate": {"--kubelet.client-cert-file=" + env["KUBELET_CLIENT_CERT"], "--kubelet.client-key-file=" + env["KUBELET_CLIENT_KEY"]},
+	}
+	if env["KUBELET_TOKEN_FILE"] != "" { // with kube-apiserver: TokenReview and SubjectAccessReview
+		modes["service-account token"] = []string{"--kubelet.token-file=" + env["KUBELET_TOKEN_FILE"]}
+	}
+	for mode, args := range modes {
+		t.Run(mode, func(t *testing.T) {
+			testPassthroughAgainst(t, env, append([]string{"--kubelet.url=" + env["KUBELET_URL"], "--kubelet.ca-file=" + env["KUBELET_CA"]}, args...))
+		})
+	}
+}
+
+func testPassthroughAgainst(t *testing.T, env map[string]string, args []string) {
+	a, addr, _ := runAgent(t, args...)
+	waitReady(t, addr)
+
+	before := directFetch(t, env, "/metrics")
+	code, body := get(t, nil, "http://"+addr+"/metrics/kubelet")
+	after := directFetch(t, env, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics/kubelet: %d %s", code, body)
+	}
+	lintExposition(t, body)
+	ours := parseFamilies(t, body)
+	if !strings.Contains(body, `kubelet_node_name{node="`+env["KUBELET_NODE_NAME"]+`"} 1`) {
+		t.Error("kubelet_node_name missing")
+	}
+	for name, mf := range after {
+		got, ok := ours[name]
+		if !ok {
+			if _, was := before[name]; was {
+				t.Errorf("family %s missing", name)
+			}
+			continue
+		}
+		if got.GetType() != mf.GetType() || got.GetHelp() != mf.GetHelp() {
+			t.Errorf("family %s: type %s help %q; the kubelet says %s %q", name, got.GetType(), got.GetHelp(), mf.GetType(), mf.GetHelp())
+		}
+		b, a2, o := seriesKeys(before[name]), seriesKeys(mf), seriesKeys(got)
+		for k := range o {
+			if !b[k] && !a2[k] {
+				t.Errorf("%s{%s} served but not the kubelet's", name, k)
+			}
+		}
+		for k := range a2 {
+			if b[k] && !o[k] {
+				t.Errorf("%s{%s} missing", name, k)
+			}
+		}
+	}
+	for name := range ours {
+		if _, ok := after[name]; !ok && !strings.HasPrefix(name, "nodeagent_scrape_") {
+			if _, was := before[name]; !was {
+				t.Errorf("family %s served but not the kubelet's", name)
+			}
+		}
+	}
+	t.Logf("/metrics/kubelet: %d families, the kubelet's /metrics %d", len(ours), len(after))
+
+	if code, _ := get(t, nil, "http://"+addr+"/metrics/probes"); code != http.StatusOK {
+		t.Errorf("/metrics/probes: %d", code)
+	}
+	snap := a.pods.Snapshot()
+	var static []string
+	for _, p := range snap.Pods {
+		if p.Namespace == "default" && strings.HasSuffix(p.Name, "-"+env["KUBELET_NODE_NAME"]) {
+			static = append(static, p.Name)
+		}
+	}
+	if len(static) != 3 {
+		t.Errorf("pod metadata has static pods %v; want burstable, guaranteed, besteffort", static)
+	}
+	_, all := get(t, nil, "http://"+addr+"/metrics")
+	for _, w := range []string{
+		"nodeagent_kubelet_readonly_port_open 0", "nodeagent_kubelet_anonymous_auth_enabled 0",
+		`nodeagent_kubelet_up{endpoint="/pods"} 1`, `nodeagent_kubelet_up{endpoint="/metrics"} 1`, "nodeagent_kubelet_tls_verified 1",
+	} {
+		if !strings.Contains(all, w) {
+			t.Errorf("/metrics lacks %q", w)
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package collectors
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Kubelet is the kubelet as the kubelet-layer and security collectors see
+// it. cmd/nodeagent builds one (kubeletclient.Client) and shares it; every
+// method bounds its own requests with the client's timeouts and honours ctx.
+type Kubelet interface {
+	// Metrics fetches a metrics path of the authenticated port (/metrics,
+	// /metrics/probes, /metrics/resource) and returns its families
+	// unchanged, sorted by name, without timestamps. Families returned
+	// along with an error are still good to serve.
+	Metrics(ctx context.Context, path string) ([]*dto.MetricFamily, error)
+	// ReadOnlyPortOpen probes the unauthenticated read-only port once:
+	// (true, nil) open, (false, nil) closed (connection refused), an error
+	// when it cannot tell (a timeout, an answer that is not a kubelet's).
+	ReadOnlyPortOpen(ctx context.Context) (bool, error)
+	// AnonymousAuthEnabled sends one request without credentials to the
+	// authenticated port: (false, nil) when it is refused with 401, (true,
+	// nil) when the kubelet took it as system:anonymous, an error when it
+	// cannot tell.
+	AnonymousAuthEnabled(ctx context.Context) (bool, error)
+	// SecurityCheckInterval is how often the security checks run again
+	// (--kubelet.security-check-interval).
+	SecurityCheckInterval() time.Duration
+}
+
+// The kubelet's own names that promlint objects to; dashboards and alerts
+// (kubernetes-mixin) use them as they are.
+var kubeletLintProblems = []LintException{
+	inherited("kubelet_cpu_manager_exclusive_cpu_allocation_count", `should not have "_count" suffix`, "the kubelet's name (pkg/kubelet/metrics), passed through"),
+	inherited("kubelet_evented_pleg_connection_(error|success)_count", "", "the kubelet's counter names (pkg/kubelet/metrics), passed through"),
+	inherited("kubelet_pleg_discard_events", `should have "_total" suffix`, "the kubelet's counter name (pkg/kubelet/metrics), passed through"),
+	inherited("kubelet_(server|client)_expiration_renew_errors", `should have "_total" suffix`, "the kubelet's counter names (pkg/kubelet/certificate), passed through"),
+	inherited("kubelet_topology_manager_admission_duration_ms", "abbreviated units", "the kubelet's histogram name (pkg/kubelet/metrics), passed through"),
+	inherited("volume_manager_total_volumes", `should not have "_total" suffix`, "the kubelet's gauge name (pkg/kubelet/volumemanager/metrics), passed through"),
+	// With webhook authentication (a kubelet in a cluster), seen on the real kubelet by make integration.
+	inherited("authentication_token_cache_active_fetch_count", `should not have "_count" suffix`, "the kubelet's gauge name (k8s.io/apiserver token cache), passed through"),
+}
+
+func init() {
+	// Each passthrough X is served on /metrics/X only: its go_* and
+	// process_* families are the kubelet's, not ours (design notes §2).
+	for _, p := range []struct {
+		name, path string
+		on         bool
+		lint       []LintException
+	}{
+		// kubelet_node_name and all kubelet_*: kubernetes-mixin's job="kubelet".
+		{"kubelet", "/metrics", true, kubeletLintProblems},
+		// prober_probe_total.
+		{"probes", "/metrics/probes", true, nil},
+		// metrics-server's source; opt-in.
+		{"resource", "/metrics/resource", false, nil},
+	} {
+		register(Registration{
+			Name:           p.name,
+			Layer:          LayerKubelet,
+			DefaultEnabled: p.on,
+			Setup: func(FlagApp) Factory {
+				return func(env Env) (Collector, error) {
+					if env.Kubelet == nil {
+						return nil, nil // no kubelet on this host
+					}
+					return &kubeletPassthrough{kubelet: env.Kubelet, path: p.path}, nil
+				}
+			},
+			KnownLintProblems: p.lint,
+		})
+	}
+}
+
+// kubeletPassthrough serves one of the kubelet's metrics paths unchanged in
+// names, types, labels and values, without timestamps. Each scrape asks the
+// kubelet once; scrapes that arrive together share that one request, as
+// the Scraper joins a collector's run in flight.
+type kubeletPassthrough struct {
+	kubelet Kubelet
+	path    string
+}
+
+// UpdateFamilies fetches the kubelet's families. Thousands of series pass
+// through as client_model families, never as prometheus.Metrics.
+func (c *kubeletPassthrough) UpdateFamilies(ctx context.Context) ([]*dto.MetricFamily, error) {
+	return c.kubelet.Metrics(ctx, c.path)
+}
+
+func (c *kubeletPassthrough) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return SendFamilies(ctx, ch, c.UpdateFamilies)
+}

@@ -1,0 +1,43 @@
+package fakekubelet
+
+import (
+	"bufio"
+	"os"
+	"strings"
+	"testing"
+)
+
+// RealEnv is the environment file of the real kubelet that
+// ../shared/tools/real-kubelet/up.sh starts (KUBELET_URL, KUBELET_CA,
+// KUBELET_CLIENT_CERT, …), read from the file NODEAGENT_INTEGRATION names.
+// Without that variable the test is skipped: `make integration` sets it,
+// `make test` does not.
+func RealEnv(t testing.TB) map[string]string {
+	t.Helper()
+	path := os.Getenv("NODEAGENT_INTEGRATION")
+	if path == "" {
+		t.Skip("integration test against a real kubelet: run make integration")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("NODEAGENT_INTEGRATION: %v", err)
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
+		if ok {
+			env[k] = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"KUBELET_URL", "KUBELET_CA", "KUBELET_CLIENT_CERT", "KUBELET_CLIENT_KEY", "KUBELET_NODE_NAME"} {
+		if env[k] == "" {
+			t.Fatalf("%s lacks %s", path, k)
+		}
+	}
+	return env
+}

@@ -1,0 +1,271 @@
+package kubeletclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/transport"
+
+	"github.com/nodeagent/nodeagent/internal/podmeta"
+)
+
+// Error classes a caller acts on (the security checks, the error metric's
+// reason label). Every error wraps one of them with the URL and what to do.
+var (
+	ErrUnreachable  = errors.New("cannot connect to the kubelet")
+	ErrTimeout      = errors.New("the kubelet did not answer in time")
+	ErrTLS          = errors.New("TLS with the kubelet failed")
+	ErrUnauthorized = errors.New("the kubelet did not accept our credentials")
+	ErrForbidden    = errors.New("the kubelet's authorization denied the request")
+	ErrStatus       = errors.New("the kubelet answered with an unexpected status")
+	ErrTooLarge     = errors.New("the kubelet's response is larger than --kubelet.max-body-size")
+	ErrBadBody      = errors.New("the kubelet's response is not what was asked for")
+)
+
+// acceptMetrics asks for the delimited protobuf format first, which is much
+// cheaper to parse than text; every kubelet serves both.
+const acceptMetrics = `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3`
+
+const userAgent = "nodeagent"
+
+// Client talks to one kubelet. It is safe for concurrent use; cmd/nodeagent
+// builds one and shares it.
+type Client struct {
+	base      *url.URL     // the authenticated port
+	readOnly  *url.URL     // http://<kubelet host>:<read-only port>
+	authed    *http.Client // with our credentials
+	anonymous *http.Client // same TLS, no credentials: the anonymous-auth check
+	plain     *http.Client // plain HTTP: the read-only port check
+	cfg       Config
+	creds     credentials
+	trust     string // what verifies the kubelet's certificate, for messages
+	metrics   *clientMetrics
+}
+
+// credentials describes how the client authenticates, for error hints.
+type credentials struct {
+	tokenFile string
+	certFile  string
+}
+
+func (c credentials) String() string {
+	switch {
+	case c.tokenFile != "":
+		return "bearer token from " + c.tokenFile
+	case c.certFile != "":
+		return "client certificate " + c.certFile
+	}
+	return "no credentials"
+}
+
+// New builds the client from cfg. The kubelet's address comes from
+// --kubelet.url or the environment (getenv); when none is known it returns
+// an error wrapping ErrNoKubelet, and the kubelet layer stays off. Its
+// nodeagent_kubelet_* metrics go on reg.
+func New(cfg Config, getenv func(string) string, logger *slog.Logger, reg prometheus.Registerer) (*Client, error) {
+	t, err := cfg.resolve(getenv)
+	if err != nil {
+		return nil, err
+	}
+	rc := &rest.Config{UserAgent: userAgent, TLSClientConfig: rest.TLSClientConfig{Insecure: cfg.InsecureSkipVerify}}
+	anon := &rest.Config{UserAgent: userAgent, TLSClientConfig: rest.TLSClientConfig{Insecure: cfg.InsecureSkipVerify}}
+	var creds credentials
+	trust := "the system's trusted CAs"
+	switch {
+	case cfg.InsecureSkipVerify:
+		trust = "nothing (--kubelet.insecure-skip-verify)"
+	case cfg.CAFile != "":
+		if _, err := os.Stat(cfg.CAFile); err != nil && !cfg.caFileSet && errors.Is(err, os.ErrNotExist) {
+			logger.Info("no in-cluster CA file; verifying the kubelet against the system's trusted CAs", "ca_file", cfg.CAFile)
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("--kubelet.ca-file: %w", err)
+		}
+		rc.TLSClientConfig.CAFile, anon.TLSClientConfig.CAFile = cfg.CAFile, cfg.CAFile
+		trust = "--kubelet.ca-file " + cfg.CAFile
+	}
+	switch {
+	case cfg.ClientCertFile != "":
+		for _, f := range []string{cfg.ClientCertFile, cfg.ClientKeyFile} {
+			if _, err := os.Stat(f); err != nil {
+				return nil, fmt.Errorf("kubelet client certificate: %w", err)
+			}
+		}
+		rc.TLSClientConfig.CertFile, rc.TLSClientConfig.KeyFile = cfg.ClientCertFile, cfg.ClientKeyFile
+		creds.certFile = cfg.ClientCertFile
+	case cfg.TokenFile != "":
+		if _, err := os.Stat(cfg.TokenFile); err != nil && !cfg.tokenFileSet && errors.Is(err, os.ErrNotExist) {
+			logger.Info("no service-account token file; requests to the kubelet carry no credentials", "token_file", cfg.TokenFile)
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("--kubelet.token-file: %w", err)
+		}
+		// client-go's caching file token source re-reads the file every
+		// minute and, through this wrapper, drops the cached token when the
+		// kubelet answers 401, so the retry in fetch picks up a rotated token.
+		rc.WrapTransport = transport.ResettableTokenSourceWrapTransport(transport.NewCachedFileTokenSource(cfg.TokenFile))
+		creds.tokenFile = cfg.TokenFile
+	}
+	authedRT, err := rest.TransportFor(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client TLS (%s, %s): %w", trust, creds, err)
+	}
+	anonRT, err := rest.TransportFor(anon)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client TLS (%s): %w", trust, err)
+	}
+	c, err := newClient(cfg, t.base, &http.Client{Transport: authedRT}, &http.Client{Transport: anonRT}, reg)
+	if err != nil {
+		return nil, err
+	}
+	c.creds, c.trust = creds, trust
+	logger.Info("kubelet client", "url", t.base.String(), "from", t.from, "auth", creds.String(), "verified_by", trust)
+	if cfg.InsecureSkipVerify {
+		logger.Warn("TLS verification of the kubelet is off (--kubelet.insecure-skip-verify): anyone who can intercept the connection can impersonate the kubelet and read the agent's credentials; give --kubelet.ca-file instead")
+	}
+	return c, nil
+}
+
+// newClient wires a client over given HTTP clients, so tests and benchmarks
+// can use any server.
+func newClient(cfg Config, base *url.URL, authed, anonymous *http.Client, reg prometheus.Registerer) (*Client, error) {
+	m, err := newClientMetrics(reg, !cfg.InsecureSkipVerify)
+	if err != nil {
+		return nil, err
+	}
+	ro := &url.URL{Scheme: "http", Host: net.JoinHostPort(base.Hostname(), strconv.Itoa(cfg.ReadOnlyPort))}
+	return &Client{
+		base:      base,
+		readOnly:  ro,
+		authed:    authed,
+		anonymous: anonymous,
+		// No proxy: the check is about who on the network reaches the port.
+		plain:   &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}},
+		cfg:     cfg,
+		trust:   "the configured CAs",
+		metrics: m,
+	}, nil
+}
+
+// SecurityCheckInterval is how often the security checks run again.
+func (c *Client) SecurityCheckInterval() time.Duration { return c.cfg.SecurityCheckInterval }
+
+// Metrics fetches one of the kubelet's metrics paths (/metrics,
+// /metrics/probes, /metrics/resource) and returns its families unchanged,
+// sorted by name, without timestamps.
+func (c *Client) Metrics(ctx context.Context, path string) ([]*dto.MetricFamily, error) {
+	body, h, err := c.fetch(ctx, c.authed, path, acceptMetrics)
+	var mfs []*dto.MetricFamily
+	if err == nil {
+		mfs, err = DecodeMetrics(body, h.Get("Content-Type"))
+		if err != nil {
+			err = fmt.Errorf("GET %s: %w", c.base.JoinPath(path), err)
+		}
+	}
+	c.metrics.record(path, err)
+	return mfs, err
+}
+
+// Pods fetches /pods and decodes it into pod metadata.
+func (c *Client) Pods(ctx context.Context) (*podmeta.Snapshot, error) {
+	const path = "/pods"
+	body, _, err := c.fetch(ctx, c.authed, path, "application/json")
+	var snap *podmeta.Snapshot
+	if err == nil {
+		snap, err = DecodePods(body)
+		if err != nil {
+			err = fmt.Errorf("GET %s: %w: %w", c.base.JoinPath(path), ErrBadBody, err)
+		}
+	}
+	c.metrics.record(path, err)
+	return snap, err
+}
+
+// fetch GETs path of the authenticated port with hc under the client's
+// timeout and returns the body, capped at --kubelet.max-body-size. Errors
+// say in operator terms what went wrong and what to change.
+func (c *Client) fetch(ctx context.Context, hc *http.Client, path, accept string) ([]byte, http.Header, error) {
+	return get(ctx, hc, c.base, path, accept, c.cfg.Timeout, int64(c.cfg.MaxBodySize), c.explainer(hc == c.authed))
+}
+
+// explainer turns a failed exchange into an operator's error.
+type explainer struct {
+	creds credentials
+	trust string
+	// retry401: a token may have rotated; client-go dropped the cached one
+	// on the 401, so one retry reads the file again.
+	retry401 bool
+}
+
+func (c *Client) explainer(authed bool) explainer {
+	e := explainer{trust: c.trust}
+	if authed {
+		e.creds = c.creds
+		e.retry401 = c.creds.tokenFile != ""
+	}
+	return e
+}
+
+// get is one bounded GET of path below base: a timeout on the whole
+// exchange, body reading included, and a cap on the body.
+func get(ctx context.Context, hc *http.Client, base *url.URL, path, accept string, timeout time.Duration, maxBody int64, ex explainer) ([]byte, http.Header, error) {
+	u := base.JoinPath(path)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := do(ctx, hc, u, accept)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && ex.retry401 {
+		drain(resp)
+		resp, err = do(ctx, hc, u, accept)
+	}
+	if err != nil {
+		return nil, nil, ex.transportError(ctx, u, timeout, err)
+	}
+	defer drain(resp)
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, ex.statusError(u, path, resp)
+	}
+	if resp.ContentLength > maxBody {
+		return nil, nil, fmt.Errorf("GET %s: %w (%d bytes announced, limit %d)", u, ErrTooLarge, resp.ContentLength, maxBody)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, nil, ex.transportError(ctx, u, timeout, fmt.Errorf("reading the body: %w", err))
+	}
+	if int64(len(body)) > maxBody {
+		return nil, nil, fmt.Errorf("GET %s: %w (more than %d bytes)", u, ErrTooLarge, maxBody)
+	}
+	return body, resp.Header, nil
+}
+
+func do(ctx context.Context, hc *http.Client, u *url.URL, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", accept)
+	req.Header.Set("User-Agent", userAgent)
+	return hc.Do(req)
+}
+
+// drain reads a little of what is left so the connection can be reused,
+// and closes the body.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
+}
+
+// isRefused says whether err is a refused connection: nothing listens.
+func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
