@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -160,4 +162,106 @@ func testPassthroughAgainst(t *testing.T, env map[string]string, args []string) 
 			t.Errorf("/metrics lacks %q", w)
 		}
 	}
+}
+
+// overrideArgs returns base with each flag of overrides replacing the flag
+// of the same name (kingpin refuses a repeated flag).
+func overrideArgs(base []string, overrides ...string) []string {
+	name := func(a string) string { n, _, _ := strings.Cut(a, "="); return n }
+	var out []string
+	for _, b := range base {
+		replaced := false
+		for _, o := range overrides {
+			if name(o) == name(b) {
+				replaced = true
+			}
+		}
+		if !replaced {
+			out = append(out, b)
+		}
+	}
+	return append(out, overrides...)
+}
+
+// TestIntegrationCadvisorLabels runs the agent over this machine's real
+// cgroup2 hierarchy, where the real kubelet's pods live, with pod metadata
+// from the real kubelet: for every container_* family that both serve, the
+// label sets of the pod cgroups (id, name, container, image, namespace,
+// pod, and cpu/interface/… where present) equal the kubelet's own
+// /metrics/cadvisor. The kubelet's values come from cgroup v1 on this
+// hybrid host, so values are not compared, and families whose files the
+// cgroup2 hierarchy lacks here are skipped.
+func TestIntegrationCadvisorLabels(t *testing.T) {
+	env := fakekubelet.RealEnv(t)
+	if _, err := os.Stat("/sys/fs/cgroup/unified/kubepods"); err != nil {
+		t.Skipf("no kubepods under the cgroup2 hierarchy: %v", err)
+	}
+	args := overrideArgs(fixtureArgs,
+		"--path.cgroupfs=/sys/fs/cgroup/unified", "--path.procfs=/proc", "--path.sysfs=/sys",
+		"--kubelet.url="+env["KUBELET_URL"], "--kubelet.ca-file="+env["KUBELET_CA"],
+		"--kubelet.client-cert-file="+env["KUBELET_CLIENT_CERT"], "--kubelet.client-key-file="+env["KUBELET_CLIENT_KEY"],
+		"--kubelet.token-file=",
+		// The tool imports its pause image under this name.
+		"--collector.cadvisor.sandbox-image=registry.k8s.io/pause:3.10")
+	opts := parseServe(t, args...)
+	a, err := newAgent(opts, &syncBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx, []net.Listener{l}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	addr := l.Addr().String()
+	waitReady(t, addr)
+
+	code, body := get(t, nil, "http://"+addr+"/metrics/cadvisor")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics/cadvisor: %d", code)
+	}
+	lintExposition(t, body)
+	ours := parseFamilies(t, body)
+	theirs := directFetch(t, env, "/metrics/cadvisor")
+	kubepods := func(mf *dto.MetricFamily) map[string]bool {
+		out := map[string]bool{}
+		for k := range seriesKeys(mf) {
+			if strings.Contains(k, "id=/kubepods/") {
+				out[k] = true
+			}
+		}
+		return out
+	}
+	compared := 0
+	for name, mf := range ours {
+		tf, ok := theirs[name]
+		if !ok {
+			continue
+		}
+		if mf.GetType() != tf.GetType() || mf.GetHelp() != tf.GetHelp() {
+			t.Errorf("%s: %s %q; the kubelet: %s %q", name, mf.GetType(), mf.GetHelp(), tf.GetType(), tf.GetHelp())
+		}
+		o, k := kubepods(mf), kubepods(tf)
+		if len(o) == 0 {
+			// This hybrid host's cgroup2 hierarchy has no memory, io or
+			// pids controller: those files are absent, so nodeagent has
+			// nothing to serve for the pods where the kubelet reads v1.
+			continue
+		}
+		compared++
+		for s := range k {
+			if !o[s] {
+				t.Errorf("%s{%s}: the kubelet serves it, nodeagent does not", name, s)
+			}
+		}
+		for s := range o {
+			if !k[s] {
+				t.Errorf("%s{%s}: nodeagent serves it, the kubelet does not", name, s)
+			}
+		}
+	}
+	if compared == 0 {
+		t.Fatal("no family with pod cgroups compared")
+	}
+	t.Logf("%d container families compared series by series for the pods' cgroups", compared)
 }
