@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
 
 	"github.com/nodeagent/nodeagent/internal/podmeta"
@@ -80,8 +79,11 @@ func New(cfg Config, getenv func(string) string, logger *slog.Logger, reg promet
 	if err != nil {
 		return nil, err
 	}
-	rc := &rest.Config{UserAgent: userAgent, TLSClientConfig: rest.TLSClientConfig{Insecure: cfg.InsecureSkipVerify}}
-	anon := &rest.Config{UserAgent: userAgent, TLSClientConfig: rest.TLSClientConfig{Insecure: cfg.InsecureSkipVerify}}
+	// client-go's transport package, not rest: rest would link the whole
+	// API machinery (serializers, schemes) for what is only an
+	// authenticated HTTP client here.
+	rc := &transport.Config{UserAgent: userAgent, TLS: transport.TLSConfig{Insecure: cfg.InsecureSkipVerify}}
+	anon := &transport.Config{UserAgent: userAgent, TLS: transport.TLSConfig{Insecure: cfg.InsecureSkipVerify}}
 	var creds credentials
 	trust := "the system's trusted CAs"
 	switch {
@@ -94,7 +96,7 @@ func New(cfg Config, getenv func(string) string, logger *slog.Logger, reg promet
 		} else if err != nil {
 			return nil, fmt.Errorf("--kubelet.ca-file: %w", err)
 		}
-		rc.TLSClientConfig.CAFile, anon.TLSClientConfig.CAFile = cfg.CAFile, cfg.CAFile
+		rc.TLS.CAFile, anon.TLS.CAFile = cfg.CAFile, cfg.CAFile
 		trust = "--kubelet.ca-file " + cfg.CAFile
 	}
 	switch {
@@ -104,7 +106,7 @@ func New(cfg Config, getenv func(string) string, logger *slog.Logger, reg promet
 				return nil, fmt.Errorf("kubelet client certificate: %w", err)
 			}
 		}
-		rc.TLSClientConfig.CertFile, rc.TLSClientConfig.KeyFile = cfg.ClientCertFile, cfg.ClientKeyFile
+		rc.TLS.CertFile, rc.TLS.KeyFile = cfg.ClientCertFile, cfg.ClientKeyFile
 		creds.certFile = cfg.ClientCertFile
 	case cfg.TokenFile != "":
 		if _, err := os.Stat(cfg.TokenFile); err != nil && !cfg.tokenFileSet && errors.Is(err, os.ErrNotExist) {
@@ -119,11 +121,11 @@ func New(cfg Config, getenv func(string) string, logger *slog.Logger, reg promet
 		rc.WrapTransport = transport.ResettableTokenSourceWrapTransport(transport.NewCachedFileTokenSource(cfg.TokenFile))
 		creds.tokenFile = cfg.TokenFile
 	}
-	authedRT, err := rest.TransportFor(rc)
+	authedRT, err := transport.New(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubelet client TLS (%s, %s): %w", trust, creds, err)
 	}
-	anonRT, err := rest.TransportFor(anon)
+	anonRT, err := transport.New(anon)
 	if err != nil {
 		return nil, fmt.Errorf("kubelet client TLS (%s): %w", trust, err)
 	}

@@ -13,7 +13,7 @@ import (
 // testdata/host node; "real-host" this machine's /proc and /sys.
 func BenchmarkNodeScrape(b *testing.B) {
 	args := []string{"--log.level=error", "--collector.disable-defaults"}
-	for _, c := range hostCollectors {
+	for _, c := range hostCollectors() {
 		args = append(args, "--collector."+c)
 	}
 	for _, bc := range []struct {
