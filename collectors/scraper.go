@@ -65,6 +65,7 @@ type entry struct {
 	stuck   *worker // a worker abandoned at its deadline that has not returned
 	ranOnce bool
 	lastErr string // for logging a failure once per change
+	lastLen int    // metrics the last completed Update sent; runs are serial
 }
 
 // run is one execution of a collector, shared by every scrape that joined it.
@@ -304,9 +305,10 @@ func (s *Scraper) start(e *entry) *run {
 }
 
 func (s *Scraper) execute(e *entry, r *run) {
-	began := time.Now()
+	requested := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
 	defer cancel()
+	began := requested
 	finish := func(o output) {
 		r.metrics, r.families, r.err, r.duration = o.metrics, o.families, o.err, time.Since(began)
 		e.mu.Lock()
@@ -333,23 +335,23 @@ func (s *Scraper) execute(e *entry, r *run) {
 	// The slot is released at the deadline even if the worker stays blocked,
 	// so one stuck collector cannot starve the others.
 	defer func() { <-s.slots }()
+	// The duration reported is the collector's own, not its wait for a slot.
+	began = time.Now()
 
+	// The worker runs the collector; this goroutine collects what it sends
+	// (or its families) and gives up at the deadline. A worker left behind
+	// is remembered as stuck, so that no second one is started while it
+	// blocks.
 	w := &worker{since: began}
-	out := make(chan output, 1)
-	go func() {
-		o := s.invoke(ctx, e)
+	workerDone := func() {
 		e.mu.Lock()
 		w.finished = true
 		if w.abandoned {
 			e.stuck = nil
 		}
 		e.mu.Unlock()
-		out <- o
-	}()
-	select {
-	case o := <-out:
-		finish(o)
-	case <-ctx.Done():
+	}
+	abandon := func() {
 		e.mu.Lock()
 		if !w.finished {
 			w.abandoned = true
@@ -357,6 +359,61 @@ func (s *Scraper) execute(e *entry, r *run) {
 		}
 		e.mu.Unlock()
 		finish(output{err: ErrTimeout})
+	}
+
+	if fc, ok := e.Collector.(FamilyCollector); ok {
+		out := make(chan output, 1)
+		go func() {
+			var o output
+			o.err = s.guard(e, func() (err error) {
+				o.families, err = fc.UpdateFamilies(ctx)
+				return err
+			})
+			workerDone()
+			out <- o
+		}()
+		select {
+		case o := <-out:
+			finish(o)
+		case <-ctx.Done():
+			abandon()
+		}
+		return
+	}
+
+	// A small buffer: the collecting goroutine takes metrics as fast as
+	// they come, and 49 host collectors per scrape make a large one an
+	// allocation that shows.
+	ch := make(chan prometheus.Metric, 16)
+	errc := make(chan error, 1)
+	go func() {
+		err := s.guard(e, func() error { return e.Collector.Update(ctx, ch) })
+		close(ch)
+		errc <- err
+		workerDone()
+	}()
+	// Sized by the last run, so that a collector's output is not copied
+	// again and again while it grows.
+	ms := make([]prometheus.Metric, 0, e.lastLen)
+	for {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				e.lastLen = len(ms) // only this goroutine runs the collector now
+				finish(output{metrics: ms, err: <-errc})
+				return
+			}
+			ms = append(ms, m)
+		case <-ctx.Done():
+			// Keep draining, so that a worker that wakes up late can
+			// still finish and clear its stuck mark.
+			go func() {
+				for range ch {
+				}
+			}()
+			abandon()
+			return
+		}
 	}
 }
 
@@ -367,33 +424,15 @@ type output struct {
 	err      error
 }
 
-// invoke calls UpdateFamilies or Update, collecting what it sends; a panic
-// becomes an error.
-func (s *Scraper) invoke(ctx context.Context, e *entry) (o output) {
+// guard runs a collector's method and turns a panic into an error.
+func (s *Scraper) guard(e *entry, f func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			o = output{err: fmt.Errorf("collector panicked: %v", p)}
+			err = fmt.Errorf("collector panicked: %v", p)
 			s.logger.Error("collector panicked", "collector", e.Name, "panic", p, "stack", string(debug.Stack()))
 		}
 	}()
-	if fc, ok := e.Collector.(FamilyCollector); ok {
-		o.families, o.err = fc.UpdateFamilies(ctx)
-		return o
-	}
-	ch := make(chan prometheus.Metric, 256)
-	drained := make(chan struct{})
-	go func() {
-		for m := range ch {
-			o.metrics = append(o.metrics, m)
-		}
-		close(drained)
-	}()
-	defer func() {
-		close(ch)
-		<-drained
-	}()
-	o.err = e.Collector.Update(ctx, ch)
-	return o
+	return f()
 }
 
 // report logs a collector's failure once per change of error, and its

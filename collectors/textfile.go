@@ -257,6 +257,9 @@ func parseTextfile(path string, modTime func(os.FileInfo) time.Time) (map[string
 // file order, through a private registry whose consistency checks drop
 // exactly what node_exporter's registry drops.
 func (c *textfileCollector) merge(s *textfileScrape) []*dto.MetricFamily {
+	if len(s.families) == 0 {
+		return nil // the common case, no directory given: no registry to build
+	}
 	var ms metricSlice
 	for _, f := range s.families {
 		for _, err := range convertTextfileFamily(f.mf, &ms) {
