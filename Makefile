@@ -36,8 +36,9 @@ run: build
 # The test command of the README and of CI: formatting, vet, every unit
 # test under the race detector, the exposition lint (the built binary over
 # fixture trees, each endpoint through its own check-metrics), and the
-# node_exporter conformance of every host collector's golden cases.
-test: fmt-check vet unit e2e node-conformance
+# node_exporter conformance of every host collector's golden cases, and
+# staticcheck.
+test: fmt-check vet unit e2e node-conformance lint
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -254,7 +254,7 @@ type zfsFamily struct {
 func (z *zfsFamilies) add(name, help string, typ dto.MetricType, v float64, labels []*dto.LabelPair) {
 	f, ok := z.byName[name]
 	if !ok {
-		if !model.IsValidLegacyMetricName(name) {
+		if !model.LegacyValidation.IsValidMetricName(name) {
 			z.logger.Debug("Skipping ZFS kstat with no valid metric name", "kstat", help)
 			return
 		}
