@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/google/go-cmp/cmp"
 )
@@ -183,7 +185,7 @@ func TestFilesystemStuckMount(t *testing.T) {
 	// Long enough that the answering mount is never late, even on a loaded
 	// machine; the gated one blocks regardless.
 	c := newTestFilesystemCollector(t, root, fake, "--collector.filesystem.mount-timeout=1s")
-	c.logger = (&syncLog{}).logger() // the statfs goroutine may log after the test
+	c.logger = (&testlog.Buffer{}).Logger() // the statfs goroutine may log after the test
 	s, err := NewScraper([]Instance{{Name: "filesystem", Layer: LayerNode, Collector: c}},
 		ScraperOptions{Timeout: 30 * time.Second, MaxConcurrency: 1, Logger: testLogger(t)})
 	if err != nil {
@@ -247,7 +249,7 @@ func TestFilesystemAnswersBeforeDeadline(t *testing.T) {
 	defer close(gate)
 	fake.gates["/mnt/nfs"] = gate
 	c := newTestFilesystemCollector(t, root, fake, "--collector.filesystem.mount-timeout=1h")
-	c.logger = (&syncLog{}).logger() // the statfs goroutine logs after the test
+	c.logger = (&testlog.Buffer{}).Logger() // the statfs goroutine logs after the test
 	s, err := NewScraper([]Instance{{Name: "filesystem", Layer: LayerNode, Collector: c}},
 		ScraperOptions{Timeout: 2 * time.Second, MaxConcurrency: 1, Logger: testLogger(t)})
 	if err != nil {

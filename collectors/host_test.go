@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -76,8 +78,8 @@ func TestHostMalformedFileOthersServed(t *testing.T) {
 	writeFiles(t, root, map[string]string{"proc/stat": "cpu  1 2 3 4\ncpu0 1 2 x 4\nbtime 1\n"})
 
 	env := tempEnv(t, root)
-	logs := &syncLog{}
-	env.Logger = logs.logger()
+	logs := &testlog.Buffer{}
+	env.Logger = logs.Logger()
 	s := newHostScraper(t, env, hostCollectors)
 	mfs, err := s.Gather(time.Now().Add(30*time.Second), hostCollectors)
 	if err != nil {
@@ -96,7 +98,7 @@ func TestHostMalformedFileOthersServed(t *testing.T) {
 	if v["node_memory_MemTotal_bytes{}"] != 16318480*1024 || v["node_load1{}"] != 0.21 {
 		t.Error("the collectors that do not read /proc/stat were not served")
 	}
-	if !logs.contains(filepath.Join(root, "proc", "stat")) {
+	if !logs.Contains(filepath.Join(root, "proc", "stat")) {
 		t.Errorf("no log line names the malformed file:\n%s", logs.String())
 	}
 }

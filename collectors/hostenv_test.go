@@ -1,13 +1,10 @@
 package collectors
 
 import (
-	"bytes"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -45,28 +42,4 @@ func seriesLines(t *testing.T, c Collector, prefix string) ([]string, error) {
 	}
 	slices.Sort(lines)
 	return lines, err
-}
-
-// syncLog collects log output from concurrent collectors.
-type syncLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *syncLog) contains(s string) bool { return strings.Contains(l.String(), s) }
-
-func (l *syncLog) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,10 +85,10 @@ func (s *stubKubelet) counts() (int, int) {
 
 // securityEnv builds the two security collectors through their
 // registrations over a stub kubelet and a manual clock.
-func securityEnv(t *testing.T, k *stubKubelet) (ro, anon Collector, clk *testclock.Clock, logs *syncLog) {
+func securityEnv(t *testing.T, k *stubKubelet) (ro, anon Collector, clk *testclock.Clock, logs *testlog.Buffer) {
 	t.Helper()
 	clk = testclock.New(time.Unix(1_800_000_000, 0))
-	logs = &syncLog{}
+	logs = &testlog.Buffer{}
 	env := Env{Kubelet: k, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{ReplaceAttr: dropTime}))}
 	built := buildKubeletLayerEnv(t, env, "kubelet_readonly_port", "kubelet_anonymous_auth")
 	return built[0].Collector, built[1].Collector, clk, logs

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -93,12 +95,12 @@ func TestGuardParse(t *testing.T) {
 func TestNetdevNetlinkFlag(t *testing.T) {
 	t.Parallel()
 	env := tempEnv(t, t.TempDir())
-	logs := &syncLog{}
-	env.Logger = logs.logger()
+	logs := &testlog.Buffer{}
+	env.Logger = logs.Logger()
 	if _, err := newNetdevCollector(env, netdevConfig{devices: &filterFlags{}, netlink: true}); err != nil {
 		t.Fatal(err)
 	}
-	if !logs.contains("--collector.netdev.netlink is not supported") {
+	if !logs.Contains("--collector.netdev.netlink is not supported") {
 		t.Errorf("no warning about --collector.netdev.netlink:\n%s", logs.String())
 	}
 }

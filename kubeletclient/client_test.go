@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -46,27 +48,9 @@ func parseConfig(t testing.TB, args ...string) Config {
 
 func noEnv(string) string { return "" }
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newTestClient builds a client against k with args added to its URL and
 // CA, and returns it with its registry and log.
-func newTestClient(t testing.TB, k *fakekubelet.Kubelet, args ...string) (*Client, *prometheus.Registry, *syncBuffer) {
+func newTestClient(t testing.TB, k *fakekubelet.Kubelet, args ...string) (*Client, *prometheus.Registry, *testlog.Buffer) {
 	t.Helper()
 	base := []string{"--kubelet.url=" + k.URL}
 	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--kubelet.ca-file=") }) {
@@ -74,7 +58,7 @@ func newTestClient(t testing.TB, k *fakekubelet.Kubelet, args ...string) (*Clien
 	}
 	cfg := parseConfig(t, append(base, args...)...)
 	reg := prometheus.NewRegistry()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	c, err := New(cfg, noEnv, slog.New(slog.NewTextHandler(logs, nil)), reg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -287,7 +271,7 @@ func TestInsecureSkipVerify(t *testing.T) {
 	k := fakekubelet.New(t)
 	cfg := parseConfig(t, append(certArgs(k), "--kubelet.url="+k.URL, "--kubelet.insecure-skip-verify")...)
 	reg := prometheus.NewRegistry()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	c, err := New(cfg, noEnv, slog.New(slog.NewTextHandler(logs, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
@@ -533,7 +517,7 @@ func TestDefaultFilesOutsideAPod(t *testing.T) {
 		}
 	}
 	cfg := parseConfig(t, "--kubelet.url=https://127.0.0.1:1")
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	c, err := New(cfg, noEnv, slog.New(slog.NewTextHandler(logs, nil)), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 	"github.com/nodeagent/nodeagent/internal/testclock"
 )
@@ -25,11 +27,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func newTestPodSource(t *testing.T, k *fakekubelet.Kubelet) (*PodSource, *testclock.Clock, *syncBuffer) {
+func newTestPodSource(t *testing.T, k *fakekubelet.Kubelet) (*PodSource, *testclock.Clock, *testlog.Buffer) {
 	t.Helper()
 	c, _, _ := newTestClient(t, k, certArgs(k)...)
 	clk := testclock.New(time.Unix(1_800_000_000, 0))
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	s := NewPodSource(c, 15*time.Second, clk.Now, slog.New(slog.NewTextHandler(logs, nil)))
 	return s, clk, logs
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -48,7 +50,7 @@ func startBinary(t *testing.T, bin string, args ...string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	addr := make(chan string, 1)
 	scanned := make(chan struct{})
 	go func() {

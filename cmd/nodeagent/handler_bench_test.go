@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/nodeagent/nodeagent/internal/testlog"
 )
 
 // BenchmarkScrape measures one full HTTP scrape of /metrics through the real
@@ -29,7 +31,7 @@ func BenchmarkScrape(b *testing.B) {
 func newBenchApp(b *testing.B) *agent {
 	b.Helper()
 	opts := parseServe(b, append(append([]string{}, fixtureArgs[:4]...), "--log.level=error")...)
-	a, err := newAgent(opts, &syncBuffer{})
+	a, err := newAgent(opts, &testlog.Buffer{})
 	if err != nil {
 		b.Fatal(err)
 	}

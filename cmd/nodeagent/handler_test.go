@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -64,7 +66,7 @@ func TestEndpointsParseAndLint(t *testing.T) {
 	t.Parallel()
 	addr := startAgent(t)
 	opts := parseServe(t, fixtureArgs...)
-	a, err := newAgent(opts, &syncBuffer{})
+	a, err := newAgent(opts, &testlog.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

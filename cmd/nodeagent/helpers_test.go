@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"flag"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,24 +51,6 @@ func parseServe(t testing.TB, args ...string) *serveOptions {
 	return opts
 }
 
-// syncBuffer collects log output from the agent's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startAgent runs the serve command with args on a 127.0.0.1 listener and
 // returns its address; the agent stops when the test ends.
 func startAgent(t *testing.T, args ...string) string {
@@ -77,10 +60,10 @@ func startAgent(t *testing.T, args ...string) string {
 }
 
 // runAgent is startAgent returning the agent and its log too.
-func runAgent(t *testing.T, args ...string) (*agent, string, *syncBuffer) {
+func runAgent(t *testing.T, args ...string) (*agent, string, *testlog.Buffer) {
 	t.Helper()
 	opts := parseServe(t, append(append([]string{}, fixtureArgs...), args...)...)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	a, err := newAgent(opts, logs)
 	if err != nil {
 		t.Fatalf("newAgent: %v", err)
@@ -177,15 +160,6 @@ func (f *fakeCollector) callCount() int {
 }
 
 // testLogger logs through t, so output shows only for failing tests.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
+func testLogger(t *testing.T) *slog.Logger { return testlog.New(t) }
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/ from the current output")

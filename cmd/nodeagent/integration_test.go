@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -204,7 +206,7 @@ func TestIntegrationCadvisorLabels(t *testing.T) {
 		// The tool imports its pause image under this name.
 		"--collector.cadvisor.sandbox-image=registry.k8s.io/pause:3.10")
 	opts := parseServe(t, args...)
-	a, err := newAgent(opts, &syncBuffer{})
+	a, err := newAgent(opts, &testlog.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
 
@@ -72,7 +74,7 @@ func TestPodMetadataBeforeReady(t *testing.T) {
 func TestKubeletFlagErrorsAtStartup(t *testing.T) {
 	t.Parallel()
 	opts := parseServe(t, append(fixtureArgs, "--kubelet.client-cert-file=x.crt", "--kubelet.timeout=0s")...)
-	_, err := newAgent(opts, &syncBuffer{})
+	_, err := newAgent(opts, &testlog.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "--kubelet.client-key-file") || !strings.Contains(err.Error(), "--kubelet.timeout must be positive") {
 		t.Errorf("newAgent: %v; want every --kubelet.* problem at once", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
+
+	"github.com/nodeagent/nodeagent/internal/testlog"
 )
 
 // BenchmarkNodeScrape measures one HTTP scrape of /metrics/node with the
@@ -29,7 +31,7 @@ func BenchmarkNodeScrape(b *testing.B) {
 					b.Skipf("no /proc on this machine: %v", err)
 				}
 			}
-			a, err := newAgent(parseServe(b, append(append([]string{}, bc.paths...), args...)...), &syncBuffer{})
+			a, err := newAgent(parseServe(b, append(append([]string{}, bc.paths...), args...)...), &testlog.Buffer{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/nodeagent/nodeagent/collectors"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -37,7 +39,7 @@ func scrapeRealHost(t *testing.T) map[string]*dto.MetricFamily {
 	if _, err := os.Stat("/proc/stat"); err != nil {
 		t.Skipf("no /proc on this machine (%v): the real-host test needs Linux", err)
 	}
-	a, err := newAgent(parseServe(t, "--log.level=debug"), &syncBuffer{})
+	a, err := newAgent(parseServe(t, "--log.level=debug"), &testlog.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

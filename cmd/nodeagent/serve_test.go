@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/testlog"
+
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
 
@@ -259,7 +261,7 @@ func TestRunVersionAndHelp(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	opts := parseServe(t, fixtureArgs...)
-	a, err := newAgent(opts, &syncBuffer{})
+	a, err := newAgent(opts, &testlog.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
