@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -218,13 +219,6 @@ func TestIntegrationCadvisorLabels(t *testing.T) {
 	addr := l.Addr().String()
 	waitReady(t, addr)
 
-	code, body := get(t, nil, "http://"+addr+"/metrics/cadvisor")
-	if code != http.StatusOK {
-		t.Fatalf("/metrics/cadvisor: %d", code)
-	}
-	lintExposition(t, body)
-	ours := parseFamilies(t, body)
-	theirs := directFetch(t, env, "/metrics/cadvisor")
 	kubepods := func(mf *dto.MetricFamily) map[string]bool {
 		out := map[string]bool{}
 		for k := range seriesKeys(mf) {
@@ -234,33 +228,55 @@ func TestIntegrationCadvisorLabels(t *testing.T) {
 		}
 		return out
 	}
-	compared := 0
-	for name, mf := range ours {
-		tf, ok := theirs[name]
-		if !ok {
-			continue
+	// compare returns every difference; the kubelet's cAdvisor takes a few
+	// housekeeping rounds after the kubelet starts before it serves every
+	// cgroup, so the comparison is repeated until it settles.
+	compare := func() (diffs []string, compared int) {
+		code, body := get(t, nil, "http://"+addr+"/metrics/cadvisor")
+		if code != http.StatusOK {
+			t.Fatalf("/metrics/cadvisor: %d", code)
 		}
-		if mf.GetType() != tf.GetType() || mf.GetHelp() != tf.GetHelp() {
-			t.Errorf("%s: %s %q; the kubelet: %s %q", name, mf.GetType(), mf.GetHelp(), tf.GetType(), tf.GetHelp())
-		}
-		o, k := kubepods(mf), kubepods(tf)
-		if len(o) == 0 {
-			// This hybrid host's cgroup2 hierarchy has no memory, io or
-			// pids controller: those files are absent, so nodeagent has
-			// nothing to serve for the pods where the kubelet reads v1.
-			continue
-		}
-		compared++
-		for s := range k {
-			if !o[s] {
-				t.Errorf("%s{%s}: the kubelet serves it, nodeagent does not", name, s)
+		lintExposition(t, body)
+		ours := parseFamilies(t, body)
+		theirs := directFetch(t, env, "/metrics/cadvisor")
+		for name, mf := range ours {
+			tf, ok := theirs[name]
+			if !ok {
+				continue
+			}
+			if mf.GetType() != tf.GetType() || mf.GetHelp() != tf.GetHelp() {
+				diffs = append(diffs, fmt.Sprintf("%s: %s %q; the kubelet: %s %q", name, mf.GetType(), mf.GetHelp(), tf.GetType(), tf.GetHelp()))
+			}
+			o, k := kubepods(mf), kubepods(tf)
+			if len(o) == 0 {
+				// This hybrid host's cgroup2 hierarchy has no memory, io or
+				// pids controller: those files are absent, so nodeagent has
+				// nothing to serve for the pods where the kubelet reads v1.
+				continue
+			}
+			compared++
+			for s := range k {
+				if !o[s] {
+					diffs = append(diffs, fmt.Sprintf("%s{%s}: the kubelet serves it, nodeagent does not", name, s))
+				}
+			}
+			for s := range o {
+				if !k[s] {
+					diffs = append(diffs, fmt.Sprintf("%s{%s}: nodeagent serves it, the kubelet does not", name, s))
+				}
 			}
 		}
-		for s := range o {
-			if !k[s] {
-				t.Errorf("%s{%s}: nodeagent serves it, the kubelet does not", name, s)
-			}
+		return diffs, compared
+	}
+	var diffs []string
+	var compared int
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(5 * time.Second) {
+		if diffs, compared = compare(); len(diffs) == 0 || time.Now().After(deadline) {
+			break
 		}
+	}
+	for _, d := range diffs {
+		t.Error(d)
 	}
 	if compared == 0 {
 		t.Fatal("no family with pod cgroups compared")
