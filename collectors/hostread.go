@@ -2,6 +2,7 @@ package collectors
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -51,4 +52,22 @@ func readUintFile(path string) (uint64, error) {
 // white space.
 func parseUintValue(b []byte) (uint64, error) {
 	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// procMaxFileBytes bounds the /proc files parsed here; the largest of them
+// (/proc/net/netstat) is a few KiB.
+const procMaxFileBytes = 1 << 20
+
+// readProcFile reads a small /proc file whole, capped at procMaxFileBytes.
+func readProcFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, procMaxFileBytes))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return b, nil
 }

@@ -132,15 +132,18 @@ func (c *hwmonCollector) Update(ctx context.Context, ch chan<- prometheus.Metric
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			continue
 		}
-		base, err := c.chipName(dir)
+		// The name file is read once here; naming and the chip-name series
+		// use what was read.
+		chip := hwmonChip{dir: dir}
+		if b, err := os.ReadFile(filepath.Join(dir, "name")); err == nil {
+			chip.nameFile = strings.TrimSpace(string(b))
+		}
+		base, err := c.chipName(dir, chip.nameFile)
 		if err != nil {
 			c.logger.Debug("hwmon: cannot name chip", "dir", dir, "err", err)
 			continue
 		}
-		chip := hwmonChip{dir: dir, base: base}
-		if b, err := os.ReadFile(filepath.Join(dir, "name")); err == nil {
-			chip.nameFile = strings.TrimSpace(string(b))
-		}
+		chip.base = base
 		chips = append(chips, chip)
 		baseCount[base]++
 		nameCount[base+"\x00"+chip.nameFile]++
@@ -164,7 +167,7 @@ func (c *hwmonCollector) Update(ctx context.Context, ch chan<- prometheus.Metric
 			c.logger.Debug("hwmon: chip filtered out", "chip", name)
 			continue
 		}
-		if err := c.updateChip(ch, chip.dir, name); err != nil {
+		if err := c.updateChip(ch, chip, name); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -180,7 +183,7 @@ func (c *hwmonCollector) clean(s string) string {
 // chipName derives a stable chip label: from the device the hwmon hangs off
 // (<bus type>_<device>, e.g. platform_coretemp_0), else from its name file,
 // else from hwmonN, whose number depends on module load order.
-func (c *hwmonCollector) chipName(dir string) (string, error) {
+func (c *hwmonCollector) chipName(dir, nameFile string) (string, error) {
 	if dev, err := filepath.EvalSymlinks(filepath.Join(dir, "device")); err == nil {
 		parent, devName := filepath.Split(dev)
 		devType := filepath.Base(strings.TrimRight(parent, "/"))
@@ -192,10 +195,8 @@ func (c *hwmonCollector) chipName(dir string) (string, error) {
 			return cleanName, nil
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "name")); err == nil {
-		if n := c.clean(string(b)); n != "" {
-			return n, nil
-		}
+	if n := c.clean(nameFile); n != "" {
+		return n, nil
 	}
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
@@ -252,7 +253,8 @@ func (c *hwmonCollector) readSensors(dir string, data map[string]map[string]stri
 	return nil
 }
 
-func (c *hwmonCollector) updateChip(ch chan<- prometheus.Metric, dir, chip string) error {
+func (c *hwmonCollector) updateChip(ch chan<- prometheus.Metric, hc hwmonChip, chip string) error {
+	dir := hc.dir
 	data := map[string]map[string]string{}
 	if err := c.readSensors(dir, data); err != nil {
 		return fmt.Errorf("reading hwmon chip %s: %w", dir, err)
@@ -263,10 +265,8 @@ func (c *hwmonCollector) updateChip(ch chan<- prometheus.Metric, dir, chip strin
 			return fmt.Errorf("reading hwmon chip %s/device: %w", dir, err)
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "name")); err == nil {
-		if n := c.clean(string(b)); n != "" {
-			ch <- prometheus.MustNewConstMetric(c.chipNames, prometheus.GaugeValue, 1, chip, n)
-		}
+	if n := c.clean(hc.nameFile); n != "" {
+		ch <- prometheus.MustNewConstMetric(c.chipNames, prometheus.GaugeValue, 1, chip, n)
 	}
 
 	for _, sensor := range slices.Sorted(maps.Keys(data)) {

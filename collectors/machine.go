@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -119,12 +117,7 @@ func (c *machineCollector) identity() []string {
 
 // readSmallFile returns a one-line file's trimmed content, "" on error.
 func readSmallFile(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 256))
+	b, err := readProcFile(path)
 	if err != nil {
 		return ""
 	}

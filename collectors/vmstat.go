@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,10 +15,6 @@ import (
 
 // defaultVMStatFields is node_exporter 1.12's default field filter.
 const defaultVMStatFields = `^(oom_kill|pgpg|pswp|pg.*fault).*`
-
-// procMaxFileBytes bounds the /proc files parsed here; the largest of them
-// (/proc/net/netstat) is a few KiB.
-const procMaxFileBytes = 1 << 20
 
 // vmstatConfig holds the vmstat collector's flags.
 type vmstatConfig struct {
@@ -81,20 +76,6 @@ func (c *vmstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 		}
 	}
 	return nil
-}
-
-// readProcFile reads a small /proc file whole, capped at procMaxFileBytes.
-func readProcFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, procMaxFileBytes))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return b, nil
 }
 
 // vmstatField is one "name value" line of /proc/vmstat.
