@@ -15,11 +15,15 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 	"github.com/prometheus/procfs/sysfs"
+
+	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
 
+// The 1.35 capture: a real kubelet's /metrics/cadvisor and /pods of one
+// node (internal/fakekubelet/testdata/README.md gives their provenance).
 const (
-	capture135     = "../../shared/kubelet_payloads/k8s-1.35_metrics-cadvisor.txt"
-	capturePods135 = "../../shared/kubelet_payloads/k8s-1.35_pods.json"
+	capture135     = "k8s-1.35_metrics-cadvisor.txt"
+	capturePods135 = "k8s-1.35_pods.json"
 )
 
 // notServed are the capture's families nodeagent leaves out on purpose.
@@ -227,10 +231,7 @@ func netDevFromCapture(c *capture, id string) string {
 // on purpose are listed, with why, in notServed.
 func TestCadvisorConformance(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile(capture135)
-	if err != nil {
-		t.Skipf("the 1.35 capture is not here (CI has ../shared): %v", err)
-	}
+	raw := fakekubelet.Payload(t, capture135)
 	c := &capture{mfs: parseExposition(t, raw), byID: map[string]map[string][]*dto.Metric{}}
 	for name, mf := range c.mfs {
 		for _, m := range mf.GetMetric() {
@@ -335,7 +336,7 @@ func TestCadvisorConformance(t *testing.T) {
 		Proc:        pfs,
 		Sys:         sfs,
 		Now:         time.Now,
-		PodMetadata: loadPods(t, capturePods135),
+		PodMetadata: podsFrom(t, capturePods135, fakekubelet.Payload(t, capturePods135)),
 	}
 	// The kubelet labels sandboxes with the runtime's pause image, which
 	// /pods does not name; an operator sets it with this flag.

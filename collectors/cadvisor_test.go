@@ -36,9 +36,15 @@ func loadPods(t testing.TB, path string) *staticPods {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := kubeletclient.DecodePods(b)
+	return podsFrom(t, path, b)
+}
+
+// podsFrom decodes a kubelet /pods body (from what) into a pod source.
+func podsFrom(t testing.TB, what string, body []byte) *staticPods {
+	t.Helper()
+	snap, err := kubeletclient.DecodePods(body)
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	src := &staticPods{}
 	src.snap.Store(snap)

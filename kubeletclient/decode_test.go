@@ -3,7 +3,6 @@ package kubeletclient
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,18 +10,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 	"github.com/nodeagent/nodeagent/internal/podmeta"
 )
-
-// sharedPayload reads one of the real kubelet captures in ../shared.
-func sharedPayload(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "kubelet_payloads", name))
-	if err != nil {
-		t.Fatalf("reading shared payload (CI has ../shared beside the checkout): %v", err)
-	}
-	return b
-}
 
 func ts(s string) time.Time {
 	t, err := time.Parse(time.RFC3339, s)
@@ -68,7 +58,7 @@ func TestDecodePodsKinds(t *testing.T) {
 // TestDecodePodsRealCapture decodes the real Kubernetes 1.35 /pods capture.
 func TestDecodePodsRealCapture(t *testing.T) {
 	t.Parallel()
-	snap, err := DecodePods(sharedPayload(t, "k8s-1.35_pods.json"))
+	snap, err := DecodePods(fakekubelet.Payload(t, "k8s-1.35_pods.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +130,7 @@ func TestDecodeMetricsUnchanged(t *testing.T) {
 	for _, name := range []string{"k8s-1.37-local_metrics.txt", "k8s-1.37-local_metrics-resource.txt", "k8s-1.37-local_metrics-cadvisor.txt"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			in := sharedPayload(t, name)
+			in := fakekubelet.Payload(t, name)
 			mfs, err := DecodeMetrics(in, "text/plain; version=0.0.4; charset=utf-8")
 			if err != nil {
 				t.Fatal(err)
@@ -208,7 +198,7 @@ func FuzzDecodeMetrics(f *testing.F) {
 // BenchmarkDecodePods is the CPU cost of one pod metadata refresh (the
 // real 1.35 /pods, 24 pods, 128 KB), network aside.
 func BenchmarkDecodePods(b *testing.B) {
-	body := sharedPayload(b, "k8s-1.35_pods.json")
+	body := fakekubelet.Payload(b, "k8s-1.35_pods.json")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {

@@ -3,7 +3,7 @@
 // "Unauthorized" without an accepted client certificate or token, 403 with
 // the kubelet's own "Forbidden (user=…, verb=get, resource=nodes,
 // subresource(s)=[…])" message when RBAC would deny), and the real kubelet
-// payloads from ../shared/kubelet_payloads as bodies. It also provides the
+// payloads in testdata/ as bodies. It also provides the
 // read-only port's stand-ins: a plain-HTTP read-only server, a listener that
 // never answers, and a port where nothing listens.
 //
@@ -17,6 +17,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"embed"
 	_ "embed"
 	"encoding/pem"
 	"fmt"
@@ -401,27 +402,19 @@ func ClosedPort(t testing.TB) int {
 	return port
 }
 
-// Payload reads one of the real kubelet captures in ../shared/kubelet_payloads
-// (beside the repository, as CI has it).
+// payloads holds real kubelet answers (testdata/README.md gives their
+// provenance); only tests import this package, so only test binaries carry
+// them.
+//
+//go:embed testdata/*.txt testdata/*.json
+var payloads embed.FS
+
+// Payload returns one of the real kubelet payloads in testdata/ by file name.
 func Payload(t testing.TB, name string) []byte {
 	t.Helper()
-	dir, err := os.Getwd()
+	b, err := payloads.ReadFile("testdata/" + name)
 	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "..", "shared", "kubelet_payloads", name))
-	if err != nil {
-		t.Fatalf("reading shared payload (CI has ../shared beside the checkout): %v", err)
+		t.Fatalf("fakekubelet: no payload %q: %v", name, err)
 	}
 	return b
 }
