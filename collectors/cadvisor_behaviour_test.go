@@ -234,7 +234,7 @@ func TestCadvisorFlagValidation(t *testing.T) {
 func buildCadvisorErr(t *testing.T, env Env, args ...string) (Collector, error) {
 	t.Helper()
 	app := kingpin.New("test", "")
-	factory := registry["cadvisor"].Setup(app)
+	factory := mustLookup(t, "cadvisor").Setup(app)
 	if _, err := app.Parse(args); err != nil {
 		t.Fatal(err)
 	}

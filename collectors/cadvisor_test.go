@@ -158,7 +158,7 @@ func caseEnv(t testing.TB, caseDir, tree string) (Env, *staticPods) {
 func buildCadvisor(t testing.TB, env Env, args ...string) *cadvisorCollector {
 	t.Helper()
 	app := kingpin.New("test", "")
-	factory := registry["cadvisor"].Setup(app)
+	factory := mustLookup(t, "cadvisor").Setup(app)
 	if _, err := app.Parse(args); err != nil {
 		t.Fatalf("parsing %v: %v", args, err)
 	}

@@ -134,7 +134,7 @@ func TestRegistrations(t *testing.T) {
 		if o, ok := flagNamespaceOwners[owner]; ok {
 			owner = o
 		}
-		if _, ok := registry[owner]; !ok {
+		if _, ok := Lookup(owner); !ok {
 			t.Errorf("flag --%s belongs to no registered collector", f.Name)
 		}
 	}

@@ -93,7 +93,7 @@ func newMountTree(t *testing.T, rel, mountinfo string) (string, *fakeStatfs) {
 func newTestFilesystemCollector(t *testing.T, root string, fake *fakeStatfs, args ...string) *filesystemCollector {
 	t.Helper()
 	app := kingpin.New("test", "")
-	factory := registry["filesystem"].Setup(app)
+	factory := mustLookup(t, "filesystem").Setup(app)
 	if _, err := app.Parse(args); err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func buildCollector(t *testing.T, name, dir string, args ...string) (Collector, 
 // flags over env.
 func buildCollectorEnv(t testing.TB, name string, env Env, args ...string) (Collector, error) {
 	t.Helper()
-	reg, ok := registry[name]
+	reg, ok := Lookup(name)
 	if !ok {
 		t.Fatalf("no collector named %q is registered", name)
 	}
@@ -189,4 +189,14 @@ func mustBuildCollectorEnv(t *testing.T, name string, env Env, args ...string) C
 		t.Fatalf("building %s: %v", name, err)
 	}
 	return c
+}
+
+// mustLookup returns the registration of the collector named name.
+func mustLookup(t testing.TB, name string) Registration {
+	t.Helper()
+	r, ok := Lookup(name)
+	if !ok {
+		t.Fatalf("no collector named %q is registered", name)
+	}
+	return r
 }

@@ -85,7 +85,7 @@ func goldenCases(t testing.TB) []goldenCase {
 // fresh flag set parsed from args, over the case's fixture tree.
 func buildFromFlags(t *testing.T, c goldenCase) Collector {
 	t.Helper()
-	reg, ok := registry[c.collector]
+	reg, ok := Lookup(c.collector)
 	if !ok {
 		t.Fatalf("testdata/%s: no collector named %q is registered", c.name, c.collector)
 	}
@@ -203,7 +203,7 @@ func TestNodeExporterConformance(t *testing.T) {
 	}
 	ran := 0
 	for _, c := range goldenCases(t) {
-		reg, ok := registry[c.collector]
+		reg, ok := Lookup(c.collector)
 		if !ok || reg.Layer != LayerNode || c.wantErr != "" {
 			continue
 		}

@@ -68,7 +68,7 @@ func envAt(t testing.TB, root string) Env {
 func exposition(t *testing.T, c Collector) ([]byte, error) {
 	t.Helper()
 	ch := make(chan prometheus.Metric)
-	var ms metricSlice
+	var ms collected
 	done := make(chan struct{})
 	go func() {
 		for m := range ch {
@@ -121,3 +121,15 @@ func compareGolden(t *testing.T, c Collector, golden string) {
 
 // testLogger logs through t, so output shows only for failing tests.
 func testLogger(t testing.TB) *slog.Logger { return testlog.New(t) }
+
+// collected is a scrape's metrics as a prometheus.Collector, for a registry
+// to check and encode.
+type collected []prometheus.Metric
+
+func (collected) Describe(chan<- *prometheus.Desc) {}
+
+func (c collected) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c {
+		ch <- m
+	}
+}

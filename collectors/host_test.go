@@ -24,7 +24,7 @@ func newHostScraper(t testing.TB, env Env, names []string) *Scraper {
 	t.Helper()
 	var regs []Registration
 	for _, n := range names {
-		r, ok := registry[n]
+		r, ok := Lookup(n)
 		if !ok {
 			t.Fatalf("no collector %s", n)
 		}
@@ -125,7 +125,7 @@ func TestHostFlagErrors(t *testing.T) {
 		{"vmstat", []string{"--collector.vmstat.fields=("}, "--collector.vmstat.fields"},
 	} {
 		app := kingpin.New("test", "")
-		factory := registry[tc.collector].Setup(app)
+		factory := mustLookup(t, tc.collector).Setup(app)
 		if _, err := app.Parse(tc.args); err != nil {
 			t.Fatal(err)
 		}

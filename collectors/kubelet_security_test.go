@@ -287,7 +287,7 @@ func TestSecurityFirstCheckHonoursDeadline(t *testing.T) {
 func TestSecurityCollectorsNeedAKubelet(t *testing.T) {
 	t.Parallel()
 	for _, n := range []string{"kubelet_readonly_port", "kubelet_anonymous_auth", "kubelet", "probes", "resource"} {
-		c, err := registry[n].Setup(kingpin.New("test", ""))(Env{})
+		c, err := mustLookup(t, n).Setup(kingpin.New("test", ""))(Env{})
 		if c != nil || err != nil {
 			t.Errorf("%s without a kubelet: %v, %v; want nothing built", n, c, err)
 		}

@@ -76,7 +76,7 @@ func buildKubeletLayerEnv(t testing.TB, env Env, names ...string) []Instance {
 	t.Helper()
 	var ins []Instance
 	for _, n := range names {
-		reg := registry[n]
+		reg := mustLookup(t, n)
 		factory := reg.Setup(kingpin.New("test", ""))
 		c, err := factory(env)
 		if err != nil || c == nil {
