@@ -53,11 +53,17 @@ unit:
 e2e:
 	$(GO) test -count=1 -run 'TestEndToEnd' ./cmd/nodeagent/
 
-$(TOOLS)/node_exporter:
-	GOBIN=$(TOOLS) $(GO) install $(NODE_EXPORTER)
+# The binary's name carries its version, so that a changed NODE_EXPORTER
+# builds anew instead of reusing an older one (the tests check the version
+# it reports too).
+NODE_EXPORTER_BIN := $(TOOLS)/node_exporter-$(lastword $(subst @v, ,$(NODE_EXPORTER)))
 
-node-conformance: $(TOOLS)/node_exporter
-	NODE_EXPORTER_BIN=$(TOOLS)/node_exporter $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/
+$(NODE_EXPORTER_BIN):
+	rm -rf $(TOOLS)/.node_exporter && GOBIN=$(TOOLS)/.node_exporter $(GO) install $(NODE_EXPORTER)
+	mv $(TOOLS)/.node_exporter/node_exporter $@ && rm -rf $(TOOLS)/.node_exporter
+
+node-conformance: $(NODE_EXPORTER_BIN)
+	NODE_EXPORTER_BIN=$(NODE_EXPORTER_BIN) $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/...
 
 # Integration tests against a real kubelet v1.37 with containerd and three
 # static pods on 127.0.0.1 (docs/kubelet.md). Starts it when it is not

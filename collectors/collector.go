@@ -159,7 +159,10 @@ type Registration struct {
 // registry is the only package-level state: filled by init functions, read-only after.
 var registry = map[string]Registration{}
 
-func register(r Registration) {
+// Register adds a collector to the registry. Layer packages call it from
+// init, one call per collector file; a malformed or duplicate registration
+// is a programming error and panics at start-up.
+func Register(r Registration) {
 	if r.Name == "" || r.Setup == nil || !slices.Contains(Layers, r.Layer) {
 		panic(fmt.Sprintf("collectors: invalid registration %+v", r))
 	}

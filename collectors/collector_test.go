@@ -1,4 +1,4 @@
-package collectors
+package collectors_test
 
 import (
 	"errors"
@@ -7,28 +7,32 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodeagent/nodeagent/collectors"
+
 	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 )
 
-func testRegistrations(built *[]string) []Registration {
-	mk := func(name string, layer Layer, def bool) Registration {
-		return Registration{Name: name, Layer: layer, DefaultEnabled: def, Setup: func(app FlagApp) Factory {
+func testRegistrations(built *[]string) []collectors.Registration {
+	mk := func(name string, layer collectors.Layer, def bool) collectors.Registration {
+		return collectors.Registration{Name: name, Layer: layer, DefaultEnabled: def, Setup: func(app collectors.FlagApp) collectors.Factory {
 			var cfg struct{ size int }
 			app.Flag("collector."+name+".size", "A collector's own flag.").Default("1").IntVar(&cfg.size)
-			return func(Env) (Collector, error) {
+			return func(collectors.Env) (collectors.Collector, error) {
 				*built = append(*built, name)
 				if name == "broken" {
 					return nil, errors.New("cannot open device")
 				}
-				return &fakeCollector{name: name, value: float64(cfg.size)}, nil
+				return &collectortest.Fake{Name: name, Value: float64(cfg.size)}, nil
 			}
 		}}
 	}
-	return []Registration{
-		mk("alpha", LayerNode, true),
-		mk("beta", LayerCadvisor, true),
-		mk("gamma", LayerNode, false),
-		mk("broken", LayerNode, false),
+	return []collectors.Registration{
+		mk("alpha", collectors.LayerNode, true),
+		mk("beta", collectors.LayerCadvisor, true),
+		mk("gamma", collectors.LayerNode, false),
+		mk("broken", collectors.LayerNode, false),
 	}
 }
 
@@ -51,11 +55,11 @@ func TestSelectionFlags(t *testing.T) {
 			var built []string
 			app := kingpin.New("test", "")
 			disable := app.Flag("collector.disable-defaults", "").Bool()
-			sel := AddFlags(app, testRegistrations(&built))
+			sel := collectors.AddFlags(app, testRegistrations(&built))
 			if _, err := app.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			ins, err := sel.Build(Env{}, *disable)
+			ins, err := sel.Build(collectors.Env{}, *disable)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +70,7 @@ func TestSelectionFlags(t *testing.T) {
 			if !slices.Equal(got, tc.want) || !slices.Equal(built, tc.want) {
 				t.Errorf("enabled %v (built %v), want %v", got, built, tc.want)
 			}
-			if tc.name == "own flag" && ins[0].Collector.(*fakeCollector).value != 7 {
+			if tc.name == "own flag" && ins[0].Collector.(*collectortest.Fake).Value != 7 {
 				t.Error("collector flag did not reach the factory")
 			}
 		})
@@ -79,7 +83,7 @@ func TestSelectionUnknownCollectorFlag(t *testing.T) {
 	app := kingpin.New("test", "")
 	app.Terminate(nil)
 	app.UsageWriter(io.Discard)
-	AddFlags(app, testRegistrations(&built))
+	collectors.AddFlags(app, testRegistrations(&built))
 	_, err := app.Parse([]string{"--collector.nope"})
 	if err == nil || !strings.Contains(err.Error(), "collector.nope") {
 		t.Errorf("want an error naming collector.nope, got %v", err)
@@ -90,52 +94,12 @@ func TestSelectionFactoryError(t *testing.T) {
 	t.Parallel()
 	var built []string
 	app := kingpin.New("test", "")
-	sel := AddFlags(app, testRegistrations(&built))
+	sel := collectors.AddFlags(app, testRegistrations(&built))
 	if _, err := app.Parse([]string{"--collector.broken"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := sel.Build(Env{}, false)
+	_, err := sel.Build(collectors.Env{}, false)
 	if err == nil || !strings.Contains(err.Error(), "collector broken: cannot open device") {
 		t.Errorf("want an error naming the collector, got %v", err)
-	}
-}
-
-// flagNamespaceOwners maps the flag namespaces node_exporter spells
-// differently from its collectors' names to those collectors: operators'
-// existing flags keep working.
-var flagNamespaceOwners = map[string]string{
-	"powersupply": "powersupplyclass", // --collector.powersupply.ignored-supplies
-}
-
-// TestRegistrations checks every real registration: valid layer, and its
-// Setup registers only flags in its own namespace.
-func TestRegistrations(t *testing.T) {
-	t.Parallel()
-	regs := Registrations()
-	if len(regs) == 0 {
-		t.Fatal("no collectors registered")
-	}
-	app := kingpin.New("test", "")
-	builtin := map[string]bool{}
-	for _, f := range app.Model().Flags {
-		builtin[f.Name] = true
-	}
-	AddFlags(app, regs)
-	for _, f := range app.Model().Flags {
-		if builtin[f.Name] {
-			continue
-		}
-		name := strings.TrimPrefix(f.Name, "collector.")
-		if name == f.Name {
-			t.Errorf("collector flag --%s is outside the collector.<name> namespace", f.Name)
-			continue
-		}
-		owner, _, _ := strings.Cut(name, ".")
-		if o, ok := flagNamespaceOwners[owner]; ok {
-			owner = o
-		}
-		if _, ok := Lookup(owner); !ok {
-			t.Errorf("flag --%s belongs to no registered collector", f.Name)
-		}
 	}
 }

@@ -20,9 +20,9 @@ type LintException struct {
 	Why string
 }
 
-// inherited excuses problem (a substring of promlint's text, empty for any)
+// Inherited excuses problem (a substring of promlint's text, empty for any)
 // on families whose whole name matches pattern.
-func inherited(pattern, problem, why string) LintException {
+func Inherited(pattern, problem, why string) LintException {
 	return LintException{Metric: regexp.MustCompile("^(?:" + pattern + ")$"), Problem: problem, Why: why}
 }
 

@@ -24,13 +24,13 @@ func TestLintExcusesOnlyDeclaredProblems(t *testing.T) {
 	// new name of ours with the same fault must still be reported.
 	inheritedName := prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_lint_MemTotal_bytes", Help: "Inherited."})
 	ownName := prometheus.NewGauge(prometheus.GaugeOpts{Name: "nodeagent_lintTest_bytes", Help: "Ours."})
-	mfs := gatherOne(t, metricSlice{inheritedName, ownName})
+	mfs := gatherOne(t, MetricSlice{inheritedName, ownName})
 
 	all, err := lint(mfs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept, err := lint(mfs, []LintException{inherited(`test_lint_.*_bytes`, "camelCase", "test")})
+	kept, err := lint(mfs, []LintException{Inherited(`test_lint_.*_bytes`, "camelCase", "test")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestLintExcusesOnlyDeclaredProblems(t *testing.T) {
 
 func TestLintAnchorsPatterns(t *testing.T) {
 	t.Parallel()
-	exc := inherited(`node_load1`, "", "test")
+	exc := Inherited(`node_load1`, "", "test")
 	if exc.Metric.MatchString("node_load15") || !exc.Metric.MatchString("node_load1") {
 		t.Error("exception patterns must match the whole name")
 	}

@@ -211,7 +211,7 @@ func (s *Scraper) gather(deadline time.Time, names []string) ([]*dto.MetricFamil
 			prometheus.MustNewConstMetric(s.durationDesc, prometheus.GaugeValue, r.duration.Seconds(), r.name))
 	}
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(metricSlice(all)); err != nil {
+	if err := reg.Register(MetricSlice(all)); err != nil {
 		return nil, fmt.Errorf("registering scrape output: %w", err)
 	}
 	mfs, err := reg.Gather()
@@ -473,14 +473,15 @@ func (s *Scraper) NotReady() []Layer {
 	return out
 }
 
-// metricSlice replays collected metrics into a registry. It describes
+// MetricSlice replays collected metrics into a registry (the Scraper's
+// merge, the textfile collector's node_exporter-compatible checks). It describes
 // nothing, so the registry treats it as unchecked and validates each metric
 // at Gather time instead.
-type metricSlice []prometheus.Metric
+type MetricSlice []prometheus.Metric
 
-func (metricSlice) Describe(chan<- *prometheus.Desc) {}
+func (MetricSlice) Describe(chan<- *prometheus.Desc) {}
 
-func (ms metricSlice) Collect(ch chan<- prometheus.Metric) {
+func (ms MetricSlice) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range ms {
 		ch <- m
 	}

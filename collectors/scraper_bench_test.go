@@ -1,10 +1,12 @@
-package collectors
+package collectors_test
 
 import (
 	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nodeagent/nodeagent/collectors"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -39,14 +41,14 @@ func (c *constCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 func BenchmarkScraperGather(b *testing.B) {
 	for _, bc := range []struct{ collectors, series int }{{10, 10}, {1, 10000}} {
 		b.Run(fmt.Sprintf("collectors=%d/series=%d", bc.collectors, bc.series), func(b *testing.B) {
-			var ins []Instance
+			var ins []collectors.Instance
 			var names []string
 			for i := range bc.collectors {
 				name := fmt.Sprintf("c%02d", i)
-				ins = append(ins, Instance{Name: name, Layer: LayerNode, Collector: newConstCollector("bench_"+name, bc.series)})
+				ins = append(ins, collectors.Instance{Name: name, Layer: collectors.LayerNode, Collector: newConstCollector("bench_"+name, bc.series)})
 				names = append(names, name)
 			}
-			s, err := NewScraper(ins, ScraperOptions{Timeout: time.Minute, MaxConcurrency: 8})
+			s, err := collectors.NewScraper(ins, collectors.ScraperOptions{Timeout: time.Minute, MaxConcurrency: 8})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -90,14 +92,14 @@ func (c *constFamilyCollector) UpdateFamilies(context.Context) ([]*dto.MetricFam
 }
 
 func (c *constFamilyCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	return SendFamilies(ctx, ch, c.UpdateFamilies)
+	return collectors.SendFamilies(ctx, ch, c.UpdateFamilies)
 }
 
 // BenchmarkScraperGatherFamilies is BenchmarkScraperGather's 10,000-series
 // case through the FamilyCollector path.
 func BenchmarkScraperGatherFamilies(b *testing.B) {
-	s, err := NewScraper([]Instance{{Name: "fam", Layer: LayerCadvisor, Collector: newConstFamilyCollector("bench_fam", 10000)}},
-		ScraperOptions{Timeout: time.Minute, MaxConcurrency: 8})
+	s, err := collectors.NewScraper([]collectors.Instance{{Name: "fam", Layer: collectors.LayerCadvisor, Collector: newConstFamilyCollector("bench_fam", 10000)}},
+		collectors.ScraperOptions{Timeout: time.Minute, MaxConcurrency: 8})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package collectors
+package collectors_test
 
 import (
 	"context"
@@ -11,90 +11,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/collectors"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 )
 
-// fakeCollector is a collector whose behaviour each test sets.
-type fakeCollector struct {
-	name    string
-	value   float64
-	err     error
-	panics  bool
-	gate    chan struct{} // when set, Update waits until it is closed
-	forever bool          // when set, Update blocks and ignores ctx
-	calls   atomic.Int32
-	active  *atomic.Int32 // shared between collectors to observe concurrency
-	maxSeen *atomic.Int32
-	extra   []prometheus.Metric
-}
-
-func (f *fakeCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	f.calls.Add(1)
-	if f.active != nil {
-		n := f.active.Add(1)
-		defer f.active.Add(-1)
-		for {
-			m := f.maxSeen.Load()
-			if n <= m || f.maxSeen.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if f.forever {
-		select {} // a statfs on a dead NFS server, say
-	}
-	if f.gate != nil {
-		<-f.gate
-	}
-	if f.panics {
-		panic("boom")
-	}
-	ch <- prometheus.MustNewConstMetric(
-		prometheus.NewDesc("test_"+f.name+"_value", "A test value.", nil, nil),
-		prometheus.GaugeValue, f.value)
-	for _, m := range f.extra {
-		ch <- m
-	}
-	return f.err
-}
-
-func newTestScraper(t *testing.T, timeout time.Duration, cs ...*fakeCollector) *Scraper {
+func newTestScraper(t *testing.T, timeout time.Duration, cs ...*collectortest.Fake) *collectors.Scraper {
 	t.Helper()
-	var ins []Instance
+	return newTestScraperOn(t, prometheus.NewRegistry(), timeout, cs...)
+}
+
+// newTestScraperOn is newTestScraper with the Scraper's own metrics
+// registered on reg.
+func newTestScraperOn(t *testing.T, reg prometheus.Registerer, timeout time.Duration, cs ...*collectortest.Fake) *collectors.Scraper {
+	t.Helper()
+	var ins []collectors.Instance
 	for _, c := range cs {
-		ins = append(ins, Instance{Name: c.name, Layer: LayerNode, Collector: c})
+		ins = append(ins, collectors.Instance{Name: c.Name, Layer: collectors.LayerNode, Collector: c})
 	}
-	s, err := NewScraper(ins, ScraperOptions{Timeout: timeout, MaxConcurrency: 4, Logger: testLogger(t), Registerer: prometheus.NewRegistry()})
+	s, err := collectors.NewScraper(ins, collectors.ScraperOptions{Timeout: timeout, MaxConcurrency: 4, Logger: collectortest.Logger(t), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// values flattens families to "name{labels} value" strings for comparison.
-func values(mfs []*dto.MetricFamily) map[string]float64 {
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			v := m.GetGauge().GetValue() + m.GetCounter().GetValue() + m.GetUntyped().GetValue()
-			out[mf.GetName()+"{"+strings.Join(labels, ",")+"}"] = v
-		}
-	}
-	return out
-}
-
 func TestScraperBlockingCollectorDoesNotBlockScrape(t *testing.T) {
 	t.Parallel()
-	stuck := &fakeCollector{name: "stuck", forever: true}
-	good := &fakeCollector{name: "good", value: 42}
+	stuck := &collectortest.Fake{Name: "stuck", Forever: true}
+	good := &collectortest.Fake{Name: "good", Value: 42}
 	s := newTestScraper(t, 200*time.Millisecond, stuck, good)
 
 	for scrape := 1; scrape <= 3; scrape++ {
@@ -112,7 +61,7 @@ func TestScraperBlockingCollectorDoesNotBlockScrape(t *testing.T) {
 		case <-time.After(30 * time.Second): // a hang, not a timing assertion
 			t.Fatal("scrape did not return although a deadline was set")
 		}
-		got := values(mfs)
+		got := collectortest.Values(mfs)
 		want := map[string]float64{
 			`test_good_value{}`: 42,
 			`nodeagent_scrape_collector_success{collector=good}`:  1,
@@ -128,10 +77,10 @@ func TestScraperBlockingCollectorDoesNotBlockScrape(t *testing.T) {
 		}
 	}
 	// Later scrapes skip the stuck collector instead of blocking a new goroutine each time.
-	if n := stuck.calls.Load(); n != 1 {
+	if n := stuck.Calls(); n != 1 {
 		t.Errorf("stuck collector was invoked %d times, want 1 (one blocked goroutine at most)", n)
 	}
-	if n := good.calls.Load(); n != 3 {
+	if n := good.Calls(); n != 3 {
 		t.Errorf("good collector was invoked %d times, want 3", n)
 	}
 }
@@ -139,14 +88,14 @@ func TestScraperBlockingCollectorDoesNotBlockScrape(t *testing.T) {
 func TestScraperLateOutputDropped(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	slow := &fakeCollector{name: "slow", gate: gate}
+	slow := &collectortest.Fake{Name: "slow", Gate: gate}
 	s := newTestScraper(t, 50*time.Millisecond, slow)
 	mfs, err := s.Gather(time.Now().Add(50*time.Millisecond), []string{"slow"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	close(gate) // the collector finishes after the deadline
-	got := values(mfs)
+	got := collectortest.Values(mfs)
 	if _, ok := got["test_slow_value{}"]; ok {
 		t.Error("late output was served")
 	}
@@ -157,13 +106,13 @@ func TestScraperLateOutputDropped(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		mfs, _ = s.Gather(time.Now().Add(time.Second), []string{"slow"})
-		if values(mfs)["nodeagent_scrape_collector_success{collector=slow}"] == 1 || time.Now().After(deadline) {
+		if collectortest.Values(mfs)["nodeagent_scrape_collector_success{collector=slow}"] == 1 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if values(mfs)["test_slow_value{}"] != 0 || values(mfs)["nodeagent_scrape_collector_success{collector=slow}"] != 1 {
-		t.Errorf("collector did not recover after its blocked run returned: %v", values(mfs))
+	if collectortest.Values(mfs)["test_slow_value{}"] != 0 || collectortest.Values(mfs)["nodeagent_scrape_collector_success{collector=slow}"] != 1 {
+		t.Errorf("collector did not recover after its blocked run returned: %v", collectortest.Values(mfs))
 	}
 }
 
@@ -171,30 +120,30 @@ func TestScraperOutcomes(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name        string
-		c           *fakeCollector
+		c           *collectortest.Fake
 		wantSuccess float64
 		wantValue   bool
 	}{
-		{"ok", &fakeCollector{name: "ok", value: 1}, 1, true},
-		{"no data is success", &fakeCollector{name: "nodata", err: fmt.Errorf("no nfs here: %w", ErrNoData)}, 1, true},
-		{"error keeps partial output", &fakeCollector{name: "failing", err: errors.New("bad file")}, 0, true},
-		{"panic", &fakeCollector{name: "panicky", panics: true}, 0, false},
+		{"ok", &collectortest.Fake{Name: "ok", Value: 1}, 1, true},
+		{"no data is success", &collectortest.Fake{Name: "nodata", Err: fmt.Errorf("no nfs here: %w", collectors.ErrNoData)}, 1, true},
+		{"error keeps partial output", &collectortest.Fake{Name: "failing", Err: errors.New("bad file")}, 0, true},
+		{"panic", &collectortest.Fake{Name: "panicky", Panics: true}, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := newTestScraper(t, time.Second, tc.c)
-			mfs, err := s.Gather(time.Now().Add(time.Second), []string{tc.c.name})
+			mfs, err := s.Gather(time.Now().Add(time.Second), []string{tc.c.Name})
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := values(mfs)
-			if s := got["nodeagent_scrape_collector_success{collector="+tc.c.name+"}"]; s != tc.wantSuccess {
+			got := collectortest.Values(mfs)
+			if s := got["nodeagent_scrape_collector_success{collector="+tc.c.Name+"}"]; s != tc.wantSuccess {
 				t.Errorf("success = %v, want %v", s, tc.wantSuccess)
 			}
-			if _, ok := got["test_"+tc.c.name+"_value{}"]; ok != tc.wantValue {
+			if _, ok := got["test_"+tc.c.Name+"_value{}"]; ok != tc.wantValue {
 				t.Errorf("value present = %v, want %v", ok, tc.wantValue)
 			}
-			if _, ok := got["nodeagent_scrape_collector_duration_seconds{collector="+tc.c.name+"}"]; !ok {
+			if _, ok := got["nodeagent_scrape_collector_duration_seconds{collector="+tc.c.Name+"}"]; !ok {
 				t.Error("no duration reported")
 			}
 		})
@@ -204,8 +153,8 @@ func TestScraperOutcomes(t *testing.T) {
 func TestScraperCoalescesConcurrentScrapes(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	a := &fakeCollector{name: "a", value: 1, gate: gate}
-	b := &fakeCollector{name: "b", value: 2, gate: gate}
+	a := &collectortest.Fake{Name: "a", Value: 1, Gate: gate}
+	b := &collectortest.Fake{Name: "b", Value: 2, Gate: gate}
 	s := newTestScraper(t, 10*time.Second, a, b)
 
 	const scrapes = 50
@@ -222,33 +171,33 @@ func TestScraperCoalescesConcurrentScrapes(t *testing.T) {
 				names = []string{"a"}
 			}
 			mfs, err := s.Gather(time.Now().Add(10*time.Second), names)
-			if err == nil && values(mfs)["test_a_value{}"] == 1 {
+			if err == nil && collectortest.Values(mfs)["test_a_value{}"] == 1 {
 				ok.Add(1)
 			}
 		}()
 	}
 	// Let every scrape join before the collectors may finish.
-	waitFor(t, func() bool { return s.gathers.Load() == scrapes && a.calls.Load() == 1 && b.calls.Load() == 1 })
+	collectortest.WaitFor(t, func() bool { return s.Gathers() == scrapes && a.Calls() == 1 && b.Calls() == 1 })
 	time.Sleep(20 * time.Millisecond)
 	close(gate)
 	wg.Wait()
 	if ok.Load() != scrapes {
 		t.Errorf("%d of %d scrapes succeeded", ok.Load(), scrapes)
 	}
-	if a.calls.Load() != 1 || b.calls.Load() != 1 {
-		t.Errorf("collectors ran a=%d b=%d times for one coalesced group, want 1 each", a.calls.Load(), b.calls.Load())
+	if a.Calls() != 1 || b.Calls() != 1 {
+		t.Errorf("collectors ran a=%d b=%d times for one coalesced group, want 1 each", a.Calls(), b.Calls())
 	}
 }
 
 func TestScraperBoundsConcurrency(t *testing.T) {
 	t.Parallel()
 	var active, maxSeen atomic.Int32
-	var ins []Instance
+	var ins []collectors.Instance
 	for i := range 10 {
-		c := &fakeCollector{name: fmt.Sprintf("c%d", i), active: &active, maxSeen: &maxSeen}
-		ins = append(ins, Instance{Name: c.name, Layer: LayerNode, Collector: c})
+		c := &collectortest.Fake{Name: fmt.Sprintf("c%d", i), Active: &active, MaxSeen: &maxSeen}
+		ins = append(ins, collectors.Instance{Name: c.Name, Layer: collectors.LayerNode, Collector: c})
 	}
-	s, err := NewScraper(ins, ScraperOptions{Timeout: 10 * time.Second, MaxConcurrency: 2})
+	s, err := collectors.NewScraper(ins, collectors.ScraperOptions{Timeout: 10 * time.Second, MaxConcurrency: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,19 +216,24 @@ func TestScraperBoundsConcurrency(t *testing.T) {
 func TestScraperInconsistentOutput(t *testing.T) {
 	t.Parallel()
 	dupDesc := prometheus.NewDesc("test_dup", "Twice.", nil, nil)
-	c := &fakeCollector{name: "dup", extra: []prometheus.Metric{
+	c := &collectortest.Fake{Name: "dup", Extra: []prometheus.Metric{
 		prometheus.MustNewConstMetric(dupDesc, prometheus.GaugeValue, 1),
 		prometheus.MustNewConstMetric(dupDesc, prometheus.GaugeValue, 2),
 	}}
-	s := newTestScraper(t, time.Second, c)
+	reg := prometheus.NewRegistry()
+	s := newTestScraperOn(t, reg, time.Second, c)
 	mfs, err := s.Gather(time.Now().Add(time.Second), []string{"dup"})
 	if err == nil {
 		t.Fatal("want an error for a duplicate series")
 	}
-	if got := values(mfs); got["test_dup_value{}"] != 0 || got["nodeagent_scrape_collector_success{collector=dup}"] != 1 {
+	if got := collectortest.Values(mfs); got["test_dup_value{}"] != 0 || got["nodeagent_scrape_collector_success{collector=dup}"] != 1 {
 		t.Errorf("the consistent part was not served: %v", got)
 	}
-	if n := testutil.ToFloat64(s.invalid); n != 1 {
+	own, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := collectortest.Values(own)["nodeagent_exposition_errors_total{}"]; n != 1 {
 		t.Errorf("nodeagent_exposition_errors_total = %v, want 1", n)
 	}
 }
@@ -287,7 +241,7 @@ func TestScraperInconsistentOutput(t *testing.T) {
 func TestScraperStripsTimestamps(t *testing.T) {
 	t.Parallel()
 	desc := prometheus.NewDesc("test_stamped", "Has a timestamp.", nil, nil)
-	c := &fakeCollector{name: "ts", extra: []prometheus.Metric{
+	c := &collectortest.Fake{Name: "ts", Extra: []prometheus.Metric{
 		prometheus.NewMetricWithTimestamp(time.Unix(1, 0), prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1)),
 	}}
 	s := newTestScraper(t, time.Second, c)
@@ -307,22 +261,22 @@ func TestScraperStripsTimestamps(t *testing.T) {
 func TestScraperReadiness(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	node := &fakeCollector{name: "n", gate: gate}
-	cad := &fakeCollector{name: "c"}
-	s, err := NewScraper([]Instance{
-		{Name: "n", Layer: LayerNode, Collector: node},
-		{Name: "c", Layer: LayerCadvisor, Collector: cad},
-	}, ScraperOptions{Timeout: 10 * time.Second, MaxConcurrency: 2})
+	node := &collectortest.Fake{Name: "n", Gate: gate}
+	cad := &collectortest.Fake{Name: "c"}
+	s, err := collectors.NewScraper([]collectors.Instance{
+		{Name: "n", Layer: collectors.LayerNode, Collector: node},
+		{Name: "c", Layer: collectors.LayerCadvisor, Collector: cad},
+	}, collectors.ScraperOptions{Timeout: 10 * time.Second, MaxConcurrency: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.NotReady(); !slices.Equal(got, []Layer{LayerCadvisor, LayerNode}) {
+	if got := s.NotReady(); !slices.Equal(got, []collectors.Layer{collectors.LayerCadvisor, collectors.LayerNode}) {
 		t.Errorf("before any scrape NotReady = %v", got)
 	}
 	if _, err := s.Gather(time.Now().Add(time.Second), []string{"c"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.NotReady(); !slices.Equal(got, []Layer{LayerNode}) {
+	if got := s.NotReady(); !slices.Equal(got, []collectors.Layer{collectors.LayerNode}) {
 		t.Errorf("after the cadvisor layer ran NotReady = %v", got)
 	}
 	close(gate)
@@ -336,7 +290,7 @@ func TestScraperReadiness(t *testing.T) {
 
 func TestScraperUnknownCollector(t *testing.T) {
 	t.Parallel()
-	s := newTestScraper(t, time.Second, &fakeCollector{name: "a"})
+	s := newTestScraper(t, time.Second, &collectortest.Fake{Name: "a"})
 	if _, err := s.Gather(time.Now().Add(time.Second), []string{"nope"}); err == nil {
 		t.Error("want an error for a collector that is not enabled")
 	}
@@ -344,21 +298,10 @@ func TestScraperUnknownCollector(t *testing.T) {
 
 func TestNewScraperRejectsBadOptions(t *testing.T) {
 	t.Parallel()
-	for _, o := range []ScraperOptions{{Timeout: 0, MaxConcurrency: 1}, {Timeout: time.Second, MaxConcurrency: 0}} {
-		if _, err := NewScraper(nil, o); err == nil {
+	for _, o := range []collectors.ScraperOptions{{Timeout: 0, MaxConcurrency: 1}, {Timeout: time.Second, MaxConcurrency: 0}} {
+		if _, err := collectors.NewScraper(nil, o); err == nil {
 			t.Errorf("NewScraper(%+v) accepted", o)
 		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -374,7 +317,7 @@ func (f *familyCollector) UpdateFamilies(context.Context) ([]*dto.MetricFamily, 
 }
 
 func (f *familyCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	return SendFamilies(ctx, ch, f.UpdateFamilies)
+	return collectors.SendFamilies(ctx, ch, f.UpdateFamilies)
 }
 
 func gaugeFamily(name string, ts bool, pairs ...[2]string) *dto.MetricFamily {
@@ -401,11 +344,12 @@ func TestScraperFamilyCollector(t *testing.T) {
 			gaugeFamily("aaa_first", false, [2]string{"id", "/"}),
 		}
 	}}
-	plain := &fakeCollector{name: "a", value: 5}
-	s, err := NewScraper([]Instance{
-		{Name: "fam", Layer: LayerCadvisor, Collector: fam},
-		{Name: "a", Layer: LayerNode, Collector: plain},
-	}, ScraperOptions{Timeout: time.Second, MaxConcurrency: 2, Registerer: prometheus.NewRegistry()})
+	plain := &collectortest.Fake{Name: "a", Value: 5}
+	reg := prometheus.NewRegistry()
+	s, err := collectors.NewScraper([]collectors.Instance{
+		{Name: "fam", Layer: collectors.LayerCadvisor, Collector: fam},
+		{Name: "a", Layer: collectors.LayerNode, Collector: plain},
+	}, collectors.ScraperOptions{Timeout: time.Second, MaxConcurrency: 2, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,15 +370,19 @@ func TestScraperFamilyCollector(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("families %v, want %v (sorted, duplicate dropped once)", names, want)
 	}
-	got := values(mfs)
+	got := collectortest.Values(mfs)
 	if got["test_a_value{}"] != 5 || got["test_zz_last{id=/b}"] != 2 {
 		t.Errorf("values: %v", got)
 	}
 	if _, ok := got["test_a_value{id=/dup}"]; ok {
 		t.Error("the duplicate family's series were served")
 	}
-	if testutil.ToFloat64(s.invalid) != 1 {
-		t.Errorf("nodeagent_exposition_errors_total = %v, want 1", testutil.ToFloat64(s.invalid))
+	own, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := collectortest.Values(own)["nodeagent_exposition_errors_total{}"]; n != 1 {
+		t.Errorf("nodeagent_exposition_errors_total = %v, want 1", n)
 	}
 }
 
@@ -445,7 +393,7 @@ func TestSendFamilies(t *testing.T) {
 	fam := &familyCollector{families: func() []*dto.MetricFamily {
 		return []*dto.MetricFamily{gaugeFamily("test_fam", false, [2]string{"id", "/a"}, [2]string{"id", "/b"})}
 	}}
-	out, err := exposition(t, fam)
+	out, err := collectortest.Exposition(t, fam)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nodeagent/nodeagent/internal/testlog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 	"github.com/nodeagent/nodeagent/internal/testclock"
@@ -29,11 +30,42 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func newTestPodSource(t *testing.T, k *fakekubelet.Kubelet) (*PodSource, *testclock.Clock, *testlog.Buffer) {
 	t.Helper()
-	c, _, _ := newTestClient(t, k, certArgs(k)...)
+	s, clk, logs, _ := newTestPodSourceReg(t, k)
+	return s, clk, logs
+}
+
+// newTestPodSourceReg is newTestPodSource with the registry of the
+// client's metrics, which count every failed request.
+func newTestPodSourceReg(t *testing.T, k *fakekubelet.Kubelet) (*PodSource, *testclock.Clock, *testlog.Buffer, *prometheus.Registry) {
+	t.Helper()
+	c, reg, _ := newTestClient(t, k, certArgs(k)...)
 	clk := testclock.New(time.Unix(1_800_000_000, 0))
 	logs := &testlog.Buffer{}
 	s := NewPodSource(c, 15*time.Second, clk.Now, slog.New(slog.NewTextHandler(logs, nil)))
-	return s, clk, logs
+	return s, clk, logs, reg
+}
+
+// podErrors is how many /pods requests have failed so far.
+func podErrors(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "nodeagent_kubelet_request_errors_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "endpoint" && l.GetValue() == "/pods" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
 }
 
 func TestPodSourceRefreshes(t *testing.T) {
@@ -69,14 +101,15 @@ func TestPodSourceRefreshes(t *testing.T) {
 func TestPodSourceKeepsLastSnapshotWhileKubeletIsAway(t *testing.T) {
 	t.Parallel()
 	k := fakekubelet.New(t)
-	s, clk, logs := newTestPodSource(t, k)
+	s, clk, logs, reg := newTestPodSourceReg(t, k)
 	s.WaitFirst(context.Background())
 	good := s.Snapshot()
 	k.Stop()
 	for i := range 4 {
 		clk.Advance(15 * time.Second)
+		failed := podErrors(t, reg)
 		s.Snapshot()
-		waitFor(t, "a failed refresh", func() bool { return !s.value.Fetching() })
+		waitFor(t, "a failed refresh", func() bool { return podErrors(t, reg) > failed })
 		if got := s.Snapshot(); got != good {
 			t.Fatalf("refresh %d: snapshot replaced while the kubelet is away", i)
 		}

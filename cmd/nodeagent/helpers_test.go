@@ -23,18 +23,18 @@ import (
 )
 
 // fixtureArgs point the host collectors at a fixture tree, one realistic
-// node (collectors/testdata/host), so that tests do not depend on the
+// node (internal/collectortest/testdata/host), so that tests do not depend on the
 // machine.
 var fixtureArgs = []string{
-	"--path.procfs=../../collectors/testdata/host/proc",
-	"--path.sysfs=../../collectors/testdata/host/sys",
-	"--path.rootfs=../../collectors/testdata/host/root",
-	"--path.udev.data=../../collectors/testdata/host/udev",
+	"--path.procfs=../../internal/collectortest/testdata/host/proc",
+	"--path.sysfs=../../internal/collectortest/testdata/host/sys",
+	"--path.rootfs=../../internal/collectortest/testdata/host/root",
+	"--path.udev.data=../../internal/collectortest/testdata/host/udev",
 	// arp reads the kernel's neighbour table over netlink by default,
 	// whatever --path.procfs says; the fixture's /proc/net/arp is what
 	// tests want.
 	"--no-collector.arp.netlink",
-	"--path.cgroupfs=../../collectors/testdata/cadvisor/bare-metal/cgroup",
+	"--path.cgroupfs=../../collectors/cadvisor/testdata/cadvisor/bare-metal/cgroup",
 	"--log.level=debug",
 }
 

@@ -1,6 +1,7 @@
 // Command nodeagent serves host, container and kubelet metrics of one node
 // from one TLS-protected endpoint. This package owns flags, wiring and
-// subcommands; the collectors live in package collectors.
+// subcommands; the collectors live below collectors/, one package per layer,
+// and register themselves through collectors/all.
 package main
 
 import (
@@ -13,6 +14,9 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
+
+	// Every collector nodeagent ships registers itself.
+	_ "github.com/nodeagent/nodeagent/collectors/all"
 )
 
 func main() {

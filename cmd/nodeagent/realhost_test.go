@@ -12,10 +12,11 @@ import (
 
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
-	"github.com/nodeagent/nodeagent/collectors"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/nodeagent/nodeagent/collectors"
 )
 
 // hostCollectors are the node_exporter-compatible collectors (every

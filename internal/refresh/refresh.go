@@ -97,10 +97,3 @@ func (v *Value[T]) startLocked(gap time.Duration) {
 		close(done)
 	}()
 }
-
-// Fetching reports whether a fetch is in flight.
-func (v *Value[T]) Fetching() bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.running != nil
-}

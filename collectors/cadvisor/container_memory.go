@@ -1,0 +1,67 @@
+package cadvisor
+
+import "github.com/nodeagent/nodeagent/cgroup"
+
+// memoryFamilies are cAdvisor's memory usage families, from memory.current,
+// memory.stat, memory.peak, memory.swap.current and memory.events.
+func memoryFamilies() []containerFamily {
+	stat := cgroup.FileMemoryStat
+	usageFiles := cgroup.Files(cgroup.FileMemoryCurrent, cgroup.FileMemoryStat)
+	return []containerFamily{
+		{name: "container_memory_usage_bytes", help: "Current memory usage in bytes, including all memory regardless of when it was accessed", typ: gauge, files: usageFiles,
+			emit: func(b *seriesBuf, s *cgState, _ *buildEnv) {
+				if u, ok := memoryUsage(&s.stats); ok {
+					b.add(s.labels.base, u)
+				}
+			}},
+		{name: "container_memory_working_set_bytes", help: "Current working set in bytes.", typ: gauge, files: usageFiles,
+			emit: func(b *seriesBuf, s *cgState, _ *buildEnv) {
+				u, ok := memoryUsage(&s.stats)
+				if !ok || !s.stats.Present.Has(cgroup.FileMemoryStat) {
+					return
+				}
+				b.add(s.labels.base, max(0, u-float64(s.stats.Memory.InactiveFile)))
+			}},
+		statFamily("container_memory_rss", "Size of RSS in bytes.", gauge, stat,
+			func(st *cgroup.Stats) float64 { return float64(st.Memory.Anon) }),
+		statFamily("container_memory_cache", "Number of bytes of page cache memory.", gauge, stat,
+			func(st *cgroup.Stats) float64 { return float64(st.Memory.File) }),
+		statFamily("container_memory_mapped_file", "Size of memory mapped files in bytes.", gauge, stat,
+			func(st *cgroup.Stats) float64 { return float64(st.Memory.FileMapped) }),
+		statFamily("container_memory_total_active_file_bytes", "Current total active file in bytes.", gauge, stat,
+			func(st *cgroup.Stats) float64 { return float64(st.Memory.ActiveFile) }),
+		statFamily("container_memory_total_inactive_file_bytes", "Current total inactive file in bytes.", gauge, stat,
+			func(st *cgroup.Stats) float64 { return float64(st.Memory.InactiveFile) }),
+		statFamily("container_memory_swap", "Container swap usage in bytes.", gauge, cgroup.FileMemorySwapCurrent,
+			func(st *cgroup.Stats) float64 { return float64(st.SwapCurrent.V) }),
+		statFamily("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes", gauge, cgroup.FileMemoryPeak,
+			func(st *cgroup.Stats) float64 { return float64(st.MemoryPeak.V) }),
+		{name: "container_memory_failures_total", help: "Cumulative count of memory allocation failures.", typ: counter, files: cgroup.Files(stat),
+			emit: func(b *seriesBuf, s *cgState, _ *buildEnv) {
+				if !s.stats.Present.Has(stat) {
+					return
+				}
+				// cgroup v2 counts faults hierarchically only; cAdvisor
+				// serves the same number under both scopes.
+				for t, v := range [2]uint64{s.stats.Memory.PgFault, s.stats.Memory.PgMajFault} {
+					for sc := range 2 {
+						b.add(s.labels.failures[t][sc], float64(v))
+					}
+				}
+			}},
+		statFamily("container_oom_events_total", "Count of out of memory events observed for the container", counter, cgroup.FileMemoryEvents,
+			func(st *cgroup.Stats) float64 { return float64(st.MemoryEvents.OOMKill) }),
+	}
+}
+
+// memoryUsage is memory.current; the root cgroup has none, and its usage is
+// anon + file from memory.stat.
+func memoryUsage(st *cgroup.Stats) (float64, bool) {
+	switch {
+	case st.Present.Has(cgroup.FileMemoryCurrent):
+		return float64(st.MemoryCurrent.V), true
+	case st.Present.Has(cgroup.FileMemoryStat):
+		return float64(st.Memory.Anon + st.Memory.File), true
+	}
+	return 0, false
+}

@@ -1,0 +1,27 @@
+package cadvisor
+
+import "github.com/nodeagent/nodeagent/cgroup"
+
+// processFamilies are cAdvisor's task counts (pids.current, pids.max,
+// cgroup.procs) and the cgroup's lifetime: its creation time and the
+// collection time.
+func processFamilies() []containerFamily {
+	return []containerFamily{
+		statFamily("container_threads", "Number of threads running inside the container", gauge, cgroup.FilePidsCurrent,
+			func(st *cgroup.Stats) float64 { return float64(st.PidsCurrent.V) }),
+		statFamily("container_threads_max", "Maximum number of threads allowed inside the container, infinity if value is zero", gauge, cgroup.FilePidsMax,
+			func(st *cgroup.Stats) float64 { return limit(st.PidsMax) }),
+		statFamily("container_processes", "Number of processes running inside the container.", gauge, cgroup.FileCgroupProcs,
+			func(st *cgroup.Stats) float64 { return float64(st.Procs.Count) }),
+		{name: "container_start_time_seconds", help: "Start time of the container since unix epoch in seconds.", typ: gauge,
+			emit: func(b *seriesBuf, s *cgState, _ *buildEnv) {
+				if !s.createdAt.IsZero() {
+					b.add(s.labels.base, float64(s.createdAt.Unix()))
+				}
+			}},
+		{name: "container_last_seen", help: "Last time a container was seen by the exporter", typ: gauge,
+			emit: func(b *seriesBuf, s *cgState, env *buildEnv) {
+				b.add(s.labels.base, env.now)
+			}},
+	}
+}

@@ -1,0 +1,356 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"regexp"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs"
+	"github.com/prometheus/procfs/sysfs"
+
+	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+)
+
+// cpuConfig holds the cpu collector's flags, spelled as node_exporter's.
+type cpuConfig struct {
+	guest        bool
+	info         bool
+	flagsInclude string
+	bugsInclude  string
+}
+
+func init() {
+	collectors.Register(collectors.Registration{
+		Name:           "cpu",
+		Layer:          collectors.LayerNode,
+		DefaultEnabled: true,
+		Setup: func(app collectors.FlagApp) collectors.Factory {
+			cfg := &cpuConfig{}
+			app.Flag("collector.cpu.guest", "Enables metric node_cpu_guest_seconds_total.").Default("true").BoolVar(&cfg.guest)
+			app.Flag("collector.cpu.info", "Enables metric node_cpu_info (and node_cpu_flag_info, node_cpu_bug_info with the include flags).").BoolVar(&cfg.info)
+			app.Flag("collector.cpu.info.flags-include", "Regexp of /proc/cpuinfo `flags` to serve as node_cpu_flag_info; implies --collector.cpu.info.").StringVar(&cfg.flagsInclude)
+			app.Flag("collector.cpu.info.bugs-include", "Regexp of /proc/cpuinfo `bugs` to serve as node_cpu_bug_info; implies --collector.cpu.info.").StringVar(&cfg.bugsInclude)
+			return func(env collectors.Env) (collectors.Collector, error) { return newCPUCollector(env, *cfg) }
+		},
+	})
+}
+
+// cpuJumpBackSeconds: an idle counter that goes back by more than this is a
+// CPU that was unplugged and plugged again, so its counters start over;
+// smaller backward steps are kernel noise and are ignored, as node_exporter
+// does, so that node_cpu_seconds_total never decreases.
+const cpuJumpBackSeconds = 3.0
+
+// cpuCollector serves /proc/stat's per-CPU times, /proc/cpuinfo (opt-in) and
+// the CPU topology files of sysfs, as node_exporter's cpu collector does.
+type cpuCollector struct {
+	cfg      cpuConfig
+	proc     procfs.FS
+	sys      sysfs.FS
+	procPath string
+	sysPath  string
+	logger   *slog.Logger
+	isolated []uint16
+	flagsRE  *regexp.Regexp
+	bugsRE   *regexp.Regexp
+
+	seconds, guest, info, flagInfo, bugInfo *prometheus.Desc
+	coreThrottles, packageThrottles         *prometheus.Desc
+	isolatedDesc, online                    *prometheus.Desc
+
+	// mu guards last, the counters last served per CPU, kept so that they
+	// never go backwards between scrapes, and cores, each CPU's package and
+	// core id: fixed while the CPU exists, so sysfs topology is read once
+	// per CPU rather than every scrape (4 files per CPU on a large node).
+	mu    sync.Mutex
+	last  map[int64]procfs.CPUStat
+	cores map[sysfs.CPU]cpuCore
+}
+
+// cpuCore identifies a physical core.
+type cpuCore struct{ pkg, core string }
+
+func newCPUCollector(env collectors.Env, cfg cpuConfig) (*cpuCollector, error) {
+	c := &cpuCollector{
+		cfg:      cfg,
+		proc:     env.Proc,
+		sys:      env.Sys,
+		procPath: env.Paths.ProcFS,
+		sysPath:  env.Paths.SysFS,
+		logger:   env.Logger,
+		last:     map[int64]procfs.CPUStat{},
+		cores:    map[sysfs.CPU]cpuCore{},
+		seconds: prometheus.NewDesc("node_cpu_seconds_total",
+			"Seconds the CPUs spent in each mode.", []string{"cpu", "mode"}, nil),
+		guest: prometheus.NewDesc("node_cpu_guest_seconds_total",
+			"Seconds the CPUs spent in guests (VMs) for each mode.", []string{"cpu", "mode"}, nil),
+		info: prometheus.NewDesc("node_cpu_info",
+			"CPU information from /proc/cpuinfo.",
+			[]string{"package", "core", "cpu", "vendor", "family", "model", "model_name", "microcode", "stepping", "cachesize"}, nil),
+		flagInfo: prometheus.NewDesc("node_cpu_flag_info",
+			"The `flags` field of CPU information from /proc/cpuinfo taken from the first core.", []string{"flag"}, nil),
+		bugInfo: prometheus.NewDesc("node_cpu_bug_info",
+			"The `bugs` field of CPU information from /proc/cpuinfo taken from the first core.", []string{"bug"}, nil),
+		coreThrottles: prometheus.NewDesc("node_cpu_core_throttles_total",
+			"Number of times this CPU core has been throttled.", []string{"package", "core"}, nil),
+		packageThrottles: prometheus.NewDesc("node_cpu_package_throttles_total",
+			"Number of times this CPU package has been throttled.", []string{"package"}, nil),
+		isolatedDesc: prometheus.NewDesc("node_cpu_isolated",
+			"Whether each core is isolated, information from /sys/devices/system/cpu/isolated.", []string{"cpu"}, nil),
+		online: prometheus.NewDesc("node_cpu_online",
+			"CPUs that are online and being scheduled.", []string{"cpu"}, nil),
+	}
+	var err error
+	if cfg.flagsInclude != "" {
+		if c.flagsRE, err = regexp.Compile(cfg.flagsInclude); err != nil {
+			return nil, fmt.Errorf("--collector.cpu.info.flags-include: %w", err)
+		}
+	}
+	if cfg.bugsInclude != "" {
+		if c.bugsRE, err = regexp.Compile(cfg.bugsInclude); err != nil {
+			return nil, fmt.Errorf("--collector.cpu.info.bugs-include: %w", err)
+		}
+	}
+	if c.flagsRE != nil || c.bugsRE != nil {
+		c.cfg.info = true
+	}
+	// isolcpus is a boot parameter: read once, like node_exporter.
+	c.isolated, err = env.Sys.IsolatedCPUs()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		env.Logger.Debug("no isolated CPU list; node_cpu_isolated not served", "path", c.sysPath+"/devices/system/cpu/isolated")
+	case err != nil:
+		env.Logger.Warn("cannot read the isolated CPU list; node_cpu_isolated not served",
+			"path", c.sysPath+"/devices/system/cpu/isolated", "err", err)
+	}
+	return c, nil
+}
+
+func (c *cpuCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	if c.cfg.info {
+		if err := c.updateInfo(ch); err != nil {
+			return err
+		}
+	}
+	if err := c.updateStat(ch); err != nil {
+		return err
+	}
+	for _, cpu := range c.isolated {
+		ch <- prometheus.MustNewConstMetric(c.isolatedDesc, prometheus.GaugeValue, 1, strconv.Itoa(int(cpu)))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cpus, err := c.sys.CPUs()
+	if err != nil {
+		return fmt.Errorf("listing CPUs in %s/devices/system/cpu: %w", c.sysPath, err)
+	}
+	c.updateThrottles(cpus, ch)
+	c.updateOnline(cpus, ch)
+	return nil
+}
+
+// updateInfo serves /proc/cpuinfo. node_exporter also serves
+// node_cpu_frequency_hertz from cpuinfo here when the cpufreq collector is
+// on, which collides with cpufreq's family of the same name; nodeagent
+// leaves that to the cpufreq collector.
+func (c *cpuCollector) updateInfo(ch chan<- prometheus.Metric) error {
+	info, err := c.proc.CPUInfo()
+	if err != nil {
+		return fmt.Errorf("reading %s/cpuinfo: %w", c.procPath, err)
+	}
+	for _, cpu := range info {
+		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
+			hostfile.ValidLabel(cpu.PhysicalID), hostfile.ValidLabel(cpu.CoreID), strconv.Itoa(int(cpu.Processor)),
+			hostfile.ValidLabel(cpu.VendorID), hostfile.ValidLabel(cpu.CPUFamily), hostfile.ValidLabel(cpu.Model), hostfile.ValidLabel(cpu.ModelName),
+			hostfile.ValidLabel(cpu.Microcode), hostfile.ValidLabel(cpu.Stepping), hostfile.ValidLabel(cpu.CacheSize))
+	}
+	if len(info) == 0 {
+		return nil
+	}
+	for _, f := range []struct {
+		values []string
+		re     *regexp.Regexp
+		desc   *prometheus.Desc
+	}{
+		{info[0].Flags, c.flagsRE, c.flagInfo},
+		{info[0].Bugs, c.bugsRE, c.bugInfo},
+	} {
+		if f.re == nil {
+			continue
+		}
+		for _, v := range f.values {
+			if f.re.MatchString(v) {
+				ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, 1, hostfile.ValidLabel(v))
+			}
+		}
+	}
+	return nil
+}
+
+func (c *cpuCollector) updateStat(ch chan<- prometheus.Metric) error {
+	stat, err := c.proc.Stat()
+	if err != nil {
+		return fmt.Errorf("reading %s/stat: %w", c.procPath, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.advance(stat.CPU)
+	for id, s := range c.last {
+		cpu := strconv.FormatInt(id, 10)
+		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.User, cpu, "user")
+		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.Nice, cpu, "nice")
+		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.System, cpu, "system")
+		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.Idle, cpu, "idle")
+		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.Iowait, cpu, "iowait")
+		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.IRQ, cpu, "irq")
+		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.SoftIRQ, cpu, "softirq")
+		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.Steal, cpu, "steal")
+		if c.cfg.guest {
+			// Guest time is also counted in user and nice; served apart.
+			ch <- prometheus.MustNewConstMetric(c.guest, prometheus.CounterValue, s.Guest, cpu, "user")
+			ch <- prometheus.MustNewConstMetric(c.guest, prometheus.CounterValue, s.GuestNice, cpu, "nice")
+		}
+	}
+	return nil
+}
+
+// advance folds a new reading into c.last (c.mu held): each counter moves
+// only forward, a CPU whose idle time jumped back by cpuJumpBackSeconds or
+// more starts over (hotplug), and CPUs gone from /proc/stat are dropped.
+func (c *cpuCollector) advance(now map[int64]procfs.CPUStat) {
+	for id, n := range now {
+		old := c.last[id]
+		if old.Idle-n.Idle >= cpuJumpBackSeconds {
+			c.logger.Debug("CPU idle counter jumped backwards; possible hotplug event, resetting CPU stats",
+				"cpu", id, "old_value", old.Idle, "new_value", n.Idle)
+			old = procfs.CPUStat{}
+		}
+		for _, f := range []struct {
+			mode     string
+			old      *float64
+			newValue float64
+		}{
+			{"idle", &old.Idle, n.Idle},
+			{"user", &old.User, n.User},
+			{"nice", &old.Nice, n.Nice},
+			{"system", &old.System, n.System},
+			{"iowait", &old.Iowait, n.Iowait},
+			{"irq", &old.IRQ, n.IRQ},
+			{"softirq", &old.SoftIRQ, n.SoftIRQ},
+			{"steal", &old.Steal, n.Steal},
+			{"guest", &old.Guest, n.Guest},
+			{"guest_nice", &old.GuestNice, n.GuestNice},
+		} {
+			if f.newValue >= *f.old {
+				*f.old = f.newValue
+			} else {
+				c.logger.Debug("CPU counter jumped backwards", "cpu", id, "mode", f.mode, "old_value", *f.old, "new_value", f.newValue)
+			}
+		}
+		c.last[id] = old
+	}
+	maps.DeleteFunc(c.last, func(id int64, _ procfs.CPUStat) bool {
+		_, ok := now[id]
+		return !ok
+	})
+}
+
+// updateThrottles serves thermal throttle counts, read once per core and
+// once per package. CPUs without topology or throttle files are skipped.
+func (c *cpuCollector) updateThrottles(cpus []sysfs.CPU, ch chan<- prometheus.Metric) {
+	packages := map[string]uint64{}
+	cores := map[cpuCore]uint64{}
+	for _, cpu := range cpus {
+		k, ok := c.core(cpu)
+		if !ok {
+			continue
+		}
+		_, coreSeen := cores[k]
+		_, pkgSeen := packages[k.pkg]
+		if coreSeen && pkgSeen {
+			continue
+		}
+		tt, err := cpu.ThermalThrottle()
+		if err != nil {
+			c.logger.Debug("CPU has no thermal throttle counts", "cpu", cpu.Number(), "err", err)
+			continue
+		}
+		if !coreSeen {
+			cores[k] = tt.CoreThrottleCount
+		}
+		if !pkgSeen {
+			packages[k.pkg] = tt.PackageThrottleCount
+		}
+	}
+	for pkg, n := range packages {
+		ch <- prometheus.MustNewConstMetric(c.packageThrottles, prometheus.CounterValue, float64(n), pkg)
+	}
+	for k, n := range cores {
+		ch <- prometheus.MustNewConstMetric(c.coreThrottles, prometheus.CounterValue, float64(n), k.pkg, k.core)
+	}
+}
+
+// core returns cpu's package and core id from sysfs topology, remembered
+// once read; false when the CPU has none (offline, or a malformed id).
+func (c *cpuCollector) core(cpu sysfs.CPU) (cpuCore, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k, ok := c.cores[cpu]; ok {
+		return k, true
+	}
+	topo, err := cpu.Topology()
+	if err != nil {
+		c.logger.Debug("CPU has no topology", "cpu", cpu.Number(), "err", err)
+		return cpuCore{}, false
+	}
+	pkg, err := canonicalUint(topo.PhysicalPackageID)
+	if err != nil {
+		c.logger.Debug("CPU has a malformed physical_package_id", "cpu", cpu.Number(), "err", err)
+		return cpuCore{}, false
+	}
+	id, err := canonicalUint(topo.CoreID)
+	if err != nil {
+		c.logger.Debug("CPU has a malformed core_id", "cpu", cpu.Number(), "err", err)
+		return cpuCore{}, false
+	}
+	k := cpuCore{pkg, id}
+	c.cores[cpu] = k
+	return k, true
+}
+
+// canonicalUint parses a sysfs id and formats it back, so "007" and "7"
+// label the same package, as node_exporter's integer parse does.
+func canonicalUint(s string) (string, error) {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return "", err
+	}
+	return strconv.FormatUint(v, 10), nil
+}
+
+// updateOnline serves cpuN/online. Kernels without CPU hotplug have no
+// online file for cpu0 (nor, often, for any CPU): then nothing is served.
+func (c *cpuCollector) updateOnline(cpus []sysfs.CPU, ch chan<- prometheus.Metric) {
+	if len(cpus) == 0 {
+		return
+	}
+	if _, err := cpus[0].Online(); errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	for _, cpu := range cpus {
+		v := 0.0
+		if on, _ := cpu.Online(); on {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.online, prometheus.GaugeValue, v, cpu.Number())
+	}
+}

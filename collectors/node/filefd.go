@@ -1,0 +1,72 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+)
+
+func init() {
+	collectors.Register(collectors.Registration{
+		Name:           "filefd",
+		Layer:          collectors.LayerNode,
+		DefaultEnabled: true,
+		Setup: func(collectors.FlagApp) collectors.Factory {
+			return func(env collectors.Env) (collectors.Collector, error) { return newFilefdCollector(env), nil }
+		},
+	})
+}
+
+// filefdCollector serves /proc/sys/fs/file-nr as node_exporter does.
+// procfs has no reader for it, hence parseFileNr.
+type filefdCollector struct {
+	path               string
+	allocated, maximum *prometheus.Desc
+}
+
+func newFilefdCollector(env collectors.Env) *filefdCollector {
+	return &filefdCollector{
+		path:      filepath.Join(env.Paths.ProcFS, "sys", "fs", "file-nr"),
+		allocated: prometheus.NewDesc("node_filefd_allocated", "File descriptor statistics: allocated.", nil, nil),
+		maximum:   prometheus.NewDesc("node_filefd_maximum", "File descriptor statistics: maximum.", nil, nil),
+	}
+}
+
+func (c *filefdCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	b, err := hostfile.ReadProcFile(c.path)
+	if err != nil {
+		return err
+	}
+	allocated, maximum, err := parseFileNr(b)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", c.path, err)
+	}
+	ch <- prometheus.MustNewConstMetric(c.allocated, prometheus.GaugeValue, allocated)
+	ch <- prometheus.MustNewConstMetric(c.maximum, prometheus.GaugeValue, maximum)
+	return nil
+}
+
+// parseFileNr parses /proc/sys/fs/file-nr: allocated file handles, free
+// allocated ones (always 0 since Linux 2.6) and the maximum, tab-separated:
+//
+//	9632	0	9223372036854775807
+func parseFileNr(b []byte) (allocated, maximum float64, err error) {
+	f := bytes.Fields(b)
+	if len(f) != 3 {
+		return 0, 0, fmt.Errorf("want 3 numbers, got %q", b)
+	}
+	if allocated, err = strconv.ParseFloat(string(f[0]), 64); err != nil {
+		return 0, 0, fmt.Errorf("allocated: %w", err)
+	}
+	if maximum, err = strconv.ParseFloat(string(f[2]), 64); err != nil {
+		return 0, 0, fmt.Errorf("maximum: %w", err)
+	}
+	return allocated, maximum, nil
+}

@@ -1,0 +1,177 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"regexp"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/procfs/sysfs"
+
+	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+)
+
+func init() {
+	collectors.Register(collectors.Registration{
+		Name:           "netclass",
+		Layer:          collectors.LayerNode,
+		DefaultEnabled: true,
+		Setup: func(app collectors.FlagApp) collectors.Factory {
+			cfg := &netclassConfig{}
+			app.Flag("collector.netclass.ignored-devices", "Regexp of network devices the netclass collector skips; the default skips the per-pod interfaces of common CNI plugins.").
+				Default(defaultNetDeviceExclude).StringVar(&cfg.ignoredDevices)
+			app.Flag("collector.netclass.ignore-invalid-speed", "Leave out node_network_speed_bytes for devices that report an unknown speed (-1), instead of serving -125000.").
+				BoolVar(&cfg.ignoreInvalidSpeed)
+			app.Flag("collector.netclass.netlink", "Use netlink to gather stats instead of /sys/class/net. Not supported by nodeagent, which reads sysfs (node_exporter's default); setting it is a startup error.").
+				Default("false").BoolVar(&cfg.netlink)
+			return func(env collectors.Env) (collectors.Collector, error) { return newNetclassCollector(env, *cfg) }
+		},
+	})
+}
+
+type netclassConfig struct {
+	ignoredDevices     string
+	ignoreInvalidSpeed bool
+	netlink            bool
+}
+
+// netclassAttr is one numeric attribute of /sys/class/net/<iface>.
+type netclassAttr struct {
+	desc  *prometheus.Desc
+	typ   prometheus.ValueType
+	value func(*sysfs.NetClassIface) *int64
+}
+
+// netclassCollector serves /sys/class/net as node_exporter's netclass
+// collector does in its default (sysfs) mode.
+type netclassCollector struct {
+	sys      sysfs.FS
+	logger   *slog.Logger
+	ignored  *regexp.Regexp
+	cfg      netclassConfig
+	up, info *prometheus.Desc
+	speed    *prometheus.Desc
+	attrs    []netclassAttr
+}
+
+func newNetclassCollector(env collectors.Env, cfg netclassConfig) (*netclassCollector, error) {
+	if cfg.netlink {
+		return nil, errors.New("--collector.netclass.netlink is not supported: nodeagent reads /sys/class/net, node_exporter's default mode")
+	}
+	ignored, err := regexp.Compile(cfg.ignoredDevices)
+	if err != nil {
+		return nil, fmt.Errorf("--collector.netclass.ignored-devices: %w", err)
+	}
+	// node_exporter's help for these is "Network device property: <name>".
+	attr := func(name string, typ prometheus.ValueType, value func(*sysfs.NetClassIface) *int64) netclassAttr {
+		help := "Network device property: " + strings.TrimPrefix(name, "node_network_")
+		return netclassAttr{desc: prometheus.NewDesc(name, help, []string{"device"}, nil), typ: typ, value: value}
+	}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	return &netclassCollector{
+		sys:     env.Sys,
+		logger:  env.Logger,
+		ignored: ignored,
+		cfg:     cfg,
+		up: prometheus.NewDesc("node_network_up",
+			"Value is 1 if operstate is 'up', 0 otherwise.", []string{"device"}, nil),
+		info: prometheus.NewDesc("node_network_info",
+			"Non-numeric data from /sys/class/net/<iface>, value is always 1.",
+			[]string{"device", "address", "broadcast", "duplex", "operstate", "adminstate", "ifalias"}, nil),
+		speed: prometheus.NewDesc("node_network_speed_bytes",
+			"Network device property: speed_bytes", []string{"device"}, nil),
+		attrs: []netclassAttr{
+			attr("node_network_address_assign_type", gauge, func(i *sysfs.NetClassIface) *int64 { return i.AddrAssignType }),
+			attr("node_network_carrier", gauge, func(i *sysfs.NetClassIface) *int64 { return i.Carrier }),
+			attr("node_network_carrier_changes_total", counter, func(i *sysfs.NetClassIface) *int64 { return i.CarrierChanges }),
+			attr("node_network_carrier_up_changes_total", counter, func(i *sysfs.NetClassIface) *int64 { return i.CarrierUpCount }),
+			attr("node_network_carrier_down_changes_total", counter, func(i *sysfs.NetClassIface) *int64 { return i.CarrierDownCount }),
+			attr("node_network_device_id", gauge, func(i *sysfs.NetClassIface) *int64 { return i.DevID }),
+			attr("node_network_dormant", gauge, func(i *sysfs.NetClassIface) *int64 { return i.Dormant }),
+			attr("node_network_flags", gauge, func(i *sysfs.NetClassIface) *int64 { return i.Flags }),
+			attr("node_network_iface_id", gauge, func(i *sysfs.NetClassIface) *int64 { return i.IfIndex }),
+			attr("node_network_iface_link", gauge, func(i *sysfs.NetClassIface) *int64 { return i.IfLink }),
+			attr("node_network_iface_link_mode", gauge, func(i *sysfs.NetClassIface) *int64 { return i.LinkMode }),
+			attr("node_network_mtu_bytes", gauge, func(i *sysfs.NetClassIface) *int64 { return i.MTU }),
+			attr("node_network_name_assign_type", gauge, func(i *sysfs.NetClassIface) *int64 { return i.NameAssignType }),
+			attr("node_network_net_dev_group", gauge, func(i *sysfs.NetClassIface) *int64 { return i.NetDevGroup }),
+			attr("node_network_transmit_queue_length", gauge, func(i *sysfs.NetClassIface) *int64 { return i.TxQueueLen }),
+			attr("node_network_protocol_type", gauge, func(i *sysfs.NetClassIface) *int64 { return i.Type }),
+		},
+	}, nil
+}
+
+func (c *netclassCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	devices, err := c.sys.NetClassDevices()
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			c.logger.Debug("netclass: cannot list network devices", "err", err)
+			return fmt.Errorf("%w: %w", collectors.ErrNoData, err)
+		}
+		return fmt.Errorf("listing network devices: %w", err)
+	}
+	var errs []error
+	for _, dev := range devices {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if c.ignored.MatchString(dev) {
+			continue
+		}
+		iface, err := c.sys.NetClassByIface(dev)
+		if errors.Is(err, fs.ErrNotExist) {
+			// The device went away between listing and reading (pod churn):
+			// node_exporter drops the whole scrape then; we skip the device.
+			c.logger.Debug("netclass: device vanished", "device", dev)
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("network device %s: %w", dev, err))
+			continue
+		}
+		c.send(ch, iface)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *netclassCollector) send(ch chan<- prometheus.Metric, iface *sysfs.NetClassIface) {
+	up := 0.0
+	if iface.OperState == "up" {
+		up = 1
+	}
+	// Label values must be UTF-8; ifalias is whatever an administrator set.
+	name := hostfile.ValidLabel(iface.Name)
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, name)
+	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, name,
+		hostfile.ValidLabel(iface.Address), hostfile.ValidLabel(iface.Broadcast),
+		hostfile.ValidLabel(iface.Duplex), hostfile.ValidLabel(iface.OperState),
+		adminState(iface.Flags), hostfile.ValidLabel(iface.IfAlias))
+	for _, a := range c.attrs {
+		if v := a.value(iface); v != nil {
+			ch <- prometheus.MustNewConstMetric(a.desc, a.typ, float64(*v), name)
+		}
+	}
+	// The kernel reports Mbit/s, and -1 when the speed is unknown;
+	// node_exporter serves the -1 as -125000 bytes unless told to skip it.
+	if s := iface.Speed; s != nil && (*s >= 0 || !c.cfg.ignoreInvalidSpeed) {
+		ch <- prometheus.MustNewConstMetric(c.speed, prometheus.GaugeValue, float64(*s*1000*1000/8), name)
+	}
+}
+
+// adminState reads IFF_UP from the interface flags.
+func adminState(flags *int64) string {
+	switch {
+	case flags == nil:
+		return "unknown"
+	case *flags&int64(net.FlagUp) != 0:
+		return "up"
+	default:
+		return "down"
+	}
+}
