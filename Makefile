@@ -55,6 +55,13 @@ image:
 		--revision $(REVISION) --licenses $(IMAGE_LICENSES) --source-date-epoch $(SOURCE_DATE_EPOCH) \
 		$(foreach p,$(IMAGE_PLATFORMS),--binary $(p)=bin/$(subst /,-,$(p))/nodeagent)
 
+# The image run as a node runs it (containerd, runc, host /proc, /sys, /
+# and network), against a private containerd in a temporary directory
+# (docs/image.md). Needs root and Debian's containerd and runc; not part of
+# make test.
+image-smoke: image
+	NODEAGENT_IMAGE_SMOKE=$(CURDIR)/bin/image $(GO) test -count=1 -v -run 'TestImageSmoke' ./hack/image/
+
 # make run ARGS='--web.listen-address=127.0.0.1:9812 --log.level=debug'
 run: build
 	./$(BIN) $(ARGS)
