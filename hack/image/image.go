@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	_ "embed"
 	"fmt"
 	"io"
 	"os"
@@ -40,11 +41,13 @@ const (
 // port the DaemonSet's probes use.
 var exposedPorts = []string{"9812/tcp", "9813/tcp"}
 
+// The image's /etc/passwd and /etc/group name the user and group, for
+// tools that show names; the Dockerfile copies the same files.
 var (
-	passwd = "root:x:0:0:root:/root:/sbin/nologin\n" +
-		fmt.Sprintf("nobody:x:%d:%d:nobody:/nonexistent:/sbin/nologin\n", uid, gid)
-	group = "root:x:0:\n" +
-		fmt.Sprintf("nogroup:x:%d:\n", gid)
+	//go:embed rootfs/etc/passwd
+	passwd []byte
+	//go:embed rootfs/etc/group
+	group []byte
 )
 
 // spec is everything one image build depends on: the same spec gives the
@@ -129,8 +132,8 @@ func build(s spec) (v1.ImageIndex, []platformImage, error) {
 	// The same base layer for every platform: it holds no binary.
 	base, err := newLayer(s.created, []entry{
 		dir("etc/"),
-		file("etc/group", 0o644, []byte(group)),
-		file("etc/passwd", 0o644, []byte(passwd)),
+		file("etc/group", 0o644, group),
+		file("etc/passwd", 0o644, passwd),
 		dir("etc/ssl/"),
 		dir("etc/ssl/certs/"),
 		file(caBundlePath, 0o644, ca),
