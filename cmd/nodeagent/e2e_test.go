@@ -2,7 +2,8 @@ package main
 
 import (
 	"bufio"
-	"io"
+	"debug/buildinfo"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,15 +17,19 @@ import (
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nodeagent/nodeagent"
 )
 
 var listeningRE = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
 
-// buildBinary builds cmd/nodeagent once per test into a temporary directory.
+// buildBinary builds cmd/nodeagent once per test into a temporary
+// directory, with a plain go build as a user would: no -ldflags, and the
+// toolchain's default VCS stamping even where GOFLAGS turns it off.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "nodeagent")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -151,13 +156,61 @@ func TestEndToEnd(t *testing.T) {
 			}
 		})
 	}
-	resp, err := http.Get(base + "/")
+	t.Run("landing page", func(t *testing.T) {
+		page := checkLandingLinks(t, nil, base)
+		if want := "Version: (version=" + nodeagent.Version(); !strings.Contains(page, want) {
+			t.Errorf("landing page lacks %q", want)
+		}
+	})
+	t.Run("version", func(t *testing.T) { checkPlainBuildVersion(t, bin, base) })
+}
+
+// checkPlainBuildVersion checks that a plain go build knows its version
+// (the VERSION file) and, when the toolchain stamped the build (not in a
+// linked git worktree, golang/go#58218), its revision and commit time, in
+// --version and in nodeagent_build_info.
+func checkPlainBuildVersion(t *testing.T, bin, base string) {
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--version: %v\n%s", err, out)
+	}
+	bi, err := buildinfo.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(page), "nodeagent") {
-		t.Error("landing page does not name nodeagent")
+	vcs := map[string]string{}
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	revision := "unknown" // prometheus/common's word for no stamp
+	if rev := vcs["vcs.revision"]; rev != "" {
+		revision = rev
+		if vcs["vcs.modified"] == "true" {
+			revision += "-modified"
+		}
+		if head, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil && strings.TrimSpace(string(head)) != rev {
+			t.Errorf("vcs.revision %s, git HEAD %s", rev, head)
+		}
+	} else {
+		t.Logf("the toolchain stamped no VCS information (a linked git worktree, or no git); revision and date are checked by TestCompleteVersion only")
+	}
+	want := []string{
+		fmt.Sprintf("nodeagent, version %s (branch: , revision: %s)", nodeagent.Version(), revision),
+		"build date:       " + vcs["vcs.time"] + "\n",
+	}
+	for _, w := range want {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("--version lacks %q:\n%s", w, out)
+		}
+	}
+	_, metrics := get(t, nil, base+"/metrics/nodeagent")
+	info := regexp.MustCompile(`(?m)^nodeagent_build_info\{.*\} 1$`).FindString(metrics)
+	for _, w := range []string{`version="` + nodeagent.Version() + `"`, `revision="` + revision + `"`} {
+		if !strings.Contains(info, w) {
+			t.Errorf("nodeagent_build_info lacks %s: %q", w, info)
+		}
+	}
+	if nodeagent.Version() == "" {
+		t.Error("the VERSION file is empty")
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -111,8 +112,14 @@ func newHandler(c handlerConfig) (*handler, error) {
 		h.known[in.Name] = true
 	}
 	var links []web.LandingLinks
+	var off []string
 	for _, ep := range planEndpoints(c.scraper.Instances()) {
 		h.mux.Handle("GET "+ep.path, h.metrics(ep))
+		if len(ep.names) == 0 && !ep.self {
+			// Served, but as a 404 saying why: named, not linked.
+			off = append(off, ep.path)
+			continue
+		}
 		links = append(links, web.LandingLinks{Address: ep.path, Text: ep.path, Description: describe(ep)})
 	}
 	h.addHealth(h.mux)
@@ -124,12 +131,26 @@ func newHandler(c handlerConfig) (*handler, error) {
 		Description: "Node, container and kubelet metrics of one node from one endpoint",
 		Version:     version.Info(),
 		Links:       links,
+		ExtraHTML:   offHTML(off),
+		// The toolkit links /debug/pprof/ here by default, but pprof is
+		// served only on --debug.pprof-address, a loopback listener of its
+		// own: every link on this page must answer on this listener.
+		Profiling: "false",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building landing page: %w", err)
 	}
 	h.mux.Handle("GET /{$}", landing)
 	return h, nil
+}
+
+// offHTML names the metrics paths that serve nothing on this host.
+func offHTML(paths []string) string {
+	if len(paths) == 0 {
+		return ""
+	}
+	return "<div>Off on this host (no collector of their layer is enabled; they answer 404 saying why): " +
+		html.EscapeString(strings.Join(paths, ", ")) + "</div>"
 }
 
 func describe(ep *endpoint) string {

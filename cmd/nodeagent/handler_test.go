@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -350,14 +351,52 @@ func TestScrapeTimeoutHeader(t *testing.T) {
 
 func TestLandingPage(t *testing.T) {
 	t.Parallel()
-	_, h := newTestHandlerFor(t, 0, time.Second, &fakeCollector{name: "a"})
+	s, h := newTestHandlerFor(t, 0, time.Second, &fakeCollector{name: "a"})
+	// A first collection, so that /readyz, linked too, answers 200.
+	if _, err := s.Gather(time.Now().Add(time.Second), []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	code, body := get(t, srv.Client(), srv.URL+"/")
-	if code != http.StatusOK || !strings.Contains(body, "/metrics/cadvisor") || !strings.Contains(body, "/readyz") {
-		t.Errorf("landing page: %d %q", code, body)
+	body := checkLandingLinks(t, srv.Client(), srv.URL)
+	for _, want := range []string{`href="/metrics/node"`, `href="/readyz"`, "Off on this host", "/metrics/cadvisor"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("landing page lacks %q:\n%s", want, body)
+		}
+	}
+	for _, unwanted := range []string{`href="/metrics/cadvisor"`, "debug/pprof"} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("landing page has %q:\n%s", unwanted, body)
+		}
 	}
 	if code, _ := get(t, srv.Client(), srv.URL+"/nope"); code != http.StatusNotFound {
 		t.Errorf("unknown path: %d, want 404", code)
 	}
+}
+
+var hrefRE = regexp.MustCompile(`href="([^"]*)"`)
+
+// checkLandingLinks fetches the landing page at base and every link on it,
+// each of which must answer 200 on the same listener; it returns the page.
+func checkLandingLinks(t *testing.T, c *http.Client, base string) string {
+	t.Helper()
+	code, page := get(t, c, base+"/")
+	if code != http.StatusOK {
+		t.Fatalf("landing page: %d %s", code, page)
+	}
+	links := hrefRE.FindAllStringSubmatch(page, -1)
+	for _, m := range links {
+		if !strings.HasPrefix(m[1], "/") {
+			t.Errorf("link %q leaves this listener", m[1])
+			continue
+		}
+		if code, body := get(t, c, base+m[1]); code != http.StatusOK {
+			t.Errorf("landing page link %s: %d %s", m[1], code, body)
+		}
+	}
+	if len(links) == 0 {
+		t.Fatalf("no link on the landing page:\n%s", page)
+	}
+	t.Logf("landing page: %d links checked", len(links))
+	return page
 }
