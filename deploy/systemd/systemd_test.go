@@ -3,7 +3,8 @@
 // makes (TestUnitSyscalls), that systemd accepts the units
 // (TestUnitsVerify), that the sandbox is no weaker than it was
 // (TestUnitSecurity), and that the socket-activated service is the same
-// service (TestSocketServiceMatches).
+// service (TestSocketServiceMatches) and serves on the socket it is
+// passed (TestSocketActivation).
 //
 // make unit-syscalls runs them; they need strace and systemd-analyze
 // (Debian's strace and systemd packages, which .ci/run installs) and no
@@ -17,6 +18,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -456,7 +458,7 @@ func get(t *testing.T, url string, gz bool) (string, int) {
 		req.Header.Set("Accept-Encoding", "gzip")
 	}
 	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "10")
-	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	resp, err := (&http.Transport{DisableCompression: true, ResponseHeaderTimeout: 30 * time.Second}).RoundTrip(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -671,4 +673,71 @@ func TestSocketServiceMatches(t *testing.T) {
 	if got := values(sock, "Service"); !cmp.Equal(got, []string{"nodeagent-socket.service"}) {
 		t.Errorf("Service=%q, want nodeagent-socket.service", got)
 	}
+}
+
+// TestSocketActivation runs nodeagent-socket.service's command line with a
+// listening socket passed as systemd passes it for nodeagent.socket (file
+// descriptor 3, LISTEN_FDS=1, LISTEN_PID of the process), and scrapes
+// through it.
+func TestSocketActivation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary: make unit-syscalls")
+	}
+	sh := need(t, "sh")
+	unit := readUnit(t, "nodeagent-socket.service")
+	bin := buildBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // the duplicate in lf stays open
+	// exec keeps the shell's PID, which is what LISTEN_PID must name.
+	cmd := exec.Command(sh, append([]string{"-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"`, "sh"}, execArgs(t, unit, bin)...)...)
+	cmd.ExtraFiles = []*os.File{lf}
+	var out bytes.Buffer
+	var outMu sync.Mutex
+	cmd.Stdout, cmd.Stderr = lockedWriter{&out, &outMu}, lockedWriter{&out, &outMu}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lf.Close()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("nodeagent did not exit cleanly on SIGTERM: %v", err)
+		}
+		if t.Failed() {
+			outMu.Lock()
+			t.Logf("nodeagent:\n%s", out.String())
+			outMu.Unlock()
+		}
+	}()
+	base := "http://" + ln.Addr().String()
+	body, code := get(t, base+"/metrics/node", true)
+	if code != http.StatusOK || !strings.Contains(body, "node_load1 ") {
+		t.Errorf("GET /metrics/node through the passed socket: HTTP %d, %d bytes without node_load1", code, len(body))
+	}
+	if _, code := get(t, base+"/healthz", false); code != http.StatusOK {
+		t.Errorf("GET /healthz: HTTP %d", code)
+	}
+	outMu.Lock()
+	defer outMu.Unlock()
+	if !strings.Contains(out.String(), "Listening on systemd activated listeners") {
+		t.Errorf("nodeagent did not say it uses the passed socket:\n%s", out.String())
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
