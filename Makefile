@@ -15,6 +15,8 @@ STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # node_exporter is built only as a measuring stick for conformance and
 # benchmarks, never linked into nodeagent.
 NODE_EXPORTER  := github.com/prometheus/node_exporter@v1.12.1
+# nfpm builds the .deb and .rpm (make package).
+NFPM           := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 TOOLS          := $(CURDIR)/bin/tools
 BENCH          ?= .
 BENCHTIME      ?= 1s
@@ -31,12 +33,24 @@ IMAGE_REPO      ?= ghcr.io/nodeagent/nodeagent
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
 IMAGE_LICENSES  ?= NOASSERTION
 
+# Packages: static binaries for these architectures, in dist/. A VERSION
+# with a pre-release part (0.1.0-dev) or a build from a modified tree gets
+# the revision as build metadata: 0.1.0-dev+gite7a7ae4(.dirty), which sorts
+# before 0.1.0 in dpkg and rpm (0.1.0~dev+gite7a7ae4-1).
+PKG_ARCHS      ?= amd64 arm64
+PKG_DIRTY      := $(shell git status --porcelain 2>/dev/null | grep -q . && echo .dirty)
+PKG_VERSION    ?= $(VERSION)$(if $(or $(findstring -,$(VERSION)),$(PKG_DIRTY)),+git$(REVISION)$(PKG_DIRTY))
+DIST           ?= dist
+# Stripped of the symbol table and DWARF (as distributions ship binaries):
+# a third smaller; panics still print their stacks.
+PKG_LDFLAGS    := -s -w -X $(VERSION_PKG).Version=$(PKG_VERSION) -X $(VERSION_PKG).Revision=$(REVISION) -X $(VERSION_PKG).Branch=$(BRANCH)
+
 # The real kubelet of make integration (../shared beside the checkout).
 REAL_KUBELET         ?= $(CURDIR)/../shared/tools/real-kubelet
 REAL_KUBELET_DIR     ?= /tmp/real-kubelet
 REAL_KUBELET_APISERVER ?= 1
 
-.PHONY: all build run test vet unit e2e node-conformance integration lint fmt-check bench clean image image-smoke
+.PHONY: all build run test vet unit e2e node-conformance integration lint fmt-check bench clean image image-smoke package package-test unit-syscalls
 
 all: build
 
@@ -70,8 +84,9 @@ run: build
 # test under the race detector, the exposition lint (the built binary over
 # fixture trees, each endpoint through its own check-metrics), and the
 # node_exporter conformance of every host collector's golden cases, and
-# staticcheck.
-test: fmt-check vet unit e2e node-conformance lint
+# staticcheck; then the systemd unit against the system calls the agent
+# makes, and the packages installed, upgraded and purged.
+test: fmt-check vet unit e2e node-conformance lint unit-syscalls package-test
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -115,8 +130,43 @@ integration:
 lint:
 	$(GO) run $(STATICCHECK) ./...
 
+$(TOOLS)/nfpm:
+	GOBIN=$(TOOLS) $(GO) install $(NFPM)
+
+# make package: dist/nodeagent_<version>_<arch>.deb and
+# dist/nodeagent-<version>.<arch>.rpm for each of PKG_ARCHS, from
+# deploy/packaging/nfpm.yaml.
+package: $(TOOLS)/nfpm
+	@mkdir -p $(DIST)
+	@set -e; for arch in $(PKG_ARCHS); do \
+	  echo "nodeagent $(PKG_VERSION) linux/$$arch"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath \
+	    -ldflags '$(PKG_LDFLAGS)' \
+	    -o $(DIST)/$$arch/nodeagent ./cmd/nodeagent; \
+	  for p in deb rpm; do \
+	    NODEAGENT_BIN=$(DIST)/$$arch/nodeagent VERSION=$(PKG_VERSION) ARCH=$$arch \
+	      $(TOOLS)/nfpm package --config deploy/packaging/nfpm.yaml --packager $$p --target $(DIST)/; \
+	  done; \
+	done
+
+# The packages' tests (deploy/packaging): nfpm builds two versions of each
+# from one static binary; the .deb is installed, upgraded and purged in a
+# scratch root with its maintainer scripts (dpkg --force-script-chrootless),
+# the .rpm installed, upgraded and erased with rpm --root. Needs dpkg and
+# rpm (.ci/run installs rpm).
+package-test: $(TOOLS)/nfpm
+	NFPM_BIN=$(TOOLS)/nfpm NODEAGENT_REQUIRE_TOOLS=1 $(GO) test -count=1 -v ./deploy/packaging/
+
+# The systemd units (deploy/systemd): the built binary runs under strace
+# with the unit's flags and every path is scraped; each system call it made
+# must pass the unit's SystemCallFilter= (and each socket family its
+# RestrictAddressFamilies=); systemd-analyze verifies the units and scores
+# their sandbox. Needs strace and systemd-analyze (.ci/run installs them).
+unit-syscalls:
+	NODEAGENT_REQUIRE_TOOLS=1 $(GO) test -count=1 -v ./deploy/systemd/
+
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)
