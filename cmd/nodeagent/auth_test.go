@@ -62,7 +62,7 @@ func do(t *testing.T, c *http.Client, url, token string) (*http.Response, string
 // self-signed mode: TLS, insecureSkipVerify, a bearer token.
 func skipVerify() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // what the ServiceMonitor does
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // what the ServiceMonitor does
 		DisableKeepAlives: true,
 	}}
 }
