@@ -84,7 +84,7 @@ func RESTClient(cfg *rest.Config, gv schema.GroupVersion, addToScheme func(*runt
 	}
 	rc, err := rest.RESTClientFor(c)
 	if err != nil {
-		return nil, fmt.Errorf("Kubernetes API client for %s at %s: %w", gv, cfg.Host, err)
+		return nil, fmt.Errorf("client for the Kubernetes API %s at %s: %w", gv, cfg.Host, err)
 	}
 	return rc, nil
 }
