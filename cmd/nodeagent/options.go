@@ -44,9 +44,6 @@ type serveOptions struct {
 	kubeAPI         kubeapi.Options
 	// getenv reads the downward API's NODE_IP and NODE_NAME; tests replace it.
 	getenv func(string) string
-	// now is the clock of the auth caches; nil means time.Now (tests
-	// replace it).
-	now func() time.Time
 }
 
 func addServeFlags(app *kingpin.Application) *serveOptions {

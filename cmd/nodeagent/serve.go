@@ -135,7 +135,7 @@ func (a *agent) protect(h *handler, reg prometheus.Registerer) error {
 	if err != nil {
 		return fmt.Errorf("--web.kubernetes-auth: %w", err)
 	}
-	auth, err := scraperauth.New(a.opts.kubeAuth, scraperauth.Deps{REST: restCfg, Registerer: reg, Logger: a.logger, Now: a.opts.now})
+	auth, err := scraperauth.New(a.opts.kubeAuth, scraperauth.Deps{REST: restCfg, Registerer: reg, Logger: a.logger})
 	if err != nil {
 		return fmt.Errorf("--web.kubernetes-auth: %w", err)
 	}
