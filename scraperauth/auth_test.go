@@ -45,7 +45,7 @@ type env struct {
 // newEnv starts a fake API server with the tests' identities and a TLS
 // server whose handler answers "ok" behind the authenticator; /healthz is
 // public, /unknown is a path the handler does not serve.
-func newEnv(t *testing.T, cfg Config) *env {
+func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	e := &env{api: fakeapiserver.New(t), clock: testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 		reg: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
