@@ -168,6 +168,13 @@ func describe(ep *endpoint) string {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
+// serves says whether a route matches r (false: the mux answers 404 or
+// 405).
+func (h *handler) serves(r *http.Request) bool {
+	_, pattern := h.mux.Handler(r)
+	return pattern != ""
+}
+
 // addHealth adds /healthz and /readyz to mux.
 func (h *handler) addHealth(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

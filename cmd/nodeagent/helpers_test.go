@@ -60,7 +60,17 @@ func startAgent(t *testing.T, args ...string) string {
 // runAgent is startAgent returning the agent and its log too.
 func runAgent(t *testing.T, args ...string) (*agent, string, *testlog.Buffer) {
 	t.Helper()
+	return runAgentWith(t, nil, args...)
+}
+
+// runAgentWith is runAgent with a hook that changes the parsed options
+// (the environment, the clock) before the agent is built.
+func runAgentWith(t *testing.T, hook func(*serveOptions), args ...string) (*agent, string, *testlog.Buffer) {
+	t.Helper()
 	opts := parseServe(t, append(append([]string{}, fixtureArgs...), args...)...)
+	if hook != nil {
+		hook(opts)
+	}
 	logs := &testlog.Buffer{}
 	a, err := newAgent(opts, logs)
 	if err != nil {

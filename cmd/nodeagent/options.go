@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -12,9 +13,12 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"sigs.k8s.io/yaml"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/kubeapi"
 	"github.com/nodeagent/nodeagent/kubeletclient"
+	"github.com/nodeagent/nodeagent/scraperauth"
 )
 
 // defaultListenAddress is registered in docs/ports.md: 9812 collides with
@@ -36,6 +40,8 @@ type serveOptions struct {
 	healthAddress   string
 	selection       *collectors.Selection
 	kubelet         kubeletclient.Config
+	kubeAuth        scraperauth.Config
+	kubeAPI         kubeapi.Options
 	// getenv reads the downward API's NODE_IP and NODE_NAME; tests replace it.
 	getenv func(string) string
 }
@@ -67,6 +73,8 @@ func addServeFlags(app *kingpin.Application) *serveOptions {
 		Default("").StringVar(&o.pprofAddress)
 
 	o.kubelet.AddFlags(app)
+	o.kubeAuth.AddFlags(app)
+	o.kubeAPI.AddFlags(app)
 	o.getenv = os.Getenv
 
 	o.selection = collectors.AddFlags(app, collectors.Registrations())
@@ -96,15 +104,84 @@ func (o *serveOptions) validate() error {
 	if err := o.kubelet.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	webConfigOK := true
 	if f := *o.web.WebConfigFile; f != "" {
 		// exporter-toolkit reads the file again per connection, which is what
 		// makes certificate rotation work; this check only makes a broken
 		// file a startup error instead of a failure at the first scrape.
 		if err := web.Validate(f); err != nil {
 			errs = append(errs, fmt.Errorf("--web.config.file %s: %w", f, err))
+			webConfigOK = false
+		}
+	}
+	if o.kubeAuth.Enabled {
+		if err := o.kubeAuth.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if webConfigOK {
+			errs = append(errs, o.checkKubeAuthTLS()...)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// selfSigned says whether the agent serves TLS itself with a generated
+// certificate: Kubernetes auth on and no web config (validate has made
+// sure that a web config given with it has a certificate).
+func (o *serveOptions) selfSigned() bool {
+	return o.kubeAuth.Enabled && *o.web.WebConfigFile == ""
+}
+
+// checkKubeAuthTLS makes sure that with --web.kubernetes-auth no listener
+// would take bearer tokens over plain HTTP: a web config must configure a
+// certificate (exporter-toolkit serves plain HTTP otherwise); without one
+// the agent serves TLS itself with a self-signed certificate, on TCP
+// addresses or systemd sockets.
+func (o *serveOptions) checkKubeAuthTLS() []error {
+	var errs []error
+	if f := *o.web.WebConfigFile; f != "" {
+		wc, err := readWebConfig(f)
+		if err != nil {
+			return []error{err}
+		}
+		if wc.TLS.CertFile == "" && wc.TLS.Cert == "" {
+			errs = append(errs, fmt.Errorf("--web.kubernetes-auth needs TLS, but --web.config.file %s configures no certificate (tls_server_config cert_file or cert), so it would be served over plain HTTP: add a certificate, or give no web config for a self-signed one", f))
+		}
+		if len(wc.Users) > 0 {
+			errs = append(errs, fmt.Errorf("--web.kubernetes-auth and the basic_auth_users of --web.config.file %s both need the Authorization header; use one", f))
+		}
+		return errs
+	}
+	if !*o.web.WebSystemdSocket {
+		for _, addr := range *o.web.WebListenAddresses {
+			if strings.HasPrefix(addr, "vsock://") {
+				errs = append(errs, fmt.Errorf("--web.listen-address %s: vsock listeners with --web.kubernetes-auth need a certificate in --web.config.file (the self-signed mode serves TCP and systemd sockets)", addr))
+			}
+		}
+	}
+	return errs
+}
+
+// webConfigAuth is the part of exporter-toolkit's web config that decides
+// how Kubernetes auth can be served (the toolkit has validated the file).
+type webConfigAuth struct {
+	TLS struct {
+		Cert     string `json:"cert"`
+		CertFile string `json:"cert_file"`
+	} `json:"tls_server_config"`
+	Users map[string]string `json:"basic_auth_users"`
+}
+
+func readWebConfig(path string) (webConfigAuth, error) {
+	var wc webConfigAuth
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return wc, fmt.Errorf("--web.config.file %s: %w", path, err)
+	}
+	if err := yaml.Unmarshal(b, &wc); err != nil {
+		return wc, fmt.Errorf("--web.config.file %s: %w", path, err)
+	}
+	return wc, nil
 }
 
 // checkLoopback accepts host:port addresses whose host is a loopback IP or

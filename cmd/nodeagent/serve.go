@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -19,9 +22,12 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/procfs"
 	"github.com/prometheus/procfs/sysfs"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/selfsigned"
 	"github.com/nodeagent/nodeagent/kubeletclient"
+	"github.com/nodeagent/nodeagent/scraperauth"
 )
 
 // agent is the wired serve command.
@@ -31,6 +37,10 @@ type agent struct {
 	scraper *collectors.Scraper
 	handler http.Handler
 	health  http.Handler // /healthz and /readyz only
+	// selfCert is the generated serving certificate when the agent serves
+	// TLS itself (--web.kubernetes-auth without a web config); nil when
+	// exporter-toolkit serves.
+	selfCert *tls.Certificate
 	// pods is the kubelet's pod metadata; nil when the kubelet layer is off.
 	pods *kubeletclient.PodSource
 }
@@ -105,7 +115,55 @@ func newAgent(opts *serveOptions, stderr io.Writer) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &agent{opts: opts, logger: logger, scraper: scraper, handler: h, health: h.healthHandler(), pods: pods}, nil
+	a := &agent{opts: opts, logger: logger, scraper: scraper, handler: h, health: h.healthHandler(), pods: pods}
+	if opts.kubeAuth.Enabled {
+		if err := a.protect(h, self); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// protect puts the handler behind Kubernetes bearer-token auth and, without
+// a web config, makes the self-signed serving certificate.
+//
+// Order of checks with a web config: exporter-toolkit verifies the client
+// certificate (if it asks for one) in the TLS handshake, then this checks
+// the bearer token and the scraper's RBAC: both must pass.
+func (a *agent) protect(h *handler, reg prometheus.Registerer) error {
+	restCfg, err := a.opts.kubeAPI.Config()
+	if err != nil {
+		return fmt.Errorf("--web.kubernetes-auth: %w", err)
+	}
+	auth, err := scraperauth.New(a.opts.kubeAuth, scraperauth.Deps{REST: restCfg, Registerer: reg, Logger: a.logger})
+	if err != nil {
+		return fmt.Errorf("--web.kubernetes-auth: %w", err)
+	}
+	a.handler = auth.Wrap(h, scraperauth.Routes{Public: []string{"/healthz", "/readyz"}, Serves: h.serves})
+	a.logger.Info("scrapers authenticate with Kubernetes bearer tokens (TokenReview, SubjectAccessReview)", "api_server", restCfg.Host,
+		"cache_ttl", a.opts.kubeAuth.CacheTTL, "deny_cache_ttl", a.opts.kubeAuth.DenyCacheTTL)
+	if !a.opts.selfSigned() {
+		return nil
+	}
+	cert, err := selfsigned.New(a.certNames(), time.Now())
+	if err != nil {
+		return err
+	}
+	a.selfCert = &cert
+	a.logger.Info("serving TLS with a self-signed certificate generated at start (no certificate in --web.config.file)",
+		"sha256_fingerprint", selfsigned.Fingerprint(cert.Leaf), "names", selfsigned.Names(cert.Leaf), "not_after", cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// certNames are the self-signed certificate's names: whatever a scraper
+// may dial (the node's name and address from the downward API, the
+// host name) and loopback.
+func (a *agent) certNames() []string {
+	names := []string{a.opts.getenv("NODE_IP"), a.opts.getenv("NODE_NAME")}
+	if host, err := os.Hostname(); err == nil {
+		names = append(names, host)
+	}
+	return append(names, "127.0.0.1", "::1", "localhost")
 }
 
 // serve runs the agent until ctx ends. listeners, when given (tests), replace
@@ -136,11 +194,14 @@ func (a *agent) run(ctx context.Context, listeners []net.Listener) error {
 	}
 	errc := make(chan error, 3)
 	go func() {
-		if listeners != nil {
+		switch {
+		case a.selfCert != nil:
+			errc <- a.serveSelfSigned(server, listeners)
+		case listeners != nil:
 			errc <- web.ServeMultiple(listeners, server, a.opts.web, a.logger)
-			return
+		default:
+			errc <- web.ListenAndServe(server, a.opts.web, a.logger)
 		}
-		errc <- web.ListenAndServe(server, a.opts.web, a.logger)
 	}()
 
 	// Side servers: pprof (loopback only) and the plain health endpoint.
@@ -209,6 +270,54 @@ func (a *agent) run(ctx context.Context, listeners []net.Listener) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
+}
+
+// serveSelfSigned serves TLS with the generated certificate on listeners,
+// or on those of --web.listen-address or --web.systemd-socket.
+// exporter-toolkit serves TLS only from a web-config file, and this
+// certificate exists only in memory, so crypto/tls serves it directly; the
+// toolkit's TLS defaults are kept (TLS 1.2 at least, HTTP/2).
+func (a *agent) serveSelfSigned(server *http.Server, listeners []net.Listener) error {
+	if listeners == nil {
+		var err error
+		if listeners, err = a.listen(); err != nil {
+			return err
+		}
+	}
+	server.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*a.selfCert}}
+	var g errgroup.Group
+	for _, l := range listeners {
+		a.logger.Info("listening", "address", l.Addr().String(), "tls", "self-signed")
+		g.Go(func() error { return server.ServeTLS(l, "", "") })
+	}
+	return g.Wait()
+}
+
+// listen opens the listeners of --web.systemd-socket or
+// --web.listen-address (TCP only: validate refuses vsock here).
+func (a *agent) listen() ([]net.Listener, error) {
+	if *a.opts.web.WebSystemdSocket {
+		ls, err := activation.Listeners()
+		if err != nil {
+			return nil, fmt.Errorf("--web.systemd-socket: %w", err)
+		}
+		if len(ls) == 0 {
+			return nil, errors.New("--web.systemd-socket: no socket passed by systemd")
+		}
+		return ls, nil
+	}
+	var ls []net.Listener
+	for _, addr := range *a.opts.web.WebListenAddresses {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, open := range ls {
+				_ = open.Close()
+			}
+			return nil, fmt.Errorf("--web.listen-address %s: %w", addr, err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
 }
 
 func newPprofServer() *http.Server {
