@@ -239,11 +239,13 @@ func (s *Server) Allow(subject string, urls ...string) {
 	s.allowed[subject] = append(s.allowed[subject], urls...)
 }
 
-// Revoke takes every grant of subject away.
+// Revoke takes every grant of subject away: non-resource URLs and
+// resource rules.
 func (s *Server) Revoke(subject string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.allowed, subject)
+	delete(s.resourceRules, subject)
 }
 
 // Forbid makes route answer 403 to the client, as when its ClusterRole

@@ -92,10 +92,13 @@ func (c *apiConn) getRaw(ctx context.Context, path string, query url.Values, int
 			req = req.Param(k, v)
 		}
 	}
-	body, err := req.DoRaw(ctx)
-	if err != nil {
+	// Result.Error, unlike DoRaw, decodes the API server's Status (the
+	// details of a 404 tell a missing object from a missing API).
+	res := req.Do(ctx)
+	if err := res.Error(); err != nil {
 		return fmt.Errorf("GET %s%s: %w", c.host, path, err)
 	}
+	body, _ := res.Raw()
 	if into == nil {
 		return nil
 	}
@@ -181,7 +184,7 @@ func checkAPIAccess(ctx context.Context, d *doctor) outcome {
 		return fail(fmt.Sprintf("the API server at %s does not accept doctor's credentials: %v", conn.host, err),
 			"give --kubeconfig valid credentials; in a pod the service-account token must be mounted and not expired")
 	case err != nil:
-		return fail(fmt.Sprintf("the API server at %s does not answer: %v", conn.host, err), "check --kubeconfig's server address, or KUBERNETES_SERVICE_HOST in a pod, and that the API server runs")
+		return fail(fmt.Sprintf("the API server at %s does not answer: %v", conn.host, d.explainTimeout(err)), "check --kubeconfig's server address, or KUBERNETES_SERVICE_HOST in a pod, and that the API server runs")
 	}
 	who, err := d.apiIdentity.get(ctx)
 	if err != nil || who == "" {

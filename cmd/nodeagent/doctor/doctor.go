@@ -14,6 +14,7 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -150,8 +151,7 @@ func fail(detail, fix string) outcome { return outcome{verdict: Fail, detail: de
 
 // doctor holds one run's options and the facts its checks share.
 type doctor struct {
-	opts  Options
-	start time.Time
+	opts Options
 
 	// checkTimeout bounds each check and each shared fetch.
 	checkTimeout time.Duration
@@ -196,7 +196,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Timeout <= 0 || o.CheckTimeout <= 0 {
 		return nil, fmt.Errorf("%w: --timeout and --check-timeout must be positive", ErrUsage)
 	}
-	start := o.Now()
+	// Deadlines run on the wall clock; Now is the clock of what checks
+	// report (the age of a scrape).
+	start := time.Now()
 	// The global deadline leaves the runner its grace to collect late
 	// answers and still return within Timeout.
 	budget := o.Timeout - grace
@@ -206,14 +208,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	runCtx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	d := newDoctor(runCtx, o, min(o.CheckTimeout, budget))
-	d.start = start
 
 	checks := allChecks()
 	if sym != nil {
 		checks = sym.checks()
 	}
 	results := d.runChecks(runCtx, checks, start.Add(o.Timeout))
-	r := &Report{Node: o.NodeName, Checks: results, Version: version.Version, Duration: o.Now().Sub(start)}
+	r := &Report{Node: o.NodeName, Checks: results, Version: version.Version, Duration: time.Since(start)}
 	if sym != nil {
 		r.Symptom = sym.conclude(results)
 	}
@@ -229,7 +230,10 @@ func (d *doctor) runChecks(ctx context.Context, checks []check, end time.Time) [
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, d.checkTimeout)
+			// A check waits for shared facts a little longer than they
+			// take at most, so that their own explanation of a timeout
+			// wins over a bare "deadline exceeded".
+			cctx, cancel := context.WithTimeout(ctx, d.checkTimeout+grace/2)
 			defer cancel()
 			done := make(chan outcome, 1)
 			go func() { done <- c.run(cctx, d) }()
@@ -248,6 +252,14 @@ func (d *doctor) runChecks(ctx context.Context, checks []check, end time.Time) [
 	}
 	wg.Wait()
 	return results
+}
+
+// explainTimeout says how long doctor waited when err is a deadline.
+func (d *doctor) explainTimeout(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout exceeded") {
+		return fmt.Errorf("no answer within %s (--check-timeout): %w", d.checkTimeout, err)
+	}
+	return err
 }
 
 // oneLine folds whitespace runs (a kubelet's message ends in a newline)

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -258,15 +261,18 @@ func checkReadOnlyPort(ctx context.Context, d *doctor) outcome {
 		return *skip
 	}
 	open, err := kc.ReadOnlyPortOpen(ctx)
-	port := d.opts.Kubelet.ReadOnlyPort
+	addr := strconv.Itoa(d.opts.Kubelet.ReadOnlyPort)
+	if u, perr := url.Parse(kc.URLOf("/")); perr == nil {
+		addr = net.JoinHostPort(u.Hostname(), addr)
+	}
 	switch {
 	case err != nil:
-		return warn(fmt.Sprintf("cannot tell whether the read-only port %d is open: %v", port, err), "a firewall that drops packets to the port looks like this; check the kubelet's readOnlyPort setting")
+		return warn(fmt.Sprintf("cannot tell whether the read-only port %s is open: %v", addr, err), "a firewall that drops packets to the port looks like this; check the kubelet's readOnlyPort setting")
 	case open:
-		return fail(fmt.Sprintf("the kubelet's read-only port %d is open: it serves /pods (pod specs, environment values included) and every metric to anyone, without authentication", port),
+		return fail(fmt.Sprintf("the kubelet's read-only port %s is open: it serves /pods (pod specs, environment values included) and every metric to anyone, without authentication", addr),
 			"set readOnlyPort: 0 in the kubelet's configuration (--read-only-port=0) and restart it")
 	}
-	return okf("the kubelet's read-only port %d is closed (connection refused)", port)
+	return okf("the kubelet's read-only port %s is closed (connection refused)", addr)
 }
 
 func checkAnonymousAuth(ctx context.Context, d *doctor) outcome {

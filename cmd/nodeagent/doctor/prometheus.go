@@ -90,7 +90,7 @@ func (d *doctor) scrapeAgent(ctx context.Context) (agentScrapes, error) {
 		if a.Derived && errors.Is(err, syscall.ECONNREFUSED) {
 			return agentScrapes{}, fmt.Errorf("%w: GET %s: %w", errNoAgent, u, err)
 		}
-		return agentScrapes{}, fmt.Errorf("GET %s: %w", u, err)
+		return agentScrapes{}, fmt.Errorf("GET %s: %w", u, d.explainTimeout(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAgentBody))
@@ -213,7 +213,7 @@ func (d *doctor) queryUp(ctx context.Context) ([]promTarget, error) {
 	}
 	v, _, _, err := promv1.NewAPI(c).Query(ctx, d.nodeSelector(), d.opts.Now())
 	if err != nil {
-		return nil, fmt.Errorf("query %s at %s: %w", d.nodeSelector(), d.opts.Prometheus.URL, err)
+		return nil, fmt.Errorf("query %s at %s: %w", d.nodeSelector(), d.opts.Prometheus.URL, d.explainTimeout(err))
 	}
 	vec, ok := v.(model.Vector)
 	if !ok {
