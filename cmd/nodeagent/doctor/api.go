@@ -361,19 +361,32 @@ func checkKubeStateMetrics(ctx context.Context, d *doctor) outcome {
 	for _, s := range svcs.Items {
 		svcNames = append(svcNames, s.Metadata.Namespace+"/"+s.Metadata.Name)
 	}
-	for _, dep := range deps.Items {
-		name := dep.Metadata.Namespace + "/" + dep.Metadata.Name
-		if dep.Status.ReadyReplicas == 0 {
-			return fail(fmt.Sprintf("the Deployment %s of kube-state-metrics has no ready replica (%d of %d): kube_* series (the state of pods, deployments, nodes) are missing", name, dep.Status.ReadyReplicas, dep.Status.Replicas),
+	if len(deps.Items) > 0 {
+		var ready []string
+		for _, dep := range deps.Items {
+			if dep.Status.ReadyReplicas > 0 {
+				ready = append(ready, fmt.Sprintf("Deployment %s/%s, %d of %d replicas ready", dep.Metadata.Namespace, dep.Metadata.Name, dep.Status.ReadyReplicas, dep.Status.Replicas))
+			}
+		}
+		if len(ready) == 0 {
+			dep := deps.Items[0]
+			return fail(fmt.Sprintf("the Deployment %s/%s of kube-state-metrics has no ready replica (0 of %d): kube_* series (the state of pods, deployments, nodes) are missing", dep.Metadata.Namespace, dep.Metadata.Name, dep.Status.Replicas),
 				"kubectl -n "+dep.Metadata.Namespace+" describe deployment "+dep.Metadata.Name+"; its pods' events and log say why")
 		}
-		return okf("kube-state-metrics runs: Deployment %s, %d of %d replicas ready%s", name, dep.Status.ReadyReplicas, dep.Status.Replicas, servicesNote(svcNames))
+		return okf("kube-state-metrics runs: %s%s", strings.Join(ready, "; "), servicesNote(svcNames))
 	}
 	if len(svcNames) > 0 {
 		return okf("kube-state-metrics has the Service %s (no Deployment labelled %s is visible)", strings.Join(svcNames, ", "), ksmSelector)
 	}
-	if derr != nil && serr != nil {
+	switch {
+	case derr != nil && serr != nil:
 		return warn(fmt.Sprintf("may not list Deployments and Services to find kube-state-metrics: %v", derr), doctorRoleFix)
+	case derr != nil:
+		return warn(fmt.Sprintf("no Service labelled %s, and may not list Deployments: %v", ksmSelector, derr),
+			doctorRoleFix+"; or install kube-state-metrics if it is not there")
+	case serr != nil:
+		return warn(fmt.Sprintf("no Deployment labelled %s, and may not list Services: %v", ksmSelector, serr),
+			doctorRoleFix+"; or install kube-state-metrics if it is not there")
 	}
 	return warn(fmt.Sprintf("no Deployment or Service labelled %s in any namespace: kube_* series (the state of pods, deployments, nodes), which kubernetes-mixin dashboards and alerts need, are missing", ksmSelector),
 		"install kube-state-metrics (kube-prometheus, or the prometheus-community kube-state-metrics chart), or label yours "+ksmSelector)

@@ -42,9 +42,9 @@ func TestHealthyCluster(t *testing.T) {
 
 // want is what a test expects of one check.
 type want struct {
-	verdict           Verdict
-	detail, fix       string // substrings
-	detailNot, fixNot string
+	verdict     Verdict
+	detail, fix string // substrings
+	detailNot   string
 }
 
 func expect(t *testing.T, r *Report, byID map[string]Result, wants map[string]want) {
@@ -603,4 +603,50 @@ func TestSymptomUsage(t *testing.T) {
 			t.Errorf("symptom %q pod %q: %v, want ErrUsage", tc.symptom, tc.pod, err)
 		}
 	}
+}
+
+// TestKubeStateMetrics: found by its Deployment or Service, not ready,
+// missing, or not listable.
+func TestKubeStateMetrics(t *testing.T) {
+	t.Parallel()
+	ksm := map[string]string{"app.kubernetes.io/name": "kube-state-metrics"}
+	for _, tc := range []struct {
+		name  string
+		setup func(c *cluster)
+		want  want
+	}{
+		{"healthy", nil, want{verdict: OK, detail: "Deployment monitoring/kube-state-metrics, 1 of 1 replicas ready, Service monitoring/kube-state-metrics"}},
+		{"not ready", func(c *cluster) {
+			c.api = newAPIWith(t, c, fakeapiserver.Workload{Namespace: "kube-system", Name: "kube-state-metrics", Labels: ksm, Replicas: 1})
+		}, want{verdict: Fail, detail: "kube-system/kube-state-metrics of kube-state-metrics has no ready replica (0 of 1)", fix: "kubectl -n kube-system describe deployment kube-state-metrics"}},
+		{"missing", func(c *cluster) { c.api = newAPIWith(t, c) }, want{verdict: Warn, detail: "no Deployment or Service labelled app.kubernetes.io/name=kube-state-metrics", fix: "install kube-state-metrics"}},
+		{"Deployments not listable, a Service", func(c *cluster) { c.api.Forbid(fakeapiserver.Deployments, true) }, want{verdict: OK, detail: "has the Service monitoring/kube-state-metrics"}},
+		{"nothing listable", func(c *cluster) {
+			c.api.Forbid(fakeapiserver.Deployments, true)
+			c.api.Forbid(fakeapiserver.Services, true)
+		}, want{verdict: Warn, detail: "may not list Deployments and Services", fix: "nodeagent-doctor"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t)
+			if tc.setup != nil {
+				tc.setup(c)
+			}
+			r, byID := c.run()
+			expect(t, r, byID, map[string]want{"kube-state-metrics.present": tc.want})
+		})
+	}
+}
+
+// newAPIWith replaces the cluster's API server by one whose only
+// Deployments are deps, with the same grants.
+func newAPIWith(t *testing.T, c *cluster, deps ...fakeapiserver.Workload) *fakeapiserver.Server {
+	t.Helper()
+	api := fakeapiserver.New(t)
+	api.AllowResource(api.ClientUser, fakeapiserver.ResourceRule{Verb: "get", Resource: "nodes/metrics"}, fakeapiserver.ResourceRule{Verb: "get", Resource: "nodes/pods"})
+	for _, d := range deps {
+		api.AddDeployment(d)
+	}
+	c.opts.KubeAPI = kubeapi.Options{Kubeconfig: api.Kubeconfig}
+	return api
 }

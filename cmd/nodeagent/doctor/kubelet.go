@@ -109,7 +109,7 @@ func unanswered(err error) bool {
 }
 
 func checkKubeletReachable(ctx context.Context, d *doctor) outcome {
-	kc, err := d.kubelet.get(ctx)
+	_, err := d.kubelet.get(ctx)
 	if errors.Is(err, kubeletclient.ErrNoKubelet) {
 		return skipf("%v", err)
 	}
