@@ -129,6 +129,9 @@ func (c *cli) doctorOptions() (doctor.Options, error) {
 	if agent.URL == "" {
 		agent.URL, agent.Unreadable = s.agentURL()
 		agent.Derived = true
+		if !s.kubeAuth.Enabled {
+			agent.TokenFile = "" // the agent takes no token: send none
+		}
 	}
 	return doctor.Options{
 		ProcFS:       s.paths.ProcFS,

@@ -101,6 +101,10 @@ func TestDoctorSharesServeFlags(t *testing.T) {
 		if o.Agent.URL != tc.url || !o.Agent.Derived || !strings.Contains(o.Agent.Unreadable, tc.unreadable) || (tc.unreadable == "") != (o.Agent.Unreadable == "") {
 			t.Errorf("%q: agent %+v, want URL %s, unreadable %q", tc.args, o.Agent, tc.url, tc.unreadable)
 		}
+		// The pod's token goes to the agent only when it asks for tokens.
+		if kubeAuth := c.serve.kubeAuth.Enabled; (o.Agent.TokenFile != "") != kubeAuth {
+			t.Errorf("%q: agent token file %q with --web.kubernetes-auth %v", tc.args, o.Agent.TokenFile, kubeAuth)
+		}
 	}
 }
 
