@@ -107,6 +107,12 @@ type Env struct {
 	// security collectors. Nil when the kubelet layer is off (no kubelet
 	// address known); their factories then build nothing.
 	Kubelet Kubelet
+	// Enabled says whether the named collector is enabled in this agent,
+	// for the rare family two collectors could serve: one leaves it to the
+	// other (cpu's node_cpu_frequency_hertz from /proc/cpuinfo, which
+	// cpufreq serves from sysfs). Nil, as in tests that build one
+	// collector alone, means no other collector is enabled.
+	Enabled func(name string) bool
 }
 
 // Kubelet is the kubelet as the kubelet-layer and security collectors see
@@ -246,12 +252,17 @@ type Instance struct {
 func (s *Selection) Build(env Env, disableDefaults bool) ([]Instance, error) {
 	var out []Instance
 	var errs []error
+	enabled := map[string]bool{}
 	for _, e := range s.entries {
 		on := *e.enabled
 		if !*e.setByUs && (disableDefaults || e.reg.OffWithKubelet && env.Kubelet != nil) {
 			on = false
 		}
-		if !on {
+		enabled[e.reg.Name] = on
+	}
+	env.Enabled = func(name string) bool { return enabled[name] }
+	for _, e := range s.entries {
+		if !enabled[e.reg.Name] {
 			continue
 		}
 		c, err := e.factory(env)

@@ -127,3 +127,34 @@ func TestSelectionFactoryError(t *testing.T) {
 		t.Errorf("want an error naming the collector, got %v", err)
 	}
 }
+
+// Factories see which collectors are enabled in the agent, after
+// --collector.disable-defaults and the kubelet-dependent defaults.
+func TestSelectionEnvEnabled(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	probe := collectors.Registration{Name: "probe", Layer: collectors.LayerNode, DefaultEnabled: true,
+		Setup: func(collectors.FlagApp) collectors.Factory {
+			return func(env collectors.Env) (collectors.Collector, error) {
+				for _, n := range []string{"alpha", "beta", "gamma", "delta", "probe", "nope"} {
+					seen[n] = env.Enabled(n)
+				}
+				return &collectortest.Fake{Name: "probe"}, nil
+			}
+		}}
+	var built []string
+	app := kingpin.New("test", "")
+	sel := collectors.AddFlags(app, append(testRegistrations(&built), probe))
+	if _, err := app.Parse([]string{"--no-collector.beta", "--collector.gamma"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sel.Build(collectors.Env{Kubelet: someKubelet{}}, false); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"alpha": true, "beta": false, "gamma": true, "delta": false, "probe": true, "nope": false}
+	for n, w := range want {
+		if seen[n] != w {
+			t.Errorf("Enabled(%q) = %v, want %v", n, seen[n], w)
+		}
+	}
+}
