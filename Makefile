@@ -42,7 +42,8 @@ IMAGE_LICENSES  ?= NOASSERTION
 # before 0.1.0 in dpkg and rpm (0.1.0~dev+gite7a7ae4-1).
 PKG_ARCHS      ?= amd64 arm64
 PKG_DIRTY      := $(shell git status --porcelain 2>/dev/null | grep -q . && echo .dirty)
-PKG_VERSION    ?= $(VERSION)$(if $(or $(findstring -,$(VERSION)),$(PKG_DIRTY)),+git$(REVISION)$(PKG_DIRTY))
+PKG_REVISION   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+PKG_VERSION    ?= $(VERSION)$(if $(or $(findstring -,$(VERSION)),$(PKG_DIRTY)),+git$(PKG_REVISION)$(PKG_DIRTY))
 DIST           ?= dist
 # Stripped of the symbol table and DWARF (as distributions ship binaries):
 # a third smaller; panics still print their stacks.

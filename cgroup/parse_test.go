@@ -2,6 +2,8 @@ package cgroup
 
 import (
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -201,14 +203,16 @@ func TestParseErrorQuotesLine(t *testing.T) {
 	}
 }
 
-// The parsers must never panic and must either fail or return what they
-// were given; the seed corpus runs in go test, go test -fuzz explores.
+// The parsers must never panic, and must either fail or return what they
+// were given: every value they accept is checked against the input read
+// again by the standard library (strings.Fields, strconv.ParseUint). The
+// seed corpus runs in go test; go test -fuzz explores.
 func FuzzParsers(f *testing.F) {
 	for _, s := range []string{
 		"usage_usec 1386153\nuser_usec 1049873\nsystem_usec 336280\nnr_periods 1542\n",
 		"anon 1\nfile 2\ninactive_file 3\n",
 		"some avg10=0.00 avg60=0.12 avg300=0.05 total=1503217\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=842002\n",
-		"max 100000\n", "50000 100000\n", "max\n", "123\n",
+		"max 100000\n", "50000 100000\n", "max\n", "123\n", "007\n",
 		"254:0 rbytes=479232 wbytes=2687844352 rios=8 wios=31220 dbytes=0 dios=0\n",
 		"1874\n1901\n", "", "\n", " \n", "usage_usec", "=", ":", "some total=",
 	} {
@@ -219,13 +223,104 @@ func FuzzParsers(f *testing.F) {
 		for fl := File(0); fl < numFiles; fl++ {
 			_ = st.parse(fl, b)
 		}
-		io, err := parseIOStat(b, nil)
-		if err == nil {
-			for _, e := range io {
-				if e.Major > 1<<12 {
-					t.Fatalf("major %d accepted", e.Major)
+		lines := nonEmptyLines(b)
+		for _, allowMax := range []bool{false, true} {
+			var v Value
+			if parseValue(b, allowMax, &v) != nil {
+				continue
+			}
+			first, rest, _ := strings.Cut(string(b), "\n")
+			switch {
+			case strings.TrimSpace(rest) != "":
+				t.Fatalf("parseValue accepted more than one line: %q", b)
+			case v.Max && (!allowMax || first != "max"):
+				t.Fatalf("parseValue(allowMax=%v) read max from %q", allowMax, first)
+			case !v.Max && strictUint(t, first) != v.V:
+				t.Fatalf("parseValue read %d from %q", v.V, first)
+			}
+		}
+		var cpu CPUStat
+		if parseCPUStat(b, &cpu) == nil {
+			want := map[string]uint64{}
+			for _, l := range lines {
+				k, v, _ := strings.Cut(l, " ")
+				want[k] = strictUint(t, v)
+			}
+			got := map[string]uint64{"usage_usec": cpu.UsageUsec, "user_usec": cpu.UserUsec, "system_usec": cpu.SystemUsec,
+				"nr_periods": cpu.NrPeriods, "nr_throttled": cpu.NrThrottled, "throttled_usec": cpu.ThrottledUsec}
+			for k, v := range got {
+				if want[k] != v {
+					t.Fatalf("cpu.stat %s: read %d, the input says %d", k, v, want[k])
 				}
 			}
 		}
+		if io, err := parseIOStat(b, nil); err == nil {
+			if len(io) != len(lines) {
+				t.Fatalf("io.stat: %d entries from %d lines", len(io), len(lines))
+			}
+			for i, e := range io {
+				if e.Major > 1<<12 {
+					t.Fatalf("major %d accepted", e.Major)
+				}
+				dev := strings.Fields(lines[i])[0]
+				maj, min, _ := strings.Cut(dev, ":")
+				if strictUint(t, maj) != uint64(e.Major) || strictUint(t, min) != uint64(e.Minor) {
+					t.Fatalf("io.stat line %d: device %q read as %d:%d", i+1, dev, e.Major, e.Minor)
+				}
+			}
+		}
+		var p Pressure
+		if parsePressure(b, &p) == nil {
+			for _, l := range lines {
+				kind, _, _ := strings.Cut(l, " ")
+				got := p.SomeTotal
+				if kind == "full" {
+					got = p.FullTotal
+				}
+				if total := lastTotal(t, l); total != got {
+					t.Fatalf("pressure %s: read total %d, the input says %d", kind, got, total)
+				}
+			}
+		}
+		var procs Procs
+		if parseProcs(b, &procs) == nil && len(lines) > 0 {
+			if procs.Count != len(lines) || uint64(procs.FirstPID) != strictUint(t, lines[0]) {
+				t.Fatalf("cgroup.procs: %d PIDs, first %d, from %q", procs.Count, procs.FirstPID, lines)
+			}
+		}
 	})
+}
+
+// nonEmptyLines splits b as the parsers do (on \n), dropping empty lines.
+func nonEmptyLines(b []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// strictUint is strconv's reading of a number a parser accepted; the test
+// fails if strconv disagrees that it is one.
+func strictUint(t *testing.T, s string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("a parser accepted %q as a number: %v", s, err)
+	}
+	return v
+}
+
+// lastTotal is the value of the last total= field of a pressure line.
+func lastTotal(t *testing.T, line string) uint64 {
+	t.Helper()
+	var total uint64
+	for _, f := range strings.Split(line, " ") {
+		if v, ok := strings.CutPrefix(f, "total="); ok {
+			total = strictUint(t, v)
+		}
+	}
+	return total
 }

@@ -25,7 +25,8 @@ import (
 )
 
 // Layer groups collectors by what they describe; each layer is served on its
-// own path (design notes §2) so stock dashboards find it by scrape job.
+// own path (docs/architecture.md#paths-and-jobs) so stock dashboards find it
+// by scrape job.
 type Layer string
 
 // The layers. /metrics serves node, cadvisor and security; kubelet-layer
@@ -60,8 +61,8 @@ type Collector interface {
 // FamilyCollector is an optional interface for collectors with very many
 // series (the container layer, kubelet passthrough): it returns complete
 // client_model families, which the Scraper serves as they are, skipping the
-// per-metric copy and consistency checks of the Update path (about 1.5 µs
-// per series; see docs/performance.md). When a Collector also implements
+// per-metric copy and consistency checks of the Update path (about 1.7 µs
+// and 11 allocations per series; see docs/performance.md). When a Collector also implements
 // FamilyCollector, the Scraper calls only UpdateFamilies.
 //
 // The collector owns correctness: every family has a name, help, type and

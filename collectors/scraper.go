@@ -9,12 +9,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"golang.org/x/sync/singleflight"
 )
 
 // ErrTimeout marks a collector run that missed its deadline; its output is
@@ -50,12 +48,23 @@ type Scraper struct {
 	slots   chan struct{}
 	entries []*entry // sorted by name
 	byName  map[string]*entry
-	group   singleflight.Group
-	gathers atomic.Int64 // Gather calls so far; tests use it to know all callers arrived
+
+	mu       sync.Mutex
+	inflight map[string]*gatherCall // Gathers in flight by collector set
 
 	successDesc  *prometheus.Desc
 	durationDesc *prometheus.Desc
 	invalid      prometheus.Counter
+	requests     *prometheus.CounterVec // by outcome: collected, joined
+	runs         *prometheus.CounterVec // by outcome: ran, joined
+}
+
+// gatherCall is one Gather in flight, which Gathers for the same collector
+// set join.
+type gatherCall struct {
+	done chan struct{}
+	mfs  []*dto.MetricFamily
+	err  error
 }
 
 type entry struct {
@@ -109,10 +118,27 @@ func NewScraper(instances []Instance, opts ScraperOptions) (*Scraper, error) {
 			Name: "nodeagent_exposition_errors_total",
 			Help: "nodeagent: metrics dropped from a response because they were inconsistent (duplicate series, a family with two types).",
 		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nodeagent_scrape_requests_total",
+			Help: "nodeagent: scrapes of a collector set, by whether they ran a collection (collected) or joined the identical one in flight (joined), as an HA pair of Prometheus servers does.",
+		}, []string{"outcome"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nodeagent_scrape_collector_runs_total",
+			Help: "nodeagent: collector runs a scrape started (ran), or joined because a scrape of another path had started the same collector (joined).",
+		}, []string{"outcome"}),
+		inflight: map[string]*gatherCall{},
+	}
+	for _, outcome := range []string{"collected", "joined"} {
+		s.requests.WithLabelValues(outcome)
+	}
+	for _, outcome := range []string{"ran", "joined"} {
+		s.runs.WithLabelValues(outcome)
 	}
 	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(s.invalid); err != nil {
-			return nil, fmt.Errorf("registering scraper metrics: %w", err)
+		for _, c := range []prometheus.Collector{s.invalid, s.requests, s.runs} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("registering scraper metrics: %w", err)
+			}
 		}
 	}
 	for _, in := range instances {
@@ -136,10 +162,6 @@ func (s *Scraper) Instances() []Instance {
 	return out
 }
 
-// Gathers is how many Gather calls were made so far, joined ones included:
-// tests use it to know that concurrent callers have all arrived.
-func (s *Scraper) Gathers() int64 { return s.gathers.Load() }
-
 // Timeout is the longest a collector may run.
 func (s *Scraper) Timeout() time.Duration { return s.opts.Timeout }
 
@@ -153,13 +175,25 @@ func (s *Scraper) Timeout() time.Duration { return s.opts.Timeout }
 // The error reports inconsistent metrics that were left out; the families
 // returned with it are complete otherwise and safe to serve.
 func (s *Scraper) Gather(deadline time.Time, names []string) ([]*dto.MetricFamily, error) {
-	s.gathers.Add(1)
 	key := strings.Join(names, ",")
-	v, err, _ := s.group.Do(key, func() (any, error) {
-		return s.gather(deadline, names)
-	})
-	mfs, _ := v.([]*dto.MetricFamily)
-	return mfs, err
+	s.mu.Lock()
+	if c, ok := s.inflight[key]; ok {
+		s.requests.WithLabelValues("joined").Inc()
+		s.mu.Unlock()
+		<-c.done
+		return c.mfs, c.err
+	}
+	c := &gatherCall{done: make(chan struct{})}
+	s.inflight[key] = c
+	s.requests.WithLabelValues("collected").Inc()
+	s.mu.Unlock()
+
+	c.mfs, c.err = s.gather(deadline, names)
+	s.mu.Lock()
+	delete(s.inflight, key)
+	s.mu.Unlock()
+	close(c.done)
+	return c.mfs, c.err
 }
 
 type result struct {
@@ -170,24 +204,34 @@ type result struct {
 	duration time.Duration
 }
 
+// gather is one collection: start (or join) every named collector's run,
+// wait for each until the deadline, and build the response.
 func (s *Scraper) gather(deadline time.Time, names []string) ([]*dto.MetricFamily, error) {
-	// The collection does not follow the first caller's request context: a
-	// scraper that hangs up must not cut short the scrape others joined.
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-
-	results := make([]result, 0, len(names))
-	var entries []*entry
-	var runs []*run
+	entries := make([]*entry, 0, len(names))
 	for _, n := range names {
 		e, ok := s.byName[n]
 		if !ok {
 			return nil, fmt.Errorf("collector %q is not enabled", n)
 		}
 		entries = append(entries, e)
-		runs = append(runs, s.start(e))
 	}
+	runs := make([]*run, len(entries))
+	for i, e := range entries {
+		runs[i] = s.start(e, deadline)
+	}
+	return s.respond(s.await(deadline, entries, runs))
+}
+
+// await waits for each run until deadline and reports each collector's
+// outcome; a run still going at the deadline is a timeout for this scrape.
+//
+// The wait does not follow the first caller's request context: a scraper
+// that hangs up must not cut short the scrape others joined.
+func (s *Scraper) await(deadline time.Time, entries []*entry, runs []*run) []result {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	start := time.Now()
+	results := make([]result, 0, len(runs))
 	for i, r := range runs {
 		res := result{name: entries[i].Name}
 		if waitRun(ctx, r) {
@@ -198,7 +242,14 @@ func (s *Scraper) gather(deadline time.Time, names []string) ([]*dto.MetricFamil
 		s.report(entries[i], res.err)
 		results = append(results, res)
 	}
+	return results
+}
 
+// respond turns the results into the response's families: the collectors'
+// metrics checked by a registry (an inconsistent metric is dropped and
+// counted, the rest served), each collector's success and duration, and
+// the FamilyCollectors' families merged in, without timestamps.
+func (s *Scraper) respond(results []result) ([]*dto.MetricFamily, error) {
 	var all []prometheus.Metric
 	for _, r := range results {
 		ok := 0.0
@@ -291,116 +342,147 @@ func waitRun(ctx context.Context, r *run) bool {
 	}
 }
 
-// start returns the collector's run in flight, or starts one.
-func (s *Scraper) start(e *entry) *run {
+// start returns the collector's run in flight, or starts one that must end
+// by deadline: the scrape's own deadline (Prometheus' timeout less the
+// offset, or --scrape.timeout) reaches the collector's Update as its
+// context's deadline, never later than --scrape.timeout from now. A scrape
+// that joins a run started by another path's scrape waits for it until its
+// own deadline.
+func (s *Scraper) start(e *entry, deadline time.Time) *run {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.running != nil {
+		s.runs.WithLabelValues("joined").Inc()
 		return e.running
+	}
+	s.runs.WithLabelValues("ran").Inc()
+	if limit := time.Now().Add(s.opts.Timeout); deadline.After(limit) {
+		deadline = limit
 	}
 	r := &run{done: make(chan struct{})}
 	e.running = r
-	go s.execute(e, r)
+	go s.execute(e, r, deadline)
 	return r
 }
 
-func (s *Scraper) execute(e *entry, r *run) {
-	requested := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+// execute runs one collector run to its end: skipped while an earlier run
+// is stuck, then a concurrency slot, then the collector itself, given up at
+// the deadline.
+func (s *Scraper) execute(e *entry, r *run, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	began := requested
-	finish := func(o output) {
-		r.metrics, r.families, r.err, r.duration = o.metrics, o.families, o.err, time.Since(began)
-		e.mu.Lock()
-		e.running = nil
-		e.ranOnce = true
-		e.mu.Unlock()
-		close(r.done)
-	}
+	x := &execution{s: s, e: e, r: r, began: time.Now()}
 
-	e.mu.Lock()
-	stuck := e.stuck
-	e.mu.Unlock()
-	if stuck != nil {
-		finish(output{err: fmt.Errorf("%w (blocked since %s)", ErrStuck, stuck.since.Format(time.RFC3339))})
+	if stuck := e.stuckWorker(); stuck != nil {
+		x.finish(output{err: fmt.Errorf("%w (blocked since %s)", ErrStuck, stuck.since.Format(time.RFC3339))})
 		return
 	}
-
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
-		finish(output{err: ErrTimeout})
+		x.finish(output{err: ErrTimeout})
 		return
 	}
 	// The slot is released at the deadline even if the worker stays blocked,
 	// so one stuck collector cannot starve the others.
 	defer func() { <-s.slots }()
 	// The duration reported is the collector's own, not its wait for a slot.
-	began = time.Now()
-
-	// The worker runs the collector; this goroutine collects what it sends
-	// (or its families) and gives up at the deadline. A worker left behind
-	// is remembered as stuck, so that no second one is started while it
-	// blocks.
-	w := &worker{since: began}
-	workerDone := func() {
-		e.mu.Lock()
-		w.finished = true
-		if w.abandoned {
-			e.stuck = nil
-		}
-		e.mu.Unlock()
-	}
-	abandon := func() {
-		e.mu.Lock()
-		if !w.finished {
-			w.abandoned = true
-			e.stuck = w
-		}
-		e.mu.Unlock()
-		finish(output{err: ErrTimeout})
-	}
-
+	x.began = time.Now()
+	x.w = &worker{since: x.began}
 	if fc, ok := e.Collector.(FamilyCollector); ok {
-		out := make(chan output, 1)
-		go func() {
-			var o output
-			o.err = s.guard(e, func() (err error) {
-				o.families, err = fc.UpdateFamilies(ctx)
-				return err
-			})
-			workerDone()
-			out <- o
-		}()
-		select {
-		case o := <-out:
-			finish(o)
-		case <-ctx.Done():
-			abandon()
-		}
-		return
+		x.runFamilies(ctx, fc)
+	} else {
+		x.runMetrics(ctx)
 	}
+}
 
+// execution is one run of one collector in progress. A worker goroutine
+// calls the collector; the execute goroutine collects what it produces and
+// gives up at the deadline. A worker left behind is remembered as stuck, so
+// that no second one is started while it blocks.
+type execution struct {
+	s     *Scraper
+	e     *entry
+	r     *run
+	w     *worker
+	began time.Time
+}
+
+// finish publishes the run's output to every scrape waiting for it.
+func (x *execution) finish(o output) {
+	x.r.metrics, x.r.families, x.r.err, x.r.duration = o.metrics, o.families, o.err, time.Since(x.began)
+	x.e.mu.Lock()
+	x.e.running = nil
+	x.e.ranOnce = true
+	x.e.mu.Unlock()
+	close(x.r.done)
+}
+
+// workerDone is called by the worker when the collector returns, however
+// late: a worker that was abandoned clears the collector's stuck mark.
+func (x *execution) workerDone() {
+	x.e.mu.Lock()
+	x.w.finished = true
+	if x.w.abandoned {
+		x.e.stuck = nil
+	}
+	x.e.mu.Unlock()
+}
+
+// abandon gives up on a worker at the deadline, marking the collector stuck
+// until the worker returns.
+func (x *execution) abandon() {
+	x.e.mu.Lock()
+	if !x.w.finished {
+		x.w.abandoned = true
+		x.e.stuck = x.w
+	}
+	x.e.mu.Unlock()
+	x.finish(output{err: ErrTimeout})
+}
+
+// runFamilies runs a FamilyCollector: one call that returns its families.
+func (x *execution) runFamilies(ctx context.Context, fc FamilyCollector) {
+	out := make(chan output, 1)
+	go func() {
+		var o output
+		o.err = x.s.guard(x.e, func() (err error) {
+			o.families, err = fc.UpdateFamilies(ctx)
+			return err
+		})
+		x.workerDone()
+		out <- o
+	}()
+	select {
+	case o := <-out:
+		x.finish(o)
+	case <-ctx.Done():
+		x.abandon()
+	}
+}
+
+// runMetrics runs a Collector's Update and collects the metrics it sends.
+func (x *execution) runMetrics(ctx context.Context) {
 	// A small buffer: the collecting goroutine takes metrics as fast as
 	// they come, and 49 host collectors per scrape make a large one an
 	// allocation that shows.
 	ch := make(chan prometheus.Metric, 16)
 	errc := make(chan error, 1)
 	go func() {
-		err := s.guard(e, func() error { return e.Collector.Update(ctx, ch) })
+		err := x.s.guard(x.e, func() error { return x.e.Collector.Update(ctx, ch) })
 		close(ch)
 		errc <- err
-		workerDone()
+		x.workerDone()
 	}()
 	// Sized by the last run, so that a collector's output is not copied
 	// again and again while it grows.
-	ms := make([]prometheus.Metric, 0, e.lastLen)
+	ms := make([]prometheus.Metric, 0, x.e.lastLen)
 	for {
 		select {
 		case m, ok := <-ch:
 			if !ok {
-				e.lastLen = len(ms) // only this goroutine runs the collector now
-				finish(output{metrics: ms, err: <-errc})
+				x.e.lastLen = len(ms) // only this goroutine runs the collector now
+				x.finish(output{metrics: ms, err: <-errc})
 				return
 			}
 			ms = append(ms, m)
@@ -411,10 +493,17 @@ func (s *Scraper) execute(e *entry, r *run) {
 				for range ch {
 				}
 			}()
-			abandon()
+			x.abandon()
 			return
 		}
 	}
+}
+
+// stuckWorker is the worker of an earlier run that is still blocked, if any.
+func (e *entry) stuckWorker() *worker {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stuck
 }
 
 // output is what one invocation of a collector produced.

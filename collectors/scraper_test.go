@@ -155,7 +155,8 @@ func TestScraperCoalescesConcurrentScrapes(t *testing.T) {
 	gate := make(chan struct{})
 	a := &collectortest.Fake{Name: "a", Value: 1, Gate: gate}
 	b := &collectortest.Fake{Name: "b", Value: 2, Gate: gate}
-	s := newTestScraper(t, 10*time.Second, a, b)
+	reg := prometheus.NewRegistry()
+	s := newTestScraperOn(t, reg, 10*time.Second, a, b)
 
 	const scrapes = 50
 	var wg sync.WaitGroup
@@ -176,9 +177,10 @@ func TestScraperCoalescesConcurrentScrapes(t *testing.T) {
 			}
 		}()
 	}
-	// Let every scrape join before the collectors may finish.
-	collectortest.WaitFor(t, func() bool { return s.Gathers() == scrapes && a.Calls() == 1 && b.Calls() == 1 })
-	time.Sleep(20 * time.Millisecond)
+	// Let every scrape join before the collectors may finish: two
+	// collections (one per collector set) start three runs between them,
+	// a and b for one set and a again for the other, which joins a's run.
+	collectortest.WaitFor(t, func() bool { return collectortest.Arrived(t, reg, scrapes, 3) })
 	close(gate)
 	wg.Wait()
 	if ok.Load() != scrapes {
@@ -186,6 +188,10 @@ func TestScraperCoalescesConcurrentScrapes(t *testing.T) {
 	}
 	if a.Calls() != 1 || b.Calls() != 1 {
 		t.Errorf("collectors ran a=%d b=%d times for one coalesced group, want 1 each", a.Calls(), b.Calls())
+	}
+	v := collectortest.Gathered(t, reg)
+	if v["nodeagent_scrape_requests_total{outcome=collected}"] != 2 || v["nodeagent_scrape_collector_runs_total{outcome=joined}"] != 1 {
+		t.Errorf("scraper counters %v; want 2 collections, 48 joins, and one run joined", v)
 	}
 }
 
@@ -400,5 +406,53 @@ func TestSendFamilies(t *testing.T) {
 	want := "# HELP test_fam A family.\n# TYPE test_fam gauge\ntest_fam{id=\"/a\"} 1\ntest_fam{id=\"/b\"} 2\n"
 	if string(out) != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}
+
+// deadlineCollector records the deadline of the context Update is given.
+type deadlineCollector struct {
+	got chan time.Time
+}
+
+func (d *deadlineCollector) Update(ctx context.Context, _ chan<- prometheus.Metric) error {
+	dl, _ := ctx.Deadline()
+	d.got <- dl
+	return nil
+}
+
+// TestScraperDeadlineReachesUpdate: the scrape's deadline, when it is
+// shorter than --scrape.timeout (Prometheus' own timeout less the offset),
+// is the deadline of the collector's context; a longer one is cut to
+// --scrape.timeout.
+func TestScraperDeadlineReachesUpdate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		timeout    time.Duration
+		scrape     time.Duration
+		wantAtMost time.Duration
+	}{
+		{"Prometheus' deadline is shorter", 10 * time.Second, 2 * time.Second, 2 * time.Second},
+		{"--scrape.timeout is shorter", 3 * time.Second, time.Minute, 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := &deadlineCollector{got: make(chan time.Time, 1)}
+			s, err := collectors.NewScraper([]collectors.Instance{{Name: "d", Layer: collectors.LayerNode, Collector: d}},
+				collectors.ScraperOptions{Timeout: tc.timeout, MaxConcurrency: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := time.Now()
+			if _, err := s.Gather(before.Add(tc.scrape), []string{"d"}); err != nil {
+				t.Fatal(err)
+			}
+			// The deadline is computed while Gather runs.
+			slack := time.Since(before)
+			got := (<-d.got).Sub(before)
+			if got <= 0 || got > tc.wantAtMost+slack {
+				t.Errorf("Update's deadline is %s after the scrape began; want at most %s", got, tc.wantAtMost)
+			}
+		})
 	}
 }

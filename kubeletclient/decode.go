@@ -161,7 +161,7 @@ func runtimeID(containerID string) string {
 // DecodeMetrics parses a kubelet metrics body in the format its Content-Type
 // names (delimited protobuf, text or OpenMetrics) into families that are
 // served unchanged: names, help, types, labels and values as they came,
-// families sorted by name, explicit timestamps removed (the design notes, §2).
+// families sorted by name, explicit timestamps removed (docs/architecture.md#paths-and-jobs).
 //
 // A body that is not a metrics exposition (an HTML error page, garbage) is an
 // error wrapping ErrBadBody. A family or series that appears twice, which no

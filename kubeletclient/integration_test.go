@@ -78,12 +78,12 @@ func TestIntegrationRealKubelet(t *testing.T) {
 			}
 			// The container's cgroup (cgroupfs driver) in the hybrid host's
 			// unified hierarchy is named by the same IDs.
-			if matches, _ := filepath.Glob("/sys/fs/cgroup/unified/kubepods/*pod" + uid + "/" + id); len(matches) == 0 {
-				if matches, _ = filepath.Glob("/sys/fs/cgroup/unified/kubepods/*/pod" + uid + "/" + id); len(matches) == 0 {
-					t.Logf("no cgroup for %s/work (%s) under /sys/fs/cgroup/unified/kubepods", name, id)
-				} else {
-					t.Logf("%s/work: %s", name, matches[0])
-				}
+			// The Guaranteed pod sits directly under kubepods, the others
+			// under their QoS class.
+			matches, _ := filepath.Glob("/sys/fs/cgroup/unified/kubepods/pod" + uid + "/" + id)
+			more, _ := filepath.Glob("/sys/fs/cgroup/unified/kubepods/*/pod" + uid + "/" + id)
+			if matches = append(matches, more...); len(matches) != 1 {
+				t.Errorf("%s/work (%s): %d cgroups under /sys/fs/cgroup/unified/kubepods, want 1: %v", name, id, len(matches), matches)
 			} else {
 				t.Logf("%s/work: %s", name, matches[0])
 			}

@@ -47,7 +47,8 @@ type endpoint struct {
 // them gets a clear 404 message rather than the mux's bare one.
 var kubeletPaths = []string{"/metrics/kubelet", "/metrics/probes"}
 
-// planEndpoints maps enabled collectors to paths (design notes §2): the
+// planEndpoints maps enabled collectors to paths
+// (docs/architecture.md#paths-and-jobs): the
 // node and cadvisor layers on /metrics/<layer>, the security layer with the
 // self-metrics on /metrics/nodeagent, all of those on /metrics; each
 // kubelet-layer collector X only on /metrics/X. A layered setup scrapes the

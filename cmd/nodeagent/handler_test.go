@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,17 +44,20 @@ func waitUntil(t *testing.T, cond func() bool) {
 }
 
 // newTestHandlerFor serves fake node-layer collectors.
-func newTestHandlerFor(t *testing.T, maxRequests int, timeout time.Duration, fakes ...*fakeCollector) (*collectors.Scraper, *handler) {
+func newTestHandlerFor(t *testing.T, maxRequests int, timeout time.Duration, fakes ...*collectortest.Fake) (*collectors.Scraper, *handler) {
 	t.Helper()
 	var ins []collectors.Instance
 	for _, f := range fakes {
-		ins = append(ins, collectors.Instance{Name: f.name, Layer: collectors.LayerNode, Collector: f})
+		ins = append(ins, collectors.Instance{Name: f.Name, Layer: collectors.LayerNode, Collector: f})
 	}
-	s, err := collectors.NewScraper(ins, collectors.ScraperOptions{Timeout: timeout, MaxConcurrency: 4})
+	// The Scraper's own metrics go where the agent's do: the handler's self
+	// registry, which tests gather too.
+	self := prometheus.NewRegistry()
+	s, err := collectors.NewScraper(ins, collectors.ScraperOptions{Timeout: timeout, MaxConcurrency: 4, Registerer: self})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := newHandler(handlerConfig{scraper: s, self: prometheus.NewRegistry(), logger: testLogger(t), maxRequests: maxRequests, offset: 500 * time.Millisecond})
+	h, err := newHandler(handlerConfig{scraper: s, self: self, logger: testLogger(t), maxRequests: maxRequests, offset: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +176,8 @@ func TestKubeletPathsExplainWhenOff(t *testing.T) {
 
 func TestCollectFilter(t *testing.T) {
 	t.Parallel()
-	a := &fakeCollector{name: "a"}
-	b := &fakeCollector{name: "b"}
+	a := &collectortest.Fake{Name: "a", Value: 1}
+	b := &collectortest.Fake{Name: "b", Value: 1}
 	_, h := newTestHandlerFor(t, 0, time.Second, a, b)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -218,8 +222,8 @@ func TestCollectFilter(t *testing.T) {
 func TestConcurrentScrapesShareOneCollection(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	c := &fakeCollector{name: "shared", gate: gate}
-	s, h := newTestHandlerFor(t, 0, 10*time.Second, c)
+	c := &collectortest.Fake{Name: "shared", Gate: gate, Value: 1}
+	_, h := newTestHandlerFor(t, 0, 10*time.Second, c)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
@@ -255,8 +259,10 @@ func TestConcurrentScrapesShareOneCollection(t *testing.T) {
 	}
 	started.Wait()
 	// Every request has reached the scraper and joined the one collection.
-	waitUntil(t, func() bool { return c.callCount() == 1 && s.Gathers() >= scrapes })
-	time.Sleep(20 * time.Millisecond) // from counting into the in-flight collection they join
+	// Every request has reached the scraper and joined the one collection
+	// (/metrics and /metrics/node ask for the same one collector here) and
+	// its one run of the collector.
+	waitUntil(t, func() bool { return c.Calls() == 1 && collectortest.Arrived(t, h.self, scrapes, 1) })
 	close(gate)
 	wg.Wait()
 	close(codes)
@@ -265,7 +271,7 @@ func TestConcurrentScrapesShareOneCollection(t *testing.T) {
 			t.Errorf("a scrape failed: %d", code)
 		}
 	}
-	if n := c.callCount(); n != 1 {
+	if n := c.Calls(); n != 1 {
 		t.Errorf("collector ran %d times for 50 concurrent scrapes, want 1", n)
 	}
 }
@@ -273,7 +279,7 @@ func TestConcurrentScrapesShareOneCollection(t *testing.T) {
 func TestMaxRequests(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	c := &fakeCollector{name: "slow", gate: gate}
+	c := &collectortest.Fake{Name: "slow", Gate: gate, Value: 1}
 	_, h := newTestHandlerFor(t, 1, 10*time.Second, c)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -287,7 +293,7 @@ func TestMaxRequests(t *testing.T) {
 		resp.Body.Close()
 		first <- resp.StatusCode
 	}()
-	waitUntil(t, func() bool { return c.callCount() == 1 })
+	waitUntil(t, func() bool { return c.Calls() == 1 })
 	code, body := get(t, srv.Client(), srv.URL+"/metrics")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "--web.max-requests=1") {
 		t.Errorf("second request: %d %q, want 503 naming the limit", code, body)
@@ -301,7 +307,7 @@ func TestMaxRequests(t *testing.T) {
 func TestReadyz(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	c := &fakeCollector{name: "n", gate: gate}
+	c := &collectortest.Fake{Name: "n", Gate: gate, Value: 1}
 	s, h := newTestHandlerFor(t, 0, 10*time.Second, c)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -324,8 +330,8 @@ func TestReadyz(t *testing.T) {
 // Prometheus' own timeout minus the offset, not after --scrape.timeout.
 func TestScrapeTimeoutHeader(t *testing.T) {
 	t.Parallel()
-	stuck := &fakeCollector{name: "stuck", forever: true}
-	ok := &fakeCollector{name: "ok"}
+	stuck := &collectortest.Fake{Name: "stuck", Forever: true, Value: 1}
+	ok := &collectortest.Fake{Name: "ok", Value: 1}
 	_, h := newTestHandlerFor(t, 0, time.Hour, stuck, ok)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -351,7 +357,7 @@ func TestScrapeTimeoutHeader(t *testing.T) {
 
 func TestLandingPage(t *testing.T) {
 	t.Parallel()
-	s, h := newTestHandlerFor(t, 0, time.Second, &fakeCollector{name: "a"})
+	s, h := newTestHandlerFor(t, 0, time.Second, &collectortest.Fake{Name: "a", Value: 1})
 	// A first collection, so that /readyz, linked too, answers 200.
 	if _, err := s.Gather(time.Now().Add(time.Second), []string{"a"}); err != nil {
 		t.Fatal(err)

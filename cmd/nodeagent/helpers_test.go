@@ -3,21 +3,19 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"flag"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
@@ -131,40 +129,5 @@ func tlsClient(t *testing.T, ca *fakekubelet.CA, certPEM, keyPEM []byte) *http.C
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 }
 
-// fakeCollector is a collector whose behaviour each test sets.
-type fakeCollector struct {
-	name      string
-	gate      chan struct{} // calls after the first freeCalls wait for it
-	freeCalls int
-	forever   bool
-	mu        sync.Mutex
-	calls     int
-}
-
-func (f *fakeCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	f.mu.Lock()
-	f.calls++
-	n := f.calls
-	f.mu.Unlock()
-	if f.forever {
-		select {}
-	}
-	if f.gate != nil && n > f.freeCalls {
-		<-f.gate
-	}
-	ch <- prometheus.MustNewConstMetric(
-		prometheus.NewDesc("test_"+f.name+"_value", "A test value.", nil, nil),
-		prometheus.GaugeValue, 1)
-	return nil
-}
-
-func (f *fakeCollector) callCount() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls
-}
-
 // testLogger logs through t, so output shows only for failing tests.
-func testLogger(t *testing.T) *slog.Logger { return testlog.New(t) }
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/ from the current output")
+func testLogger(t *testing.T) *slog.Logger { return collectortest.Logger(t) }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
@@ -267,8 +268,8 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	// The start-up collection passes; the scrape's collection blocks.
-	slow := &fakeCollector{name: "slow", gate: gate, freeCalls: 1}
-	other := &fakeCollector{name: "other"}
+	slow := &collectortest.Fake{Name: "slow", Gate: gate, FreeCalls: 1, Value: 1}
+	other := &collectortest.Fake{Name: "other", Value: 1}
 	a.scraper, a.handler = newTestHandlerFor(t, 0, 10*time.Second, slow, other)
 	l := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -294,7 +295,7 @@ func TestGracefulShutdown(t *testing.T) {
 		_, _ = b.ReadFrom(resp.Body)
 		replies <- reply{resp.StatusCode, b.String()}
 	}()
-	waitUntil(t, func() bool { return slow.callCount() >= 2 })
+	waitUntil(t, func() bool { return slow.Calls() >= 2 })
 	cancel()
 	time.Sleep(50 * time.Millisecond) // shutdown has begun and waits for the scrape
 	close(gate)

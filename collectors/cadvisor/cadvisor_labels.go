@@ -12,7 +12,7 @@ import (
 )
 
 // identity is what labels a cgroup: the kubelet's values of container, id,
-// image, name, namespace and pod (design notes §3).
+// image, name, namespace and pod (docs/architecture.md#container-labels).
 type identity struct {
 	sandbox                             bool
 	container, id, image, name, ns, pod string

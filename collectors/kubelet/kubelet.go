@@ -24,7 +24,7 @@ var kubeletLintProblems = []collectors.LintException{
 
 func init() {
 	// Each passthrough X is served on /metrics/X only: its go_* and
-	// process_* families are the kubelet's, not ours (design notes §2).
+	// process_* families are the kubelet's, not ours (docs/architecture.md#paths-and-jobs).
 	for _, p := range []struct {
 		name, path string
 		on         bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -104,91 +104,28 @@ func dropTime(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
+// TestSecurityCheckStates: the two checks' expositions and log lines for a
+// secure kubelet, an insecure one, and one whose state cannot be told. The
+// expositions are golden files, testdata/security/<case>-{readonly-port,anonymous-auth}.prom
+// (go test -update rewrites them).
 func TestSecurityCheckStates(t *testing.T) {
 	t.Parallel()
 	timeout := errors.New("read-only port check: GET http://10.0.0.1:10255/healthz: the kubelet did not answer in time")
 	for _, tc := range []struct {
-		name           string
-		stub           *stubKubelet
-		wantRO, wantAn string
-		wantLog        []string
+		name    string
+		stub    *stubKubelet
+		wantLog []string
 	}{
 		{
-			name: "secure kubelet", stub: &stubKubelet{},
-			wantRO: `# HELP nodeagent_kubelet_readonly_port_last_check_timestamp_seconds nodeagent: when the read-only port check last ran (it runs at start and then every --kubelet.security-check-interval).
-# TYPE nodeagent_kubelet_readonly_port_last_check_timestamp_seconds gauge
-nodeagent_kubelet_readonly_port_last_check_timestamp_seconds 1.8e+09
-# HELP nodeagent_kubelet_readonly_port_open nodeagent: whether the kubelet's unauthenticated read-only port serves pod specs (1) or refuses connections (0); absent while the check cannot tell (see nodeagent_kubelet_readonly_port_state).
-# TYPE nodeagent_kubelet_readonly_port_open gauge
-nodeagent_kubelet_readonly_port_open 0
-# HELP nodeagent_kubelet_readonly_port_state nodeagent: the read-only port check's outcome: open, closed, or unknown (no answer in time, or an answer that is not a kubelet's); 1 for the current state.
-# TYPE nodeagent_kubelet_readonly_port_state gauge
-nodeagent_kubelet_readonly_port_state{state="closed"} 1
-nodeagent_kubelet_readonly_port_state{state="open"} 0
-nodeagent_kubelet_readonly_port_state{state="unknown"} 0
-`,
-			wantAn: `# HELP nodeagent_kubelet_anonymous_auth_enabled nodeagent: whether the kubelet's authenticated port accepts requests without credentials (1) or refuses them with 401 (0); absent while the check cannot tell (see nodeagent_kubelet_anonymous_auth_state).
-# TYPE nodeagent_kubelet_anonymous_auth_enabled gauge
-nodeagent_kubelet_anonymous_auth_enabled 0
-# HELP nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds nodeagent: when the anonymous-auth check last ran (it runs at start and then every --kubelet.security-check-interval).
-# TYPE nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds gauge
-nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds 1.8e+09
-# HELP nodeagent_kubelet_anonymous_auth_state nodeagent: the anonymous-auth check's outcome: enabled, disabled, or unknown (unreachable, TLS failure, timeout); 1 for the current state.
-# TYPE nodeagent_kubelet_anonymous_auth_state gauge
-nodeagent_kubelet_anonymous_auth_state{state="disabled"} 1
-nodeagent_kubelet_anonymous_auth_state{state="enabled"} 0
-nodeagent_kubelet_anonymous_auth_state{state="unknown"} 0
-`,
+			name: "secure", stub: &stubKubelet{},
 			wantLog: []string{`level=INFO msg="the kubelet's read-only port is closed"`, `level=INFO msg="the kubelet refuses anonymous requests (401)"`},
 		},
 		{
-			name: "insecure kubelet", stub: &stubKubelet{readOnly: true, anon: true},
-			wantRO: `# HELP nodeagent_kubelet_readonly_port_last_check_timestamp_seconds nodeagent: when the read-only port check last ran (it runs at start and then every --kubelet.security-check-interval).
-# TYPE nodeagent_kubelet_readonly_port_last_check_timestamp_seconds gauge
-nodeagent_kubelet_readonly_port_last_check_timestamp_seconds 1.8e+09
-# HELP nodeagent_kubelet_readonly_port_open nodeagent: whether the kubelet's unauthenticated read-only port serves pod specs (1) or refuses connections (0); absent while the check cannot tell (see nodeagent_kubelet_readonly_port_state).
-# TYPE nodeagent_kubelet_readonly_port_open gauge
-nodeagent_kubelet_readonly_port_open 1
-# HELP nodeagent_kubelet_readonly_port_state nodeagent: the read-only port check's outcome: open, closed, or unknown (no answer in time, or an answer that is not a kubelet's); 1 for the current state.
-# TYPE nodeagent_kubelet_readonly_port_state gauge
-nodeagent_kubelet_readonly_port_state{state="closed"} 0
-nodeagent_kubelet_readonly_port_state{state="open"} 1
-nodeagent_kubelet_readonly_port_state{state="unknown"} 0
-`,
-			wantAn: `# HELP nodeagent_kubelet_anonymous_auth_enabled nodeagent: whether the kubelet's authenticated port accepts requests without credentials (1) or refuses them with 401 (0); absent while the check cannot tell (see nodeagent_kubelet_anonymous_auth_state).
-# TYPE nodeagent_kubelet_anonymous_auth_enabled gauge
-nodeagent_kubelet_anonymous_auth_enabled 1
-# HELP nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds nodeagent: when the anonymous-auth check last ran (it runs at start and then every --kubelet.security-check-interval).
-# TYPE nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds gauge
-nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds 1.8e+09
-# HELP nodeagent_kubelet_anonymous_auth_state nodeagent: the anonymous-auth check's outcome: enabled, disabled, or unknown (unreachable, TLS failure, timeout); 1 for the current state.
-# TYPE nodeagent_kubelet_anonymous_auth_state gauge
-nodeagent_kubelet_anonymous_auth_state{state="disabled"} 0
-nodeagent_kubelet_anonymous_auth_state{state="enabled"} 1
-nodeagent_kubelet_anonymous_auth_state{state="unknown"} 0
-`,
+			name: "insecure", stub: &stubKubelet{readOnly: true, anon: true},
 			wantLog: []string{"level=WARN", "set readOnlyPort: 0 in the kubelet configuration", "set authentication.anonymous.enabled: false in the kubelet configuration"},
 		},
 		{
-			name: "cannot tell", stub: &stubKubelet{readOnlyErr: timeout, anonErr: errors.New("anonymous-auth check: TLS with the kubelet failed")},
-			wantRO: `# HELP nodeagent_kubelet_readonly_port_last_check_timestamp_seconds nodeagent: when the read-only port check last ran (it runs at start and then every --kubelet.security-check-interval).
-# TYPE nodeagent_kubelet_readonly_port_last_check_timestamp_seconds gauge
-nodeagent_kubelet_readonly_port_last_check_timestamp_seconds 1.8e+09
-# HELP nodeagent_kubelet_readonly_port_state nodeagent: the read-only port check's outcome: open, closed, or unknown (no answer in time, or an answer that is not a kubelet's); 1 for the current state.
-# TYPE nodeagent_kubelet_readonly_port_state gauge
-nodeagent_kubelet_readonly_port_state{state="closed"} 0
-nodeagent_kubelet_readonly_port_state{state="open"} 0
-nodeagent_kubelet_readonly_port_state{state="unknown"} 1
-`,
-			wantAn: `# HELP nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds nodeagent: when the anonymous-auth check last ran (it runs at start and then every --kubelet.security-check-interval).
-# TYPE nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds gauge
-nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds 1.8e+09
-# HELP nodeagent_kubelet_anonymous_auth_state nodeagent: the anonymous-auth check's outcome: enabled, disabled, or unknown (unreachable, TLS failure, timeout); 1 for the current state.
-# TYPE nodeagent_kubelet_anonymous_auth_state gauge
-nodeagent_kubelet_anonymous_auth_state{state="disabled"} 0
-nodeagent_kubelet_anonymous_auth_state{state="enabled"} 0
-nodeagent_kubelet_anonymous_auth_state{state="unknown"} 1
-`,
+			name: "cannot-tell", stub: &stubKubelet{readOnlyErr: timeout, anonErr: errors.New("anonymous-auth check: TLS with the kubelet failed")},
 			wantLog: []string{"cannot tell whether the kubelet's read-only port is open; reported as unknown", "did not answer in time", "cannot tell whether the kubelet accepts anonymous requests"},
 		},
 	} {
@@ -197,14 +134,8 @@ nodeagent_kubelet_anonymous_auth_state{state="unknown"} 1
 			stub := tc.stub
 			stub.interval = 5 * time.Minute
 			ro, anon, _, logs := securityEnv(t, stub)
-			for c, want := range map[collectors.Collector]string{ro: tc.wantRO, anon: tc.wantAn} {
-				got, err := collectortest.Exposition(t, c)
-				if err != nil {
-					t.Fatalf("Update: %v", err)
-				}
-				if diff := cmp.Diff(want, string(got)); diff != "" {
-					t.Errorf("exposition (-want +got):\n%s", diff)
-				}
+			for check, c := range map[string]collectors.Collector{"readonly-port": ro, "anonymous-auth": anon} {
+				collectortest.CompareCollectorGolden(t, c, filepath.Join("testdata", "security", tc.name+"-"+check+".prom"))
 			}
 			for _, w := range tc.wantLog {
 				if !strings.Contains(logs.String(), w) {

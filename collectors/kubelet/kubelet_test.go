@@ -12,6 +12,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -251,7 +252,8 @@ func TestPassthroughAsksKubeletOncePerCoalescedScrape(t *testing.T) {
 		w.Header().Set("Content-Type", fakekubelet.TextFormat)
 		_, _ = w.Write(body)
 	})
-	s, err := collectors.NewScraper(buildKubeletLayer(t, kubeletClient(t, k), "kubelet"), collectors.ScraperOptions{Timeout: 10 * time.Second, MaxConcurrency: 2})
+	reg := prometheus.NewRegistry()
+	s, err := collectors.NewScraper(buildKubeletLayer(t, kubeletClient(t, k), "kubelet"), collectors.ScraperOptions{Timeout: 10 * time.Second, MaxConcurrency: 2, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,8 +272,9 @@ func TestPassthroughAsksKubeletOncePerCoalescedScrape(t *testing.T) {
 			results <- successOf(mfs, "kubelet")
 		}()
 	}
-	collectortest.WaitFor(t, func() bool { return s.Gathers() == scrapes && k.Requests("/metrics") == 1 })
-	time.Sleep(20 * time.Millisecond) // the last scrapes pass from the counter into the join
+	// Every scrape has started or joined the one collection, whose one run
+	// is waiting for the kubelet.
+	collectortest.WaitFor(t, func() bool { return collectortest.Arrived(t, reg, scrapes, 1) && k.Requests("/metrics") == 1 })
 	close(gate)
 	wg.Wait()
 	close(results)

@@ -29,9 +29,9 @@ func init() {
 		DefaultEnabled: true,
 		Setup: func(app collectors.FlagApp) collectors.Factory {
 			cfg := &arpConfig{}
-			app.Flag("collector.arp.device-include", "Regexp of arp devices to include (mutually exclusive to device-exclude).").
+			app.Flag("collector.arp.device-include", "Regexp of arp devices to include; when device-exclude is given too, both apply.").
 				StringVar(&cfg.deviceInclude)
-			app.Flag("collector.arp.device-exclude", "Regexp of arp devices to exclude (mutually exclusive to device-include).").
+			app.Flag("collector.arp.device-exclude", "Regexp of arp devices to exclude; when device-include is given too, both apply.").
 				StringVar(&cfg.deviceExclude)
 			app.Flag("collector.arp.netlink", "Use netlink to gather stats instead of /proc/net/arp. Netlink reads the network namespace nodeagent runs in (the host's with hostNetwork) whatever --path.procfs says.").
 				Default("true").BoolVar(&cfg.netlink)
