@@ -306,10 +306,7 @@ func TestUnitSyscalls(t *testing.T) {
 		straceArgs = append(straceArgs, "-u", "nobody")
 	}
 	cmd := exec.Command(strace, append(straceArgs, args...)...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	for _, e := range values(unit, "Environment") {
-		cmd.Env = append(cmd.Env, e)
-	}
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, values(unit, "Environment")...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
