@@ -15,6 +15,9 @@ STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # node_exporter is built only as a measuring stick for conformance and
 # benchmarks, never linked into nodeagent.
 NODE_EXPORTER  := github.com/prometheus/node_exporter@v1.12.1
+# promtool runs node-mixin's alerts over nodeagent's series (make
+# node-mixin-rules), built from the module proxy like node_exporter.
+PROMTOOL       := github.com/prometheus/prometheus/cmd/promtool@v0.316.0
 # nfpm builds the .deb and .rpm (make package).
 NFPM           := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 TOOLS          := $(CURDIR)/bin/tools
@@ -51,7 +54,7 @@ REAL_KUBELET         ?= $(CURDIR)/../shared/tools/real-kubelet
 REAL_KUBELET_DIR     ?= /tmp/real-kubelet
 REAL_KUBELET_APISERVER ?= 1
 
-.PHONY: all build run test vet unit e2e node-conformance integration lint fmt-check bench clean image image-smoke package package-test unit-syscalls
+.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration lint fmt-check bench clean image image-smoke package package-test unit-syscalls
 
 all: build
 
@@ -87,7 +90,7 @@ run: build
 # node_exporter conformance of every host collector's golden cases, and
 # staticcheck; then the systemd unit against the system calls the agent
 # makes, and the packages installed, upgraded and purged.
-test: fmt-check vet unit e2e node-conformance lint unit-syscalls package-test
+test: fmt-check vet unit e2e node-conformance node-mixin-rules lint unit-syscalls package-test
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -113,6 +116,19 @@ $(NODE_EXPORTER_BIN):
 
 node-conformance: $(NODE_EXPORTER_BIN)
 	NODE_EXPORTER_BIN=$(NODE_EXPORTER_BIN) $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/...
+
+# Named by version, as node_exporter's binary is.
+PROMTOOL_BIN := $(TOOLS)/promtool-$(lastword $(subst @v, ,$(PROMTOOL)))
+
+$(PROMTOOL_BIN):
+	rm -rf $(TOOLS)/.promtool && GOBIN=$(TOOLS)/.promtool $(GO) install $(PROMTOOL)
+	mv $(TOOLS)/.promtool/promtool $@ && rm -rf $(TOOLS)/.promtool
+
+# node-mixin's systemd alerts (kube-prometheus' rules, unchanged) under
+# promtool test rules, on series the systemd collector served from a fake
+# manager on a private dbus-daemon (Debian's dbus; .ci/run installs it).
+node-mixin-rules: $(PROMTOOL_BIN)
+	PROMTOOL_BIN=$(PROMTOOL_BIN) $(GO) test -count=1 -v -run 'TestNodeMixinSystemdAlerts' ./collectors/node/
 
 # Integration tests against a real kubelet v1.37 with containerd and three
 # static pods on 127.0.0.1 (docs/kubelet.md). Starts it when it is not

@@ -108,6 +108,12 @@ type Env struct {
 	// security collectors. Nil when the kubelet layer is off (no kubelet
 	// address known); their factories then build nothing.
 	Kubelet Kubelet
+	// Enabled says whether the named collector is enabled in this agent,
+	// for the rare family two collectors could serve: one leaves it to the
+	// other (cpu's node_cpu_frequency_hertz from /proc/cpuinfo, which
+	// cpufreq serves from sysfs). Nil, as in tests that build one
+	// collector alone, means no other collector is enabled.
+	Enabled func(name string) bool
 }
 
 // Kubelet is the kubelet as the kubelet-layer and security collectors see
@@ -147,6 +153,14 @@ type Registration struct {
 	Name           string
 	Layer          Layer
 	DefaultEnabled bool
+	// OffWithKubelet turns a DefaultEnabled collector off when a kubelet is
+	// configured (Env.Kubelet is set: --kubelet.url, or NODE_IP/NODE_NAME
+	// from the downward API), unless the user enabled it explicitly with
+	// --collector.<name>. It is for collectors that belong to a bare-metal
+	// host run by systemd but not to a Kubernetes node's DaemonSet pod,
+	// which has no host D-Bus socket and whose users did not ask for them
+	// (node_exporter has them off).
+	OffWithKubelet bool
 	// Setup registers the collector's own flags on app, writing into a Config
 	// struct of the collector's file, and returns the Factory that reads it.
 	Setup func(app FlagApp) Factory
@@ -210,7 +224,10 @@ func AddFlags(app FlagApp, regs []Registration) *Selection {
 	for _, r := range regs {
 		e := selEntry{reg: r, enabled: new(bool), setByUs: new(bool)}
 		state := "disabled"
-		if r.DefaultEnabled {
+		switch {
+		case r.DefaultEnabled && r.OffWithKubelet:
+			state = "enabled without a kubelet, disabled on Kubernetes nodes"
+		case r.DefaultEnabled:
 			state = "enabled"
 		}
 		app.Flag("collector."+r.Name,
@@ -230,17 +247,23 @@ type Instance struct {
 }
 
 // Build applies --collector.disable-defaults (only collectors the user
-// enabled explicitly stay on) and builds every enabled collector. A factory
-// that fails is a startup error naming the collector.
+// enabled explicitly stay on) and the kubelet-dependent defaults
+// (Registration.OffWithKubelet), and builds every enabled collector. A
+// factory that fails is a startup error naming the collector.
 func (s *Selection) Build(env Env, disableDefaults bool) ([]Instance, error) {
 	var out []Instance
 	var errs []error
+	enabled := map[string]bool{}
 	for _, e := range s.entries {
 		on := *e.enabled
-		if disableDefaults && !*e.setByUs {
+		if !*e.setByUs && (disableDefaults || e.reg.OffWithKubelet && env.Kubelet != nil) {
 			on = false
 		}
-		if !on {
+		enabled[e.reg.Name] = on
+	}
+	env.Enabled = func(name string) bool { return enabled[name] }
+	for _, e := range s.entries {
+		if !enabled[e.reg.Name] {
 			continue
 		}
 		c, err := e.factory(env)

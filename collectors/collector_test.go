@@ -1,18 +1,30 @@
 package collectors_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nodeagent/nodeagent/collectors"
 
 	"github.com/alecthomas/kingpin/v2"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nodeagent/nodeagent/internal/collectortest"
 )
+
+// someKubelet stands for a configured kubelet: Build only asks whether
+// there is one.
+type someKubelet struct{}
+
+func (someKubelet) Metrics(context.Context, string) ([]*dto.MetricFamily, error) { return nil, nil }
+func (someKubelet) ReadOnlyPortOpen(context.Context) (bool, error)               { return false, nil }
+func (someKubelet) AnonymousAuthEnabled(context.Context) (bool, error)           { return false, nil }
+func (someKubelet) SecurityCheckInterval() time.Duration                         { return time.Minute }
 
 func testRegistrations(built *[]string) []collectors.Registration {
 	mk := func(name string, layer collectors.Layer, def bool) collectors.Registration {
@@ -28,27 +40,35 @@ func testRegistrations(built *[]string) []collectors.Registration {
 			}
 		}}
 	}
+	bareMetal := mk("delta", collectors.LayerNode, true)
+	bareMetal.OffWithKubelet = true
 	return []collectors.Registration{
 		mk("alpha", collectors.LayerNode, true),
 		mk("beta", collectors.LayerCadvisor, true),
 		mk("gamma", collectors.LayerNode, false),
 		mk("broken", collectors.LayerNode, false),
+		bareMetal,
 	}
 }
 
 func TestSelectionFlags(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name string
-		args []string
-		want []string
+		name    string
+		args    []string
+		kubelet bool // a kubelet is configured
+		want    []string
 	}{
-		{"defaults", nil, []string{"alpha", "beta"}},
-		{"enable one", []string{"--collector.gamma"}, []string{"alpha", "beta", "gamma"}},
-		{"disable one", []string{"--no-collector.alpha"}, []string{"beta"}},
-		{"disable defaults", []string{"--collector.disable-defaults"}, nil},
-		{"disable defaults keeps explicit", []string{"--collector.disable-defaults", "--collector.gamma", "--collector.alpha"}, []string{"alpha", "gamma"}},
-		{"own flag", []string{"--collector.alpha.size=7", "--no-collector.beta"}, []string{"alpha"}},
+		{"defaults", nil, false, []string{"alpha", "beta", "delta"}},
+		{"enable one", []string{"--collector.gamma"}, false, []string{"alpha", "beta", "gamma", "delta"}},
+		{"disable one", []string{"--no-collector.alpha"}, false, []string{"beta", "delta"}},
+		{"disable defaults", []string{"--collector.disable-defaults"}, false, nil},
+		{"disable defaults keeps explicit", []string{"--collector.disable-defaults", "--collector.gamma", "--collector.alpha"}, false, []string{"alpha", "gamma"}},
+		{"own flag", []string{"--collector.alpha.size=7", "--no-collector.beta", "--no-collector.delta"}, false, []string{"alpha"}},
+		{"kubelet turns bare-metal default off", nil, true, []string{"alpha", "beta"}},
+		{"kubelet and explicit enable", []string{"--collector.delta"}, true, []string{"alpha", "beta", "delta"}},
+		{"kubelet and explicit enable with disable defaults", []string{"--collector.disable-defaults", "--collector.delta"}, true, []string{"delta"}},
+		{"bare metal, explicit disable", []string{"--no-collector.delta"}, false, []string{"alpha", "beta"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -59,7 +79,11 @@ func TestSelectionFlags(t *testing.T) {
 			if _, err := app.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			ins, err := sel.Build(collectors.Env{}, *disable)
+			env := collectors.Env{}
+			if tc.kubelet {
+				env.Kubelet = someKubelet{}
+			}
+			ins, err := sel.Build(env, *disable)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,5 +125,36 @@ func TestSelectionFactoryError(t *testing.T) {
 	_, err := sel.Build(collectors.Env{}, false)
 	if err == nil || !strings.Contains(err.Error(), "collector broken: cannot open device") {
 		t.Errorf("want an error naming the collector, got %v", err)
+	}
+}
+
+// Factories see which collectors are enabled in the agent, after
+// --collector.disable-defaults and the kubelet-dependent defaults.
+func TestSelectionEnvEnabled(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	probe := collectors.Registration{Name: "probe", Layer: collectors.LayerNode, DefaultEnabled: true,
+		Setup: func(collectors.FlagApp) collectors.Factory {
+			return func(env collectors.Env) (collectors.Collector, error) {
+				for _, n := range []string{"alpha", "beta", "gamma", "delta", "probe", "nope"} {
+					seen[n] = env.Enabled(n)
+				}
+				return &collectortest.Fake{Name: "probe"}, nil
+			}
+		}}
+	var built []string
+	app := kingpin.New("test", "")
+	sel := collectors.AddFlags(app, append(testRegistrations(&built), probe))
+	if _, err := app.Parse([]string{"--no-collector.beta", "--collector.gamma"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sel.Build(collectors.Env{Kubelet: someKubelet{}}, false); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"alpha": true, "beta": false, "gamma": true, "delta": false, "probe": true, "nope": false}
+	for n, w := range want {
+		if seen[n] != w {
+			t.Errorf("Enabled(%q) = %v, want %v", n, seen[n], w)
+		}
 	}
 }

@@ -32,6 +32,11 @@ var fixtureArgs = []string{
 	// whatever --path.procfs says; the fixture's /proc/net/arp is what
 	// tests want.
 	"--no-collector.arp.netlink",
+	// So does netdev, unless told to read <procfs>/net/dev.
+	"--no-collector.netdev.netlink",
+	// systemd asks the host's manager over D-Bus, which no fixture
+	// holds (collectors/node tests it against a fake manager).
+	"--no-collector.systemd",
 	"--path.cgroupfs=../../collectors/cadvisor/testdata/cadvisor/bare-metal/cgroup",
 	"--log.level=debug",
 }
