@@ -50,7 +50,10 @@ func init() {
 			app.Flag("collector.systemd.private", "Establish a private, direct connection to systemd without dbus (Strongly discouraged since it requires root. For testing purposes only).").
 				Hidden().BoolVar(&cfg.private)
 			app.Flag("collector.systemd.enable-task-metrics", "Enables service unit tasks metrics unit_tasks_current and unit_tasks_max").BoolVar(&cfg.tasks)
-			app.Flag("collector.systemd.enable-restarts-metrics", "Enables service unit metric service_restart_total (node-mixin's NodeSystemdServiceCrashlooping alert needs it).").BoolVar(&cfg.restarts)
+			// On by default, unlike node_exporter: node-mixin's
+			// NodeSystemdServiceCrashlooping alert needs the series, and it
+			// costs one property read per service.
+			app.Flag("collector.systemd.enable-restarts-metrics", "Enables service unit metric service_restart_total (node-mixin's NodeSystemdServiceCrashlooping alert needs it; on by default, unlike node_exporter).").Default("true").BoolVar(&cfg.restarts)
 			app.Flag("collector.systemd.enable-start-time-metrics", "Enables service unit metric unit_start_time_seconds").BoolVar(&cfg.starts)
 			app.Flag("collector.systemd.bus-address", "D-Bus address of the system bus (e.g. unix:path=/run/dbus/system_bus_socket). Empty: $DBUS_SYSTEM_BUS_ADDRESS, else the standard system bus socket.").
 				StringVar(&cfg.busAddress)

@@ -184,7 +184,7 @@ func scrapeMinutes(t *testing.T, minutes int, change func(*fakeManager, int)) ma
 	bus := startBus(t)
 	m := newFakeHost()
 	serveManager(t, bus, m)
-	c := systemdAt(t, bus, "--collector.systemd.enable-restarts-metrics")
+	c := systemdAt(t, bus) // the defaults: what a bare-metal host runs
 	series := map[string][]float64{}
 	for minute := range minutes {
 		m.mu.Lock()

@@ -534,9 +534,12 @@ func TestSystemdBadFlags(t *testing.T) {
 func TestNodeExporterConformanceSystemd(t *testing.T) {
 	bin := collectortest.NodeExporterBin(t)
 	for _, args := range [][]string{
-		nil,
+		// nodeagent's defaults, which differ from node_exporter's in
+		// serving restart counts: node_exporter is given the flag.
+		{"--collector.systemd.enable-restarts-metrics"},
+		{"--no-collector.systemd.enable-restarts-metrics"},
 		{"--collector.systemd.enable-restarts-metrics", "--collector.systemd.enable-start-time-metrics", "--collector.systemd.enable-task-metrics"},
-		{`--collector.systemd.unit-include=.+\.(service|mount)`, `--collector.systemd.unit-exclude=(cron|backup)\.service`},
+		{"--collector.systemd.enable-restarts-metrics", `--collector.systemd.unit-include=.+\.(service|mount)`, `--collector.systemd.unit-exclude=(cron|backup)\.service`},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			bus := startBus(t)
