@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
+	"github.com/nodeagent/nodeagent/internal/promfetch"
 	"github.com/nodeagent/nodeagent/kubeletclient"
 
 	"github.com/nodeagent/nodeagent/collectors"
@@ -168,7 +169,7 @@ var sampleTimestampRE = regexp.MustCompile(`(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.
 func TestPassthroughLint(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"k8s-1.37-local_metrics.txt", "k8s-1.37-local_metrics-resource.txt"} {
-		mfs, err := kubeletclient.DecodeMetrics(fakekubelet.Payload(t, name), fakekubelet.TextFormat)
+		mfs, err := promfetch.Decode(fakekubelet.Payload(t, name), fakekubelet.TextFormat)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -291,7 +292,7 @@ func TestPassthroughAsksKubeletOncePerCoalescedScrape(t *testing.T) {
 // the text format and in the protobuf format the client asks for first.
 func BenchmarkPassthrough(b *testing.B) {
 	text := fakekubelet.Payload(b, "k8s-1.37-local_metrics.txt")
-	mfs, err := kubeletclient.DecodeMetrics(text, fakekubelet.TextFormat)
+	mfs, err := promfetch.Decode(text, fakekubelet.TextFormat)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -334,7 +335,7 @@ func BenchmarkDecodeMetrics(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(text)))
 	for b.Loop() {
-		if _, err := kubeletclient.DecodeMetrics(text, fakekubelet.TextFormat); err != nil {
+		if _, err := promfetch.Decode(text, fakekubelet.TextFormat); err != nil {
 			b.Fatal(err)
 		}
 	}
