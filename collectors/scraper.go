@@ -66,6 +66,10 @@ type entry struct {
 	ranOnce bool
 	lastErr string // for logging a failure once per change
 	lastLen int    // metrics the last completed Update sent; runs are serial
+	// reported and lastOK are the outcome of the collector's last scrape,
+	// for LastSuccess.
+	reported bool
+	lastOK   bool
 }
 
 // run is one execution of a collector, shared by every scrape that joined it.
@@ -153,13 +157,56 @@ func (s *Scraper) Timeout() time.Duration { return s.opts.Timeout }
 // The error reports inconsistent metrics that were left out; the families
 // returned with it are complete otherwise and safe to serve.
 func (s *Scraper) Gather(deadline time.Time, names []string) ([]*dto.MetricFamily, error) {
+	r, err := s.GatherResult(deadline, names)
+	return r.Families, err
+}
+
+// Result is one Gather's output.
+type Result struct {
+	// Families are what Gather returns; shared between joined callers.
+	Families []*dto.MetricFamily
+	// Errors holds each requested collector's error in this scrape: nil on
+	// success, ErrNoData when it had nothing to report, ErrTimeout or
+	// ErrStuck when the deadline cut it. A passthrough path turns it into
+	// its status.
+	Errors map[string]error
+}
+
+// GatherResult is Gather that also says how each collector fared.
+func (s *Scraper) GatherResult(deadline time.Time, names []string) (Result, error) {
 	s.gathers.Add(1)
 	key := strings.Join(names, ",")
 	v, err, _ := s.group.Do(key, func() (any, error) {
 		return s.gather(deadline, names)
 	})
-	mfs, _ := v.([]*dto.MetricFamily)
-	return mfs, err
+	r, _ := v.(Result)
+	return r, err
+}
+
+// LastSuccess returns nodeagent_scrape_collector_success of each named
+// collector as of its last scrape, leaving out those never scraped:
+// passthroughs are scraped on their own paths, and /metrics reports how
+// they fared there.
+func (s *Scraper) LastSuccess(names []string) []prometheus.Metric {
+	var out []prometheus.Metric
+	for _, n := range names {
+		e, ok := s.byName[n]
+		if !ok {
+			continue
+		}
+		e.mu.Lock()
+		reported, ok1 := e.reported, e.lastOK
+		e.mu.Unlock()
+		if !reported {
+			continue
+		}
+		v := 0.0
+		if ok1 {
+			v = 1
+		}
+		out = append(out, prometheus.MustNewConstMetric(s.successDesc, prometheus.GaugeValue, v, n))
+	}
+	return out
 }
 
 type result struct {
@@ -170,7 +217,7 @@ type result struct {
 	duration time.Duration
 }
 
-func (s *Scraper) gather(deadline time.Time, names []string) ([]*dto.MetricFamily, error) {
+func (s *Scraper) gather(deadline time.Time, names []string) (Result, error) {
 	// The collection does not follow the first caller's request context: a
 	// scraper that hangs up must not cut short the scrape others joined.
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -182,7 +229,7 @@ func (s *Scraper) gather(deadline time.Time, names []string) ([]*dto.MetricFamil
 	for _, n := range names {
 		e, ok := s.byName[n]
 		if !ok {
-			return nil, fmt.Errorf("collector %q is not enabled", n)
+			return Result{}, fmt.Errorf("collector %q is not enabled", n)
 		}
 		entries = append(entries, e)
 		runs = append(runs, s.start(e))
@@ -200,7 +247,9 @@ func (s *Scraper) gather(deadline time.Time, names []string) ([]*dto.MetricFamil
 	}
 
 	var all []prometheus.Metric
+	outcome := Result{Errors: make(map[string]error, len(results))}
 	for _, r := range results {
+		outcome.Errors[r.name] = r.err
 		ok := 0.0
 		if r.err == nil || errors.Is(r.err, ErrNoData) {
 			ok = 1
@@ -212,7 +261,7 @@ func (s *Scraper) gather(deadline time.Time, names []string) ([]*dto.MetricFamil
 	}
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(MetricSlice(all)); err != nil {
-		return nil, fmt.Errorf("registering scrape output: %w", err)
+		return Result{}, fmt.Errorf("registering scrape output: %w", err)
 	}
 	mfs, err := reg.Gather()
 	var errs []error
@@ -231,7 +280,8 @@ func (s *Scraper) gather(deadline time.Time, names []string) ([]*dto.MetricFamil
 		errs = append(errs, err)
 	}
 	StripTimestamps(mfs)
-	return mfs, errors.Join(errs...)
+	outcome.Families = mfs
+	return outcome, errors.Join(errs...)
 }
 
 // mergeFamilies adds the families of FamilyCollectors to the registry's
@@ -445,6 +495,7 @@ func (s *Scraper) report(e *entry, err error) {
 	e.mu.Lock()
 	prev := e.lastErr
 	e.lastErr = msg
+	e.reported, e.lastOK = true, msg == ""
 	e.mu.Unlock()
 	switch {
 	case err != nil && errors.Is(err, ErrNoData):
