@@ -159,6 +159,9 @@ func newClient(cfg Config, base *url.URL, authed, anonymous *http.Client, reg pr
 	}, nil
 }
 
+// URLOf is the URL of path on the authenticated port, for messages.
+func (c *Client) URLOf(path string) string { return c.base.JoinPath(path).String() }
+
 // SecurityCheckInterval is how often the security checks run again.
 func (c *Client) SecurityCheckInterval() time.Duration { return c.cfg.SecurityCheckInterval }
 

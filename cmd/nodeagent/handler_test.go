@@ -159,14 +159,32 @@ func TestEndpointsSelfMetricsOnlyOnMetrics(t *testing.T) {
 	}
 }
 
-func TestKubeletPathsExplainWhenOff(t *testing.T) {
+// TestPassthroughPathsExplainWhenOff: on a host without a kubelet or a
+// container runtime, every passthrough path answers 404 saying why.
+func TestPassthroughPathsExplainWhenOff(t *testing.T) {
 	t.Parallel()
 	addr := startAgent(t)
+	want := map[string]string{
+		"/metrics/resource":   "enable it with --collector.resource",
+		"/metrics/kube-proxy": "the kubelet layer is off here; give --kube-proxy.url",
+		"/metrics/runtime":    "no container runtime found",
+	}
 	for _, p := range kubeletPaths {
-		code, body := get(t, http.DefaultClient, "http://"+addr+p)
-		if code != http.StatusNotFound || !strings.Contains(body, "kubelet") {
-			t.Errorf("%s: %d %q, want 404 explaining the kubelet layer is off", p, code, body)
+		want[p] = "neither NODE_IP nor NODE_NAME is set"
+	}
+	checked := 0
+	for _, ep := range planEndpoints(nil) {
+		if !ep.passthrough {
+			continue
 		}
+		checked++
+		code, body := get(t, http.DefaultClient, "http://"+addr+ep.path)
+		if code != http.StatusNotFound || want[ep.path] == "" || !strings.Contains(body, want[ep.path]) {
+			t.Errorf("%s: %d %q, want 404 saying %q", ep.path, code, body, want[ep.path])
+		}
+	}
+	if checked != len(want) {
+		t.Errorf("%d passthrough paths checked, want %d", checked, len(want))
 	}
 }
 

@@ -96,9 +96,10 @@ type body struct {
 }
 
 // New starts a fake kubelet serving the real payloads: /metrics (1.37),
-// /metrics/resource (1.37), /metrics/probes (ProbesBody), /pods (1.35),
-// /stats/summary (1.35) and /healthz. Anonymous authentication is off, no
-// token is accepted until SetToken. It stops when the test ends.
+// /metrics/resource (1.37), /metrics/probes (ProbesBody), /metrics/slis,
+// /pods (1.35), /stats/summary (1.35) and /healthz. Anonymous
+// authentication is off, no token is accepted until SetToken. It stops
+// when the test ends.
 func New(t testing.TB) *Kubelet {
 	t.Helper()
 	dir := t.TempDir()
@@ -126,6 +127,7 @@ func New(t testing.TB) *Kubelet {
 			"/metrics":          {TextFormat, Payload(t, "k8s-1.37-local_metrics.txt")},
 			"/metrics/resource": {TextFormat, Payload(t, "k8s-1.37-local_metrics-resource.txt")},
 			"/metrics/probes":   {TextFormat, ProbesBody},
+			"/metrics/slis":     {TextFormat, Payload(t, "metrics-slis.txt")},
 			"/pods":             {"application/json", Payload(t, "k8s-1.35_pods.json")},
 			"/stats/summary":    {"application/json", Payload(t, "k8s-1.35_stats-summary.json")},
 			"/healthz":          {"text/plain; charset=utf-8", []byte("ok")},
