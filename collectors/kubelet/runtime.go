@@ -34,7 +34,7 @@ var runtimeKinds = []runtimeKind{
 		socket:   "run/containerd/containerd.sock",
 		scope:    "cri-containerd-",
 		url:      "http://127.0.0.1:1338/v1/metrics",
-		prefixes: []string{"containerd_", "container_"},
+		prefixes: []string{"containerd_"},
 		hint:     `containerd serves metrics only with [metrics] address = "127.0.0.1:1338" in /etc/containerd/config.toml (docs/sources.md); or give --runtime.metrics-url`,
 	},
 	{
@@ -48,11 +48,15 @@ var runtimeKinds = []runtimeKind{
 }
 
 // The runtimes' names that promlint objects to; their own dashboards use
-// them as they are.
+// them as they are. containerd's per-task container_* families (cgroup
+// statistics, labelled container_id and namespace) are not cAdvisor's:
+// they stay on /metrics/runtime, a job of their own.
 var runtimeLintProblems = []collectors.LintException{
-	collectors.Inherited("container_runtime_crio_operations", `should have "_total" suffix`, "CRI-O's counter name (before 1.20), passed through"),
-	collectors.Inherited("container_runtime_crio_operations_latency_microseconds", "", "CRI-O's summary name (before 1.20), passed through"),
-	collectors.Inherited("http_request_duration_microseconds|http_request_size_bytes|http_response_size_bytes", "", "client_golang's old HTTP handler metrics, passed through from CRI-O"),
+	collectors.Inherited("container_(cpu_kernel|cpu_throttled_time|cpu_total|cpu_user|per_cpu)_nanoseconds", `use base unit "seconds"`, "containerd's task metrics (pkg/cgroups metrics), passed through"),
+	collectors.Inherited("container_(cpu_throttle_periods|cpu_throttled_periods|memory_kernel_failcnt|memory_kerneltcp_failcnt|memory_swap_failcnt|memory_usage_failcnt)_total", `non-counter metrics should not have "_total" suffix`, "containerd's task metrics, gauges named _total, passed through"),
+	collectors.Inherited("container_runtime_crio_operations", `counter metrics should have "_total" suffix`, "CRI-O's counter name before its crio_* names, passed through"),
+	collectors.Inherited("container_runtime_crio_operations_latency_microseconds", `use base unit "seconds"`, "CRI-O's summary name before its crio_* names, passed through"),
+	collectors.Inherited("http_request_duration_microseconds", `use base unit "seconds"`, "client_golang's old HTTP handler summary, passed through from CRI-O"),
 }
 
 func init() {

@@ -5,9 +5,12 @@
 // subresource(s)=[…])" message when RBAC would deny), and the real kubelet
 // payloads in testdata/ as bodies. It also provides the
 // read-only port's stand-ins: a plain-HTTP read-only server, a listener that
-// never answers, and a port where nothing listens.
+// never answers, and a port where nothing listens; and the metrics
+// endpoints of the node's other components (kube-proxy, containerd, CRI-O)
+// with their real payloads.
 //
-// Only tests import it; kubeletclient's and cmd/nodeagent's share it.
+// Only tests import it; kubeletclient's, the collectors' and
+// cmd/nodeagent's share it.
 package fakekubelet
 
 import (
