@@ -322,7 +322,7 @@ func (h *handler) passthrough(w http.ResponseWriter, r *http.Request, names []st
 // sourceError is one line of a passthrough's error body: which collector,
 // which URL, what failed.
 func (h *handler) sourceError(name string, err error) string {
-	msg := err.Error()
+	msg := withoutNoData(err.Error())
 	if src := h.sources[name]; src != "" && !strings.Contains(msg, src) {
 		return fmt.Sprintf("%s %s: %s", name, src, msg)
 	}
@@ -356,7 +356,7 @@ func (h *handler) offReason(ep *endpoint) string {
 		return msg
 	}
 	msg := fmt.Sprintf("%s serves nothing on this host", ep.path)
-	reason := h.absent[ep.collector]
+	reason := withoutNoData(h.absent[ep.collector])
 	if reason == "" && ep.layer == collectors.LayerKubelet && h.kubeletOff != "" {
 		reason = h.kubeletOff
 	}
@@ -364,6 +364,12 @@ func (h *handler) offReason(ep *endpoint) string {
 		msg += ": " + reason
 	}
 	return msg
+}
+
+// withoutNoData drops the "collector returned no data" that leads an
+// ErrNoData reason: a 404 says that already.
+func withoutNoData(msg string) string {
+	return strings.TrimPrefix(msg, collectors.ErrNoData.Error()+": ")
 }
 
 // serve writes what g gathers in the format the scraper asked for.

@@ -70,7 +70,7 @@ func TestSourcePathsPassThrough(t *testing.T) {
 			t.Logf("%d families compared", len(want))
 			_, all := get(t, nil, "http://"+addr+"/metrics")
 			source := strings.TrimPrefix(tc.path, "/metrics/")
-			for _, w := range []string{`nodeagent_scrape_collector_success{collector="` + source + `"} 1`, `nodeagent_passthrough_up{source="`} {
+			for _, w := range []string{`nodeagent_scrape_collector_success{collector="` + source + `"} 1`, `nodeagent_passthrough_up{source="` + source + `"} 1`} {
 				if !strings.Contains(all, w) {
 					t.Errorf("/metrics lacks %s", w)
 				}
@@ -114,11 +114,12 @@ func TestSourceFailuresAre503(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	for _, tc := range []struct {
-		name  string
-		setup func(*fakekubelet.Component)
-		want  string
+		name   string
+		setup  func(*fakekubelet.Component)
+		want   string
+		reason string
 	}{
-		{"down", func(c *fakekubelet.Component) { c.Stop() }, "cannot connect: connection refused"},
+		{"down", func(c *fakekubelet.Component) { c.Stop() }, "cannot connect: connection refused", "unreachable"},
 		{"slow", func(c *fakekubelet.Component) {
 			c.Handle(func(_ http.ResponseWriter, r *http.Request) {
 				select {
@@ -126,7 +127,7 @@ func TestSourceFailuresAre503(t *testing.T) {
 				case <-release:
 				}
 			})
-		}, "missed the scrape deadline"},
+		}, "missed the scrape deadline", "timeout"},
 		{"50 MB", func(c *fakekubelet.Component) {
 			c.Handle(func(w http.ResponseWriter, _ *http.Request) {
 				chunk := bytes.Repeat([]byte("kubeproxy_fake_series{n=\"x\"} 1\n"), 1<<15)
@@ -136,13 +137,13 @@ func TestSourceFailuresAre503(t *testing.T) {
 					}
 				}
 			})
-		}, "response too large (more than 33554432 bytes; raise --kube-proxy.max-body-size"},
+		}, "response too large (more than 33554432 bytes; raise --kube-proxy.max-body-size", "too_large"},
 		{"garbage", func(c *fakekubelet.Component) {
 			c.Handle(func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", fakekubelet.TextFormat)
 				_, _ = w.Write([]byte("# TYPE kubeproxy_sync_proxy_rules_endpoint_changes_total counter\nkubeproxy_sync_proxy_rules_endpoint_changes_total 85\n\x00garbage{\n"))
 			})
-		}, "the response is not what was asked for"},
+		}, "the response is not what was asked for", "bad_body"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -184,6 +185,12 @@ func TestSourceFailuresAre503(t *testing.T) {
 					}
 				}
 			}
+			// The request to kube-proxy is recorded when it returns, which
+			// for the slow one is at the collector's own deadline.
+			waitUntil(t, func() bool {
+				_, all := get(t, nil, "http://"+addr+"/metrics")
+				return strings.Contains(all, `nodeagent_passthrough_up{source="kube-proxy"} 0`) && strings.Contains(all, `nodeagent_passthrough_request_errors_total{reason="`+tc.reason+`",source="kube-proxy"} `)
+			})
 		})
 	}
 }

@@ -32,7 +32,7 @@ func init() {
 				if !cfg.urlSet && env.Kubelet == nil {
 					return nil, fmt.Errorf("%w: kube-proxy is passed through by default on Kubernetes nodes only, and the kubelet layer is off here; give --kube-proxy.url to pass one through anyway", collectors.ErrNoData)
 				}
-				t, err := cfg.target(cfg.URL)
+				t, err := cfg.target(cfg.URL, "kube-proxy")
 				if err != nil {
 					return nil, err
 				}
@@ -45,7 +45,7 @@ func init() {
 					logger = slog.New(slog.DiscardHandler)
 				}
 				return &sourcePassthrough{
-					name: "kube-proxy", target: t, candidate: !cfg.urlSet,
+					collector: "kube-proxy", name: "kube-proxy", target: t, candidate: !cfg.urlSet,
 					prefixes: []string{"kubeproxy_"},
 					hint:     "kube-proxy serves its metrics on metricsBindAddress (127.0.0.1:10249 by default); a CNI that replaces kube-proxy has none. Give --kube-proxy.url, or turn the path off with --no-collector.kube-proxy",
 					metrics:  m, logger: logger.With("collector", "kube-proxy"),

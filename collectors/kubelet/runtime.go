@@ -75,7 +75,7 @@ func init() {
 					logger = slog.New(slog.DiscardHandler)
 				}
 				logger = logger.With("collector", "runtime")
-				s := &sourcePassthrough{name: "the container runtime", logger: logger}
+				s := &sourcePassthrough{collector: "runtime", name: "the container runtime", logger: logger}
 				raw := cfg.URL
 				switch {
 				case cfg.urlSet && cfg.URL == "":
@@ -88,7 +88,7 @@ func init() {
 					logger.Info("container runtime found; its metrics are passed through on /metrics/runtime once it serves them", "runtime", kind.name, "how", why, "url", kind.url)
 					raw, s.candidate, s.name, s.prefixes, s.hint = kind.url, true, kind.name, kind.prefixes, kind.hint
 				}
-				t, err := cfg.target(raw)
+				t, err := cfg.target(raw, s.name)
 				if err != nil {
 					return nil, err
 				}

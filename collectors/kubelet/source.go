@@ -45,9 +45,10 @@ func (c *sourceConfig) addFlags(app collectors.FlagApp, defaultURL, urlHelp stri
 		Default("32MiB").BytesVar(&c.MaxBody)
 }
 
-// target checks the settings and returns the request that fetches u. Any
-// problem is a startup error naming the flag.
-func (c *sourceConfig) target(raw string) (promfetch.Target, error) {
+// target checks the settings and returns the request that fetches raw;
+// errors call the component who. Any problem is a startup error naming the
+// flag.
+func (c *sourceConfig) target(raw, who string) (promfetch.Target, error) {
 	flag := func(s string) string { return "--" + c.name + "." + s }
 	u, err := url.Parse(raw)
 	switch {
@@ -84,7 +85,7 @@ func (c *sourceConfig) target(raw string) (promfetch.Target, error) {
 		MaxBody:           int64(c.MaxBody),
 		MaxBodyFlag:       flag("max-body-size"),
 		RetryUnauthorized: c.TokenFile != "",
-		Explainer:         promfetch.Generic{Source: c.name, FlagPrefix: "--" + c.name + "."},
+		Explainer:         promfetch.Generic{Source: who, FlagPrefix: "--" + c.name + "."},
 	}, nil
 }
 
@@ -92,6 +93,9 @@ func (c *sourceConfig) target(raw string) (promfetch.Target, error) {
 // the kubelet passthroughs do: protobuf or text, timestamps stripped, body
 // and time bounded (promfetch), every family as it came.
 type sourcePassthrough struct {
+	// collector is the collector's name: the source label of its metrics.
+	collector string
+	// name is the component's, in messages.
 	name   string
 	target promfetch.Target
 	// candidate: the URL is a default or was detected, not given. Then
@@ -118,10 +122,10 @@ func (c *sourcePassthrough) UpdateFamilies(ctx context.Context) ([]*dto.MetricFa
 		err = fmt.Errorf("GET %s: %w: no family starts with %s, so what answers there is not %s's metrics", c.target.URL, promfetch.ErrBadBody, strings.Join(c.prefixes, " or "), c.name)
 	}
 	if c.candidate && absent(err) {
-		c.metrics.forget(c.name)
+		c.metrics.forget(c.collector)
 		return nil, fmt.Errorf("%w: %s not found at its default address %s: %w; %s", collectors.ErrNoData, c.name, c.target.URL, err, c.hint)
 	}
-	c.metrics.record(c.name, err)
+	c.metrics.record(c.collector, err)
 	switch {
 	case err == nil:
 		c.repaired.clear()

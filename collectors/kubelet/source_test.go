@@ -119,6 +119,8 @@ func TestSourcesPassThroughUnchanged(t *testing.T) {
 
 var typeLineRE = regexp.MustCompile(`(?m)^# TYPE `)
 
+const upHelp = "nodeagent: whether the last request to this source's metrics endpoint succeeded and its answer decoded (1) or not (0); absent for a source not found at its default address."
+
 // TestSourceFailures: given explicitly, a source that is down, hangs, is
 // too large, answers garbage or refuses us fails its collector with an
 // error of its class naming the URL, and nodeagent_passthrough_up is 0 with
@@ -264,7 +266,7 @@ func TestSourceCandidates(t *testing.T) {
 			u, _ := url.Parse(tc.u)
 			crioKind := runtimeKinds[1]
 			c := &sourcePassthrough{
-				name: crioKind.name, candidate: true, prefixes: crioKind.prefixes, hint: crioKind.hint, metrics: m, logger: collectortest.Logger(t),
+				collector: "runtime", name: crioKind.name, candidate: true, prefixes: crioKind.prefixes, hint: crioKind.hint, metrics: m, logger: collectortest.Logger(t),
 				target: promfetch.Target{URL: u, Client: &http.Client{}, MaxBody: 1 << 20, Explainer: promfetch.Generic{Source: "CRI-O"}},
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -280,12 +282,13 @@ func TestSourceCandidates(t *testing.T) {
 			case tc.wantNone && !strings.Contains(err.Error(), "enable_metrics = true"):
 				t.Errorf("error %q does not say how to turn CRI-O's metrics on", err)
 			}
-			n, err := testutil.GatherAndCount(reg, "nodeagent_passthrough_up")
-			if err != nil {
-				t.Fatal(err)
+			want := ""
+			if !tc.wantNone {
+				v := map[bool]int{true: 1, false: 0}[tc.want == ""]
+				want = fmt.Sprintf("# HELP nodeagent_passthrough_up %s\n# TYPE nodeagent_passthrough_up gauge\nnodeagent_passthrough_up{source=\"runtime\"} %d\n", upHelp, v)
 			}
-			if want := map[bool]int{true: 0, false: 1}[tc.wantNone]; n != want {
-				t.Errorf("%d nodeagent_passthrough_up series, want %d", n, want)
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "nodeagent_passthrough_up"); err != nil {
+				t.Error(err)
 			}
 		})
 	}
