@@ -101,16 +101,28 @@ func TestSourcesPassThroughUnchanged(t *testing.T) {
 			if len(own) != families {
 				t.Errorf("%d families passed through, the payload has %d", len(own), families)
 			}
-			problems, err := collectors.Lint(own, false)
+			// promlint's duplicate check is quadratic in a family's series
+			// (containerd's grpc_server_handled_total has 2,176; minutes
+			// under the race detector) and the scraper already guarantees
+			// what it checks; the name, type and unit checks need one
+			// series per family.
+			lintable := make([]*dto.MetricFamily, len(own))
+			for i, mf := range own {
+				lintable[i] = &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Metric: mf.Metric[:min(1, len(mf.Metric))]}
+			}
+			strict, err := promlint.NewWithMetricFamilies(lintable).Lint()
+			if err != nil {
+				t.Fatal(err)
+			}
+			problems, err := collectors.Lint(lintable, false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, p := range problems {
 				t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 			}
-			strict, err := promlint.NewWithMetricFamilies(own).Lint()
-			if err != nil {
-				t.Fatal(err)
+			if len(strict) == 0 {
+				t.Error("the payload has no promlint finding any more; review the source's KnownLintProblems")
 			}
 			t.Logf("%d families, %d bytes passed through unchanged; %d promlint findings excused as the source's own names", len(own), len(payload), len(strict))
 		})
