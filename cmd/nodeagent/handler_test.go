@@ -418,3 +418,32 @@ func checkLandingLinks(t *testing.T, c *http.Client, base string) string {
 	t.Logf("landing page: %d links checked", len(links))
 	return page
 }
+
+// TestLastScrapeTimestamp: each metrics path records when it was last
+// requested, whatever the answer (a 404 too), and /metrics and
+// /metrics/nodeagent report it; a path never requested has no series.
+func TestLastScrapeTimestamp(t *testing.T) {
+	t.Parallel()
+	addr := startAgent(t)
+	before := float64(time.Now().UnixNano()) / 1e9
+	for _, p := range []string{"/metrics/node", "/metrics/kubelet"} { // 200, 404
+		get(t, http.DefaultClient, "http://"+addr+p)
+	}
+	after := float64(time.Now().UnixNano()) / 1e9
+	for _, p := range []string{"/metrics", "/metrics/nodeagent"} {
+		_, body := get(t, http.DefaultClient, "http://"+addr+p)
+		mfs := families(t, body)["nodeagent_last_scrape_timestamp_seconds"]
+		got := map[string]float64{}
+		for _, m := range mfs.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+		for _, path := range []string{"/metrics/node", "/metrics/kubelet"} {
+			if v, ok := got[path]; !ok || v < before || v > after {
+				t.Errorf("%s: nodeagent_last_scrape_timestamp_seconds{path=%q} = %v (present %v); want between %v and %v", p, path, v, ok, before, after)
+			}
+		}
+		if _, ok := got["/metrics/cadvisor"]; ok {
+			t.Errorf("%s reports a scrape of /metrics/cadvisor, which nobody requested", p)
+		}
+	}
+}
