@@ -140,8 +140,10 @@ type Kubelet interface {
 }
 
 // Factory builds a collector once flags are parsed. A nil Collector with a
-// nil error means there is nothing to collect on this host (the kubelet
-// layer without a kubelet): the collector is left out, as if disabled.
+// nil error, or with an error wrapping ErrNoData, means there is nothing to
+// collect on this host (the kubelet layer without a kubelet, no container
+// runtime found): the collector is left out, as if disabled, and the
+// error's text is kept as the reason (Selection.Absent).
 type Factory func(Env) (Collector, error)
 
 // FlagApp is where a collector registers its own flags: a *kingpin.Application
@@ -169,6 +171,14 @@ type Registration struct {
 	// names, which dashboards depend on. Anything else promlint reports on
 	// nodeagent's output is a bug.
 	KnownLintProblems []LintException
+	// Passthrough marks a collector that passes one source's metrics
+	// through (a kubelet path, kube-proxy, the container runtime): it is
+	// served alone on /metrics/<Name>, never merged into /metrics (its
+	// go_* and process_* are the source's), and that path tells the
+	// source's state: 503 when the collector fails, 404 when it returns
+	// ErrNoData (no such source here), so that Prometheus' up for the
+	// path is the source's.
+	Passthrough bool
 }
 
 // registry is the only package-level state: filled by init functions, read-only after.
@@ -207,6 +217,7 @@ func Registrations() []Registration {
 // the factories to build them.
 type Selection struct {
 	entries []selEntry
+	absent  map[string]string
 }
 
 type selEntry struct {
@@ -244,6 +255,8 @@ type Instance struct {
 	Name      string
 	Layer     Layer
 	Collector Collector
+	// Passthrough is the registration's.
+	Passthrough bool
 }
 
 // Build applies --collector.disable-defaults (only collectors the user
@@ -253,6 +266,7 @@ type Instance struct {
 func (s *Selection) Build(env Env, disableDefaults bool) ([]Instance, error) {
 	var out []Instance
 	var errs []error
+	s.absent = map[string]string{}
 	enabled := map[string]bool{}
 	for _, e := range s.entries {
 		on := *e.enabled
@@ -264,17 +278,26 @@ func (s *Selection) Build(env Env, disableDefaults bool) ([]Instance, error) {
 	env.Enabled = func(name string) bool { return enabled[name] }
 	for _, e := range s.entries {
 		if !enabled[e.reg.Name] {
+			s.absent[e.reg.Name] = fmt.Sprintf("collector %s is disabled (enable it with --collector.%s)", e.reg.Name, e.reg.Name)
 			continue
 		}
 		c, err := e.factory(env)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNoData):
+			s.absent[e.reg.Name] = err.Error()
+			continue
+		case err != nil:
 			errs = append(errs, fmt.Errorf("collector %s: %w", e.reg.Name, err))
 			continue
-		}
-		if c == nil {
+		case c == nil:
+			s.absent[e.reg.Name] = ""
 			continue
 		}
-		out = append(out, Instance{Name: e.reg.Name, Layer: e.reg.Layer, Collector: c})
+		out = append(out, Instance{Name: e.reg.Name, Layer: e.reg.Layer, Collector: c, Passthrough: e.reg.Passthrough})
 	}
 	return out, errors.Join(errs...)
 }
+
+// Absent says, after Build, why each registered collector it did not build
+// is missing: disabled, or its factory's reason (empty when it gave none).
+func (s *Selection) Absent() map[string]string { return s.absent }

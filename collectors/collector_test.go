@@ -3,6 +3,7 @@ package collectors_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/nodeagent/nodeagent/collectors"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nodeagent/nodeagent/internal/collectortest"
@@ -156,5 +158,47 @@ func TestSelectionEnvEnabled(t *testing.T) {
 		if seen[n] != w {
 			t.Errorf("Enabled(%q) = %v, want %v", n, seen[n], w)
 		}
+	}
+}
+
+// TestSelectionAbsent: Build says why each collector it did not build is
+// missing, and copies the passthrough marker to what it built.
+func TestSelectionAbsent(t *testing.T) {
+	t.Parallel()
+	regs := []collectors.Registration{
+		{Name: "on", Layer: collectors.LayerKubelet, DefaultEnabled: true, Passthrough: true, Setup: func(collectors.FlagApp) collectors.Factory {
+			return func(collectors.Env) (collectors.Collector, error) { return &collectortest.Fake{Name: "on"}, nil }
+		}},
+		{Name: "off", Layer: collectors.LayerKubelet, Passthrough: true, Setup: func(collectors.FlagApp) collectors.Factory {
+			return func(collectors.Env) (collectors.Collector, error) { return &collectortest.Fake{Name: "off"}, nil }
+		}},
+		{Name: "nothing-here", Layer: collectors.LayerKubelet, DefaultEnabled: true, Setup: func(collectors.FlagApp) collectors.Factory {
+			return func(collectors.Env) (collectors.Collector, error) {
+				return nil, fmt.Errorf("%w: no container runtime found", collectors.ErrNoData)
+			}
+		}},
+		{Name: "silent", Layer: collectors.LayerNode, DefaultEnabled: true, Setup: func(collectors.FlagApp) collectors.Factory {
+			return func(collectors.Env) (collectors.Collector, error) { return nil, nil }
+		}},
+	}
+	app := kingpin.New("test", "")
+	sel := collectors.AddFlags(app, regs)
+	if _, err := app.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	ins, err := sel.Build(collectors.Env{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ins) != 1 || ins[0].Name != "on" || !ins[0].Passthrough {
+		t.Errorf("built %+v; want only the passthrough on, marked", ins)
+	}
+	want := map[string]string{
+		"off":          "collector off is disabled (enable it with --collector.off)",
+		"nothing-here": "collector returned no data: no container runtime found",
+		"silent":       "",
+	}
+	if diff := cmp.Diff(want, sel.Absent()); diff != "" {
+		t.Errorf("Absent (-want +got):\n%s", diff)
 	}
 }

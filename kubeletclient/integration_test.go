@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
+	"github.com/nodeagent/nodeagent/internal/promfetch"
 )
 
 // realClient is a client for the real kubelet with args.
@@ -124,7 +125,7 @@ func TestIntegrationRealKubeletTokens(t *testing.T) {
 
 	// The tool's ClusterRole has no nodes/healthz: the fine-grained
 	// subresource and its nodes/proxy fallback are both denied.
-	_, _, err := good.fetch(ctx, good.authed, "/healthz", "text/plain")
+	_, _, err := promfetch.Get(ctx, good.target(good.authed, "/healthz", "text/plain"))
 	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "subresource(s)=[healthz proxy]") || !strings.Contains(err.Error(), `resources: ["nodes/healthz"]`) {
 		t.Errorf("authorised token on /healthz: %v; want 403 naming nodes/healthz", err)
 	}

@@ -198,9 +198,6 @@ func TestServiceMonitorPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := map[string]bool{}
-	for _, p := range kubeletPaths {
-		served[p] = true
-	}
 	for _, ep := range planEndpoints(nil) {
 		served[ep.path] = true
 	}

@@ -102,13 +102,13 @@ func startBinary(t *testing.T, bin string, args ...string) string {
 }
 
 // volatileRE matches series whose values change from run to run or from
-// host to host (the clock, the kernel's uname and clock discipline, the
-// host's os-release, cgroup directory mtimes that a checkout sets, the
-// collection time of container_last_seen, how many runs the warm-up
-// collection and the first scrapes happened to share, the build's labels
-// on the build info families); the golden comparison leaves them out, as
-// node_exporter's end-to-end test does.
-var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|node_exporter_build_info|nodeagent_scrape_collector_duration_seconds|nodeagent_scrape_requests_total|nodeagent_scrape_collector_runs_total|node_time_seconds|node_time_zone_offset_seconds|node_timex_|node_uname_info|node_os_|container_start_time_seconds|container_last_seen)`)
+// host to host (the clock, when each path was last scraped, the kernel's
+// uname and clock discipline, the host's os-release, cgroup directory
+// mtimes that a checkout sets, the collection time of container_last_seen,
+// how many runs the warm-up collection and the first scrapes happened to
+// share, the build's labels on the build info families); the golden
+// comparison leaves them out, as node_exporter's end-to-end test does.
+var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|node_exporter_build_info|nodeagent_last_scrape_timestamp_seconds|nodeagent_scrape_collector_duration_seconds|nodeagent_scrape_requests_total|nodeagent_scrape_collector_runs_total|node_time_seconds|node_time_zone_offset_seconds|node_timex_|node_uname_info|node_os_|container_start_time_seconds|container_last_seen)`)
 
 func stable(body string) string {
 	var b strings.Builder

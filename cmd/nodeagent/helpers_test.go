@@ -41,6 +41,9 @@ var fixtureArgs = []string{
 	"--log.level=debug",
 }
 
+// kubeletPaths are the kubelet's passthrough paths that are on by default.
+var kubeletPaths = []string{"/metrics/kubelet", "/metrics/probes", "/metrics/slis"}
+
 // parseServe parses serve flags the way run does.
 func parseServe(t testing.TB, args ...string) *serveOptions {
 	t.Helper()
