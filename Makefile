@@ -11,6 +11,10 @@ STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # node_exporter is built only as a measuring stick for conformance and
 # benchmarks, never linked into nodeagent.
 NODE_EXPORTER  := github.com/prometheus/node_exporter@v1.12.1
+# promtool checks and unit-tests the alerting rules and the Prometheus
+# example configuration (deploy/), and runs kube-prometheus' rules over
+# nodeagent's relabelled series.
+PROMTOOL       := github.com/prometheus/prometheus/cmd/promtool@v0.316.0
 TOOLS          := $(CURDIR)/bin/tools
 BENCH          ?= .
 BENCHTIME      ?= 1s
@@ -22,7 +26,7 @@ REAL_KUBELET         ?= $(CURDIR)/../shared/tools/real-kubelet
 REAL_KUBELET_DIR     ?= /tmp/real-kubelet
 REAL_KUBELET_APISERVER ?= 1
 
-.PHONY: all build run test vet unit e2e node-conformance integration lint fmt-check bench clean
+.PHONY: all build run test vet unit e2e node-conformance integration lint fmt-check bench clean tools manifests deploy-check helm-lint
 
 all: build
 
@@ -37,7 +41,9 @@ run: build
 # test under the race detector, the exposition lint (the built binary over
 # fixture trees, each endpoint through its own check-metrics), and the
 # node_exporter conformance of every host collector's golden cases, and
-# staticcheck.
+# staticcheck. The unit tests include deploy/'s: the kustomize base and the
+# Helm chart rendered, decoded strictly and checked, helm lint --strict,
+# and promtool over the rules and the Prometheus example.
 test: fmt-check vet unit e2e node-conformance lint
 
 fmt-check:
@@ -47,14 +53,32 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-unit:
-	$(GO) test -race -short -count=1 ./...
+unit: $(TOOLS)/promtool
+	PROMTOOL=$(TOOLS)/promtool $(GO) test -race -short -count=1 ./...
 
 e2e:
 	$(GO) test -count=1 -run 'TestEndToEnd' ./cmd/nodeagent/
 
 $(TOOLS)/node_exporter:
 	GOBIN=$(TOOLS) $(GO) install $(NODE_EXPORTER)
+
+$(TOOLS)/promtool:
+	GOBIN=$(TOOLS) $(GO) install $(PROMTOOL)
+
+tools: $(TOOLS)/node_exporter $(TOOLS)/promtool
+
+# The deployment's tests alone: rendering, security properties, helm lint,
+# promtool (see docs/deploy.md).
+deploy-check: $(TOOLS)/promtool
+	PROMTOOL=$(TOOLS)/promtool $(GO) test -count=1 ./deploy/ ./internal/manifests/
+	$(GO) test -count=1 -run 'Deploy|ServiceMonitor|SystemdUnit' ./cmd/nodeagent/
+
+helm-lint:
+	$(GO) test -count=1 -run 'TestHelmLint|TestChart' ./deploy/
+
+# Regenerates deploy/kubernetes from the Helm chart's default rendering.
+manifests:
+	$(GO) test -count=1 -run TestKustomizeBaseIsChart ./deploy/ -update
 
 node-conformance: $(TOOLS)/node_exporter
 	NODE_EXPORTER_BIN=$(TOOLS)/node_exporter $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/
