@@ -75,11 +75,10 @@ func renderDeploy(t *testing.T, kustomize string, values map[string]any) (*appsv
 }
 
 // pendingFlags are flags the manifests pass whose implementation is built
-// on another branch (scraper authentication: --web.kubernetes-auth and
-// --kubeconfig). Until the agent registers them, TestDeployFlagsParse
-// accepts them without parsing; once it does, they parse like every other
-// flag.
-var pendingFlags = []string{"web.kubernetes-auth", "kubeconfig"}
+// on another branch (scraper authentication, --web.kubernetes-auth). Until
+// the agent registers them, TestDeployFlagsParse accepts them without
+// parsing; once it does, they parse like every other flag.
+var pendingFlags = []string{"web.kubernetes-auth"}
 
 // TestDeployFlagsParse: every flag the rendered DaemonSets pass exists and
 // parses.
