@@ -114,7 +114,7 @@ func TestMixinRulesOnRelabelledSeries(t *testing.T) {
 		sm   *monitoringv1.ServiceMonitor
 		pass bool
 	}{{"nodeagent's ServiceMonitor", good, true}, {"without honorLabels on /metrics/cadvisor", broken, false}} {
-		file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".test.yml")
+		file := filepath.Join(dir, fmt.Sprintf("mixin-%v.test.yml", tc.pass))
 		writeYAML(t, file, mixinTest(t, targets(t, r, tc.sm)))
 		out, err := runPromtool(t, "test", "rules", file)
 		switch {
