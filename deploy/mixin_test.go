@@ -398,9 +398,8 @@ func TestKubePrometheusParity(t *testing.T) {
 			if ep.HonorLabels != kp.HonorLabels {
 				t.Errorf("%s: honorLabels %v, kube-prometheus' %s %s has %v", p, ep.HonorLabels, sm.Name, kp.Path, kp.HonorLabels)
 			}
-			//nolint:staticcheck // bearerTokenFile: what kube-prometheus uses to send Prometheus' token.
-			if ep.BearerTokenFile != kp.BearerTokenFile {
-				t.Errorf("%s: bearerTokenFile %q, kube-prometheus' %q", p, ep.BearerTokenFile, kp.BearerTokenFile)
+			if bearerTokenFile(ep) != bearerTokenFile(kp) {
+				t.Errorf("%s: bearerTokenFile %q, kube-prometheus' %q", p, bearerTokenFile(ep), bearerTokenFile(kp))
 			}
 		}
 	}

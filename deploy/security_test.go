@@ -77,6 +77,11 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 		if diff := cmp.Diff(normRules(agentRules(r.auth, r.legacyProxy)), normRules(role.Rules), cmp.AllowUnexported(rule{})); diff != "" {
 			t.Errorf("ClusterRole %s rules (-want +got):\n%s", role.Name, diff)
 		}
+		// The flag goes with its review rules (and, in TestServiceMonitor-
+		// Endpoints, with the scrapers' bearer tokens).
+		if got := hasArg(r.container(t), "--web.kubernetes-auth"); got != r.auth {
+			t.Errorf("--web.kubernetes-auth passed: %v; scraper authentication expected: %v", got, r.auth)
+		}
 		for _, b := range r.roleBindings {
 			for _, s := range b.Subjects {
 				if s.Name == sa && s.Namespace == r.ds.Namespace {

@@ -91,9 +91,8 @@ func checkEndpoint(t *testing.T, r *rendered, ep monitoringv1.Endpoint) {
 	if ep.HonorLabels != spec.honor {
 		t.Errorf("%s: honorLabels %v, want %v", ep.Path, ep.HonorLabels, spec.honor)
 	}
-	//nolint:staticcheck // bearerTokenFile is deprecated, yet the only way to send Prometheus' own token.
 	const token = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-	if got := ep.BearerTokenFile; (got == token) != r.auth || (got != "" && got != token) {
+	if got := bearerTokenFile(ep); (got == token) != r.auth || (got != "" && got != token) {
 		t.Errorf("%s: bearerTokenFile %q with scraper authentication %v", ep.Path, got, r.auth)
 	}
 	tls := ep.TLSConfig
@@ -108,6 +107,14 @@ func checkEndpoint(t *testing.T, r *rendered, ep monitoringv1.Endpoint) {
 	case r.auth && (tls.InsecureSkipVerify == nil || !*tls.InsecureSkipVerify):
 		t.Errorf("%s: the agent's in-memory certificate is self-signed; insecureSkipVerify must be set", ep.Path)
 	}
+}
+
+// bearerTokenFile is the endpoint's bearerTokenFile. monitoring/v1
+// deprecates it for authorization, which takes a token from a Secret only,
+// not Prometheus' own rotating service-account token.
+func bearerTokenFile(ep monitoringv1.Endpoint) string {
+	//lint:ignore SA1019 the only way to send Prometheus' own token (see above)
+	return ep.BearerTokenFile
 }
 
 func metav1LabelSelector(sm *monitoringv1.ServiceMonitor) (k8slabels.Selector, error) {
