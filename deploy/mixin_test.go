@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -436,6 +437,32 @@ func TestKubePrometheusParity(t *testing.T) {
 			if len(x.Spec.Ingress) == 0 {
 				t.Errorf("%s: no ingress rule", f)
 			}
+		}
+	}
+}
+
+// TestJobRelabelingWinsOverJobLabel: the operator sets job from the
+// Service's name, or from the Service label jobLabel names, before an
+// endpoint's relabelings; so each endpoint's job relabeling decides, with
+// or without a jobLabel, and one ServiceMonitor gives several jobs.
+func TestJobRelabelingWinsOverJobLabel(t *testing.T) {
+	r := render(t, variants[0])
+	for _, jobLabel := range []string{"", "app.kubernetes.io/name"} {
+		sm := r.monitors[0].DeepCopy()
+		sm.Spec.JobLabel = jobLabel
+		got := map[string]string{}
+		for _, tg := range targets(t, r, sm) {
+			got[tg.path] = tg.labels.Get("job") + " " + tg.labels.Get("metrics_path")
+		}
+		want := map[string]string{}
+		for _, p := range r.endpoints {
+			want[p] = strings.TrimSpace(endpointSpecs[p].job + " " + endpointSpecs[p].metricsPath)
+		}
+		for p := range got {
+			got[p] = strings.TrimSpace(got[p])
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("jobLabel %q: job and metrics_path per path (-want +got):\n%s", jobLabel, diff)
 		}
 	}
 }
