@@ -16,7 +16,7 @@ func TestDecodeStrict(t *testing.T) {
 ---
 apiVersion: apps/v1
 kind: DaemonSet
-metadata: {name: a, namespace: n}
+metadata: {name: a, namespace: ns1}
 spec:
   selector: {matchLabels: {app: a}}
   template:
@@ -43,15 +43,18 @@ spec:
 	}
 	for name, bad := range map[string]string{
 		"misspelt field":     strings.Replace(good, "containers:", "container:", 1),
-		"repeated field":     strings.Replace(good, "metadata: {name: a, namespace: n}", "metadata: {name: a, name: b}", 1),
+		"repeated field":     strings.Replace(good, "metadata: {name: a, namespace: ns1}", "metadata: {name: a, name: b}", 1),
 		"misplaced field":    strings.Replace(good, "endpoints: [{port: https-metrics, honorLabels: true}]", "endpoints: [{port: https-metrics}]\n  honorLabels: true", 1),
 		"unknown kind":       strings.Replace(good, "kind: ServiceMonitor", "kind: ServiceWatcher", 1),
 		"certificate field":  "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: c}\nspec: {secretName: s, isCA: true}\n",
 		"document sans kind": "metadata: {name: x}\n",
 	} {
-		if _, err := Decode([]byte(bad)); err == nil {
+		_, err := Decode([]byte(bad))
+		if err == nil {
 			t.Errorf("%s: decoded without error", name)
+			continue
 		}
+		t.Logf("%s: %v", name, err)
 	}
 }
 
