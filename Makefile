@@ -15,12 +15,22 @@ STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # node_exporter is built only as a measuring stick for conformance and
 # benchmarks, never linked into nodeagent.
 NODE_EXPORTER  := github.com/prometheus/node_exporter@v1.12.1
-# promtool runs node-mixin's alerts over nodeagent's series (make
-# node-mixin-rules), built from the module proxy like node_exporter.
+# promtool checks and unit-tests the alerting rules and the Prometheus
+# example configuration (deploy/), runs kube-prometheus' rules over
+# nodeagent's relabelled series and node-mixin's systemd alerts over the
+# systemd collector's output. Built without the service discoveries but
+# Kubernetes' (the example configuration's), which drops the cloud SDKs
+# from the build.
 PROMTOOL       := github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+PROMTOOL_TAGS  := remove_all_sd,enable_kubernetes_sd
 # nfpm builds the .deb and .rpm (make package).
 NFPM           := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 TOOLS          := $(CURDIR)/bin/tools
+# The tools' binaries carry their versions in their names, so that a
+# changed version builds anew instead of reusing an older binary (the
+# conformance tests check node_exporter's module version too).
+NODE_EXPORTER_BIN := $(TOOLS)/node_exporter-$(lastword $(subst @v, ,$(NODE_EXPORTER)))
+PROMTOOL_BIN      := $(TOOLS)/promtool-$(lastword $(subst @v, ,$(PROMTOOL)))
 BENCH          ?= .
 BENCHTIME      ?= 1s
 VERSION_PKG    := github.com/prometheus/common/version
@@ -54,7 +64,7 @@ REAL_KUBELET         ?= $(CURDIR)/../shared/tools/real-kubelet
 REAL_KUBELET_DIR     ?= /tmp/real-kubelet
 REAL_KUBELET_APISERVER ?= 1
 
-.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration lint fmt-check bench clean image image-smoke package package-test unit-syscalls
+.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration lint fmt-check bench clean image image-smoke package package-test unit-syscalls tools manifests deploy-check helm-lint
 
 all: build
 
@@ -89,8 +99,11 @@ run: build
 # fixture trees, each endpoint through its own check-metrics), and the
 # node_exporter conformance of every host collector's golden cases, and
 # staticcheck; then the systemd unit against the system calls the agent
-# makes, and the packages installed, upgraded and purged.
-test: fmt-check vet unit e2e node-conformance node-mixin-rules lint unit-syscalls package-test
+# makes, and the packages installed, upgraded and purged. The unit tests
+# include deploy/'s (the kustomize base and the Helm chart rendered,
+# decoded strictly and checked, helm lint --strict, promtool over the rules
+# and the Prometheus example) and node-mixin's systemd alerts.
+test: fmt-check vet unit e2e node-conformance lint unit-syscalls package-test
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -99,16 +112,12 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-unit:
-	$(GO) test -race -short -count=1 ./...
+unit: $(PROMTOOL_BIN)
+	PROMTOOL_BIN=$(PROMTOOL_BIN) $(GO) test -race -short -count=1 ./...
 
 e2e:
 	$(GO) test -count=1 -run 'TestEndToEnd' ./cmd/nodeagent/
 
-# The binary's name carries its version, so that a changed NODE_EXPORTER
-# builds anew instead of reusing an older one (the tests check the version
-# it reports too).
-NODE_EXPORTER_BIN := $(TOOLS)/node_exporter-$(lastword $(subst @v, ,$(NODE_EXPORTER)))
 
 $(NODE_EXPORTER_BIN):
 	rm -rf $(TOOLS)/.node_exporter && GOBIN=$(TOOLS)/.node_exporter $(GO) install $(NODE_EXPORTER)
@@ -117,18 +126,32 @@ $(NODE_EXPORTER_BIN):
 node-conformance: $(NODE_EXPORTER_BIN)
 	NODE_EXPORTER_BIN=$(NODE_EXPORTER_BIN) $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/...
 
-# Named by version, as node_exporter's binary is.
-PROMTOOL_BIN := $(TOOLS)/promtool-$(lastword $(subst @v, ,$(PROMTOOL)))
 
 $(PROMTOOL_BIN):
-	rm -rf $(TOOLS)/.promtool && GOBIN=$(TOOLS)/.promtool $(GO) install $(PROMTOOL)
+	rm -rf $(TOOLS)/.promtool && GOBIN=$(TOOLS)/.promtool $(GO) install -tags $(PROMTOOL_TAGS) $(PROMTOOL)
 	mv $(TOOLS)/.promtool/promtool $@ && rm -rf $(TOOLS)/.promtool
+
+tools: $(NODE_EXPORTER_BIN) $(PROMTOOL_BIN)
 
 # node-mixin's systemd alerts (kube-prometheus' rules, unchanged) under
 # promtool test rules, on series the systemd collector served from a fake
 # manager on a private dbus-daemon (Debian's dbus; .ci/run installs it).
+# make unit runs it too.
 node-mixin-rules: $(PROMTOOL_BIN)
 	PROMTOOL_BIN=$(PROMTOOL_BIN) $(GO) test -count=1 -v -run 'TestNodeMixinSystemdAlerts' ./collectors/node/
+
+# The deployment's tests alone: rendering, security properties, helm lint,
+# promtool (see docs/deploy.md).
+deploy-check: $(PROMTOOL_BIN)
+	PROMTOOL_BIN=$(PROMTOOL_BIN) $(GO) test -count=1 ./deploy/ ./internal/manifests/
+	$(GO) test -count=1 -run 'Deploy|ServiceMonitor|SystemdUnit' ./cmd/nodeagent/
+
+helm-lint:
+	$(GO) test -count=1 -run 'TestHelmLint|TestChart' ./deploy/
+
+# Regenerates deploy/kubernetes from the Helm chart's default rendering.
+manifests:
+	$(GO) test -count=1 -run TestKustomizeBaseIsChart ./deploy/ -update
 
 # Integration tests against a real kubelet v1.37 with containerd and three
 # static pods on 127.0.0.1 (docs/kubelet.md). Starts it when it is not
