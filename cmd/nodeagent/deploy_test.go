@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alecthomas/kingpin/v2"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 
@@ -78,19 +77,16 @@ func renderDeploy(t *testing.T, kustomize string, values map[string]any) (*appsv
 // parses.
 func TestDeployFlagsParse(t *testing.T) {
 	t.Parallel()
-	app := kingpin.New("nodeagent", "")
-	addServeFlags(app)
 	for _, tc := range deployRenderings {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ds, _ := renderDeploy(t, tc.kustomize, tc.values)
 			args := ds.Spec.Template.Spec.Containers[0].Args
-			keep := args
-			if len(keep) < 5 {
-				t.Fatalf("only %d flags: %v", len(keep), args)
+			if len(args) < 5 {
+				t.Fatalf("only %d flags: %v", len(args), args)
 			}
-			parseServe(t, keep...)
-			t.Logf("%d flags parsed", len(keep))
+			parseServe(t, args...)
+			t.Logf("%d flags parsed", len(args))
 		})
 	}
 }
