@@ -131,7 +131,7 @@ func allUp(active []target, jobs []string) bool {
 func TestKubeStateMetricsSeesTheCluster(t *testing.T) {
 	env := need(t)
 	queries := map[string]int{
-		fmt.Sprintf(`kube_node_info{node=%q}`, env["KUBELET_NODE_NAME"]): 1,
+		fmt.Sprintf(`kube_node_info{node=%q}`, env["KUBELET_NODE_NAME"]):                    1,
 		fmt.Sprintf(`kube_pod_info{namespace="default",node=%q}`, env["KUBELET_NODE_NAME"]): len(strings.Fields(env["KUBELET_STATIC_PODS"])),
 	}
 	for q, want := range queries {
