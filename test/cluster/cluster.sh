@@ -29,7 +29,7 @@ processes() {
   esac
 }
 
-current_mode() { cat "$RUN/mode" 2>/dev/null; }
+current_mode() { cat "$RUN/mode" 2>/dev/null || true; }
 
 # running_as MODE: every process of MODE is alive.
 running_as() {

@@ -329,7 +329,7 @@ stop_pods_and_containerd() {
   # Shims outlive containerd; ours name our socket.
   local p cmd
   for p in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    { cmd=$(tr '\0' ' ' <"$p/cmdline"); } 2>/dev/null || continue
     case $cmd in *containerd-shim*" -address $CONTAINERD_SOCK "*) kill -KILL "${p#/proc/}" 2>/dev/null && say "killed shim ${p#/proc/}" ;; esac
   done
 }
