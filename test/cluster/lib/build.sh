@@ -158,14 +158,14 @@ build_tools() {
 build_core() {
   mkdir -p "$BIN" "$SRC"
   ensure_packages
-  build_kubernetes
-  build_etcd
+  build_locked kubernetes build_kubernetes
+  build_locked etcd build_etcd
   build_tools
 }
 
 build_e2e() {
   mkdir -p "$BIN" "$SRC"
-  build_ksm
-  build_prometheus
-  build_operator
+  build_locked kube-state-metrics build_ksm
+  build_locked prometheus build_prometheus
+  build_locked prometheus-operator build_operator
 }

@@ -23,13 +23,26 @@ wait_for() {
   return 1
 }
 
-# with_lock CMD...: one harness command at a time per CLUSTER_DIR (make
+# with_lock CMD...: one up or down at a time per CLUSTER_DIR (make
 # integration and a hand-run up must not race).
 with_lock() {
   mkdir -p "$CLUSTER_DIR"
   exec 9>"$CLUSTER_DIR/.lock"
-  flock -w 1800 9 || fail "another harness command holds $CLUSTER_DIR/.lock"
+  flock -w 600 9 || fail "another harness command holds $CLUSTER_DIR/.lock"
   "$@"
+}
+
+# build_locked NAME CMD...: one build of NAME at a time per cache (two
+# checkouts may share it); builds of different things run side by side.
+build_locked() {
+  local name=$1
+  shift
+  mkdir -p "$SRC"
+  (
+    exec 8>"$SRC/.$name.lock"
+    flock 8
+    "$@"
+  ) || exit 1
 }
 
 need_root() {
