@@ -12,7 +12,8 @@ spawn() {
   shift
   mkdir -p "$LOGS"
   printf '\n==== %s %s\n' "$(date -u +%FT%TZ)" "$*" >>"$LOGS/$name.log"
-  setsid nsenter -t "$(ns_pid)" -m --wd="$CLUSTER_DIR" -- "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+  # 8>&- 9>&-: a daemon must not hold the harness's locks.
+  setsid nsenter -t "$(ns_pid)" -m --wd="$CLUSTER_DIR" -- "$@" </dev/null >>"$LOGS/$name.log" 2>&1 8>&- 9>&- &
   echo $! >"$RUN/$name.pid"
 }
 

@@ -42,7 +42,7 @@ start_namespace() {
   pid_alive ns sleep && return 0
   case $CLUSTER_DIR in /run/* | /var/run/*) fail "CLUSTER_DIR may not be under /run: the namespace hides it" ;; esac
   mkdir -p "$RUN" "$STATE/cni-cache" "$STATE/container-logs" "$RUN/kernel"
-  setsid unshare --mount --propagation private sleep infinity </dev/null >/dev/null 2>&1 &
+  setsid unshare --mount --propagation private sleep infinity </dev/null >/dev/null 2>&1 8>&- 9>&- &
   echo $! >"$RUN/ns.pid"
   wait_for 5 namespace ns_entered || fail "could not make the mount namespace"
   host_mountpoint /var/lib/cni
