@@ -24,8 +24,8 @@ MODES="kubelet apiserver cluster"
 processes() {
   case $1 in
     kubelet) echo "ns:sleep containerd:containerd kubelet:kubelet" ;;
-    apiserver) echo "etcd:etcd apiserver:kube-apiserver ns:sleep containerd:containerd kubelet:kubelet" ;;
-    cluster) echo "etcd:etcd apiserver:kube-apiserver controller-manager:kube-controller scheduler:kube-scheduler ns:sleep containerd:containerd kubelet:kubelet" ;;
+    apiserver) echo "ns:sleep etcd:etcd apiserver:kube-apiserver containerd:containerd kubelet:kubelet" ;;
+    cluster) echo "ns:sleep etcd:etcd apiserver:kube-apiserver controller-manager:kube-controller scheduler:kube-scheduler containerd:containerd kubelet:kubelet" ;;
   esac
 }
 
@@ -70,6 +70,7 @@ cmd_up() {
       stop_all
     fi
     if other=$(foreign_kubelet); then fail "another kubelet runs here (pid $other); stop it first"; fi
+    start_namespace
     if [ "$MODE" != kubelet ]; then
       start_etcd
       start_apiserver
@@ -81,7 +82,6 @@ cmd_up() {
       wait_control_plane
       start_pod_network
     fi
-    start_namespace
     start_containerd
     start_kubelet
     echo "$MODE" >"$RUN/mode"
