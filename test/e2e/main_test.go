@@ -8,16 +8,20 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
 
 // cluster is the env file of the running test cluster, nil when the tests
-// are skipped; stack is what TestMain started beside it.
+// are skipped. The monitoring stack is started by the first test that
+// needs it and stopped after the last test.
 var (
-	cluster map[string]string
-	stack   *monitoring
+	cluster      map[string]string
+	stack        *monitoring
+	stackErr     error
+	stackStarted sync.Once
 )
 
 func TestMain(m *testing.M) {
@@ -27,7 +31,7 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	path := os.Getenv("NODEAGENT_E2E")
 	if path == "" {
-		return m.Run() // every test skips
+		return m.Run() // the cluster tests skip
 	}
 	env, err := fakekubelet.ReadEnvFile(path)
 	if err != nil {
@@ -45,14 +49,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	stack, err = startMonitoring(env, dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting kube-state-metrics and Prometheus:", err)
-		if stack != nil {
-			stack.stop()
-		}
-		return 1
-	}
+	stack = &monitoring{dir: dir}
 	defer stack.stop()
 	return m.Run()
 }
@@ -64,4 +61,15 @@ func need(t *testing.T) map[string]string {
 		t.Skip("end-to-end test on the test cluster: run make e2e-cluster")
 	}
 	return cluster
+}
+
+// needMonitoring is need, and kube-state-metrics and Prometheus running.
+func needMonitoring(t *testing.T) *monitoring {
+	t.Helper()
+	env := need(t)
+	stackStarted.Do(func() { stackErr = stack.startAll(env) })
+	if stackErr != nil {
+		t.Fatalf("starting kube-state-metrics and Prometheus: %v", stackErr)
+	}
+	return stack
 }

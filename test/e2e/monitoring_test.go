@@ -25,54 +25,55 @@ type monitoring struct {
 	jobs          []string // the scrape jobs of prometheus.yml
 }
 
-// startMonitoring starts kube-state-metrics with the cluster's admin
-// kubeconfig and Prometheus with testdata/prometheus.yml.tmpl filled in from
-// the env file (checked by promtool first), each on its loopback port, and
-// waits until both answer.
-func startMonitoring(env map[string]string, dir string) (*monitoring, error) {
+// startAll starts kube-state-metrics with the cluster's admin kubeconfig
+// and Prometheus with testdata/prometheus.yml.tmpl filled in from the env
+// file (checked by promtool first), each on its loopback port, and waits
+// until both answer.
+func (s *monitoring) startAll(env map[string]string) error {
 	for _, k := range []string{"KUBE_STATE_METRICS_BIN", "PROMETHEUS_BIN", "PROMTOOL_BIN", "KUBECONFIG", "KUBE_STATE_METRICS_PORT", "PROMETHEUS_PORT"} {
 		if env[k] == "" {
-			return nil, fmt.Errorf("the env file lacks %s (cluster.sh build-e2e, then up cluster)", k)
+			return fmt.Errorf("the env file lacks %s (cluster.sh build-e2e, then up cluster)", k)
 		}
 	}
 	ksmPort, err := strconv.Atoi(env["KUBE_STATE_METRICS_PORT"])
 	if err != nil {
-		return nil, fmt.Errorf("KUBE_STATE_METRICS_PORT: %w", err)
+		return fmt.Errorf("KUBE_STATE_METRICS_PORT: %w", err)
 	}
-	s := &monitoring{dir: dir, prometheusURL: "http://127.0.0.1:" + env["PROMETHEUS_PORT"]}
+	s.prometheusURL = "http://127.0.0.1:" + env["PROMETHEUS_PORT"]
+	dir := s.dir
 
 	cfg, jobs, err := prometheusConfig(env, ksmPort)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.jobs = jobs
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	if out, err := exec.Command(env["PROMTOOL_BIN"], "check", "config", cfgPath).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("promtool check config %s: %w\n%s", cfgPath, err, out)
+		return fmt.Errorf("promtool check config %s: %w\n%s", cfgPath, err, out)
 	}
 
 	if err := s.start("kube-state-metrics", env["KUBE_STATE_METRICS_BIN"],
 		"--kubeconfig="+env["KUBECONFIG"], "--host=127.0.0.1", "--port="+strconv.Itoa(ksmPort),
 		"--telemetry-host=127.0.0.1", "--telemetry-port="+strconv.Itoa(ksmPort+1)); err != nil {
-		return s, err
+		return err
 	}
 	if err := s.start("prometheus", env["PROMETHEUS_BIN"],
 		"--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address=127.0.0.1:"+env["PROMETHEUS_PORT"]); err != nil {
-		return s, err
+		return err
 	}
 	for url, what := range map[string]string{
 		fmt.Sprintf("http://127.0.0.1:%d/healthz", ksmPort): "kube-state-metrics",
 		s.prometheusURL + "/-/ready":                        "prometheus",
 	} {
 		if err := waitHTTP(url, time.Minute); err != nil {
-			return s, fmt.Errorf("%s (log %s): %w", what, filepath.Join(dir, what+".log"), err)
+			return fmt.Errorf("%s (log %s): %w", what, filepath.Join(dir, what+".log"), err)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // prometheusConfig fills in the template; jobs are its job names, in order.

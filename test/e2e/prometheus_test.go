@@ -13,9 +13,9 @@ import (
 )
 
 // promGet GETs a Prometheus API path and decodes its data into v.
-func promGet(t *testing.T, path string, query url.Values, v any) {
+func promGet(t *testing.T, s *monitoring, path string, query url.Values, v any) {
 	t.Helper()
-	u := stack.prometheusURL + path + "?" + query.Encode()
+	u := s.prometheusURL + path + "?" + query.Encode()
 	resp, err := http.Get(u)
 	if err != nil {
 		t.Fatal(err)
@@ -45,13 +45,13 @@ type sample struct {
 }
 
 // promQuery runs an instant query that returns a vector.
-func promQuery(t *testing.T, q string, v *[]sample) {
+func promQuery(t *testing.T, s *monitoring, q string, v *[]sample) {
 	t.Helper()
 	var data struct {
 		ResultType string   `json:"resultType"`
 		Result     []sample `json:"result"`
 	}
-	promGet(t, "/api/v1/query", url.Values{"query": {q}}, &data)
+	promGet(t, s, "/api/v1/query", url.Values{"query": {q}}, &data)
 	if data.ResultType != "vector" {
 		t.Fatalf("%s: result type %q", q, data.ResultType)
 	}
@@ -68,16 +68,16 @@ type target struct {
 // TestPrometheusTargetsUp: every job of the test Prometheus has a target,
 // each target is up after a few scrapes, and up{} agrees.
 func TestPrometheusTargetsUp(t *testing.T) {
-	need(t)
+	mon := needMonitoring(t)
 	var active []target
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var data struct {
 			ActiveTargets []target `json:"activeTargets"`
 		}
-		promGet(t, "/api/v1/targets", url.Values{"state": {"active"}}, &data)
+		promGet(t, mon, "/api/v1/targets", url.Values{"state": {"active"}}, &data)
 		active = data.ActiveTargets
-		if allUp(active, stack.jobs) || time.Now().After(deadline) {
+		if allUp(active, mon.jobs) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(2 * time.Second)
@@ -89,7 +89,7 @@ func TestPrometheusTargetsUp(t *testing.T) {
 			t.Errorf("%s (%s): %s %s", tg.Labels["job"], tg.ScrapeURL, tg.Health, tg.LastError)
 		}
 	}
-	for _, j := range stack.jobs {
+	for _, j := range mon.jobs {
 		if perJob[j] == 0 {
 			t.Errorf("job %s has no target", j)
 		}
@@ -99,7 +99,7 @@ func TestPrometheusTargetsUp(t *testing.T) {
 	}
 
 	var up []sample
-	promQuery(t, "up", &up)
+	promQuery(t, mon, "up", &up)
 	var ups []string
 	for _, s := range up {
 		if s.Value[1] != "1" {
@@ -111,7 +111,7 @@ func TestPrometheusTargetsUp(t *testing.T) {
 	if len(up) != len(active) {
 		t.Errorf("%d up series for %d targets: %v", len(up), len(active), ups)
 	}
-	t.Logf("%d targets of %d jobs up: %s", len(active), len(stack.jobs), strings.Join(ups, ", "))
+	t.Logf("%d targets of %d jobs up: %s", len(active), len(mon.jobs), strings.Join(ups, ", "))
 }
 
 func allUp(active []target, jobs []string) bool {
@@ -130,6 +130,7 @@ func allUp(active []target, jobs []string) bool {
 // API server.
 func TestKubeStateMetricsSeesTheCluster(t *testing.T) {
 	env := need(t)
+	mon := needMonitoring(t)
 	queries := map[string]int{
 		fmt.Sprintf(`kube_node_info{node=%q}`, env["KUBELET_NODE_NAME"]):                    1,
 		fmt.Sprintf(`kube_pod_info{namespace="default",node=%q}`, env["KUBELET_NODE_NAME"]): len(strings.Fields(env["KUBELET_STATIC_PODS"])),
@@ -137,7 +138,7 @@ func TestKubeStateMetricsSeesTheCluster(t *testing.T) {
 	for q, want := range queries {
 		var got []sample
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
-			promQuery(t, q, &got)
+			promQuery(t, mon, q, &got)
 			if len(got) == want || time.Now().After(deadline) {
 				break
 			}
