@@ -83,12 +83,14 @@ cmd_up() {
       start_pod_network
     fi
     start_containerd
+    date +%s >"$RUN/kubelet.started"
     start_kubelet
     echo "$MODE" >"$RUN/mode"
   fi
   static_pods
   if [ "$MODE" = cluster ]; then
-    "$BIN/clustertool" wait-node -kubeconfig "$PKI/admin.kubeconfig" -node "$NODE_NAME" -timeout 3m ||
+    "$BIN/clustertool" wait-node -kubeconfig "$PKI/admin.kubeconfig" -node "$NODE_NAME" -timeout 3m \
+      -since "$(cat "$RUN/kubelet.started" 2>/dev/null || echo 0)" ||
       fail "the node is not Ready, see $LOGS/kubelet.log"
   fi
   write_env

@@ -91,11 +91,14 @@ func bootstrapCommand(fs *flag.FlagSet) func(context.Context) error {
 	}
 }
 
-// waitNodeCommand waits until the Node reports Ready.
+// waitNodeCommand waits until the Node reports Ready in a heartbeat sent
+// at -since or later: after a restart, etcd still holds the Ready of the
+// kubelet that ran before.
 func waitNodeCommand(fs *flag.FlagSet) func(context.Context) error {
 	kubeconfig := fs.String("kubeconfig", "", "an admin kubeconfig")
 	node := fs.String("node", "", "the Node's name")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait")
+	since := fs.Int64("since", 0, "Unix time: older heartbeats do not count")
 	return func(ctx context.Context) error {
 		cs, err := clientset(*kubeconfig)
 		if err != nil {
@@ -110,6 +113,10 @@ func waitNodeCommand(fs *flag.FlagSet) func(context.Context) error {
 				last = "no Ready condition"
 				for _, c := range n.Status.Conditions {
 					if c.Type == corev1.NodeReady {
+						if c.LastHeartbeatTime.Unix() < *since {
+							last = "no heartbeat since " + time.Unix(*since, 0).UTC().Format(time.RFC3339)
+							break
+						}
 						if c.Status == corev1.ConditionTrue {
 							return nil
 						}
