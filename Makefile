@@ -59,12 +59,16 @@ DIST           ?= dist
 # a third smaller; panics still print their stacks.
 PKG_LDFLAGS    := -s -w -X $(VERSION_PKG).Version=$(PKG_VERSION) -X $(VERSION_PKG).Revision=$(REVISION) -X $(VERSION_PKG).Branch=$(BRANCH)
 
-# The real kubelet of make integration (../shared beside the checkout).
-REAL_KUBELET         ?= $(CURDIR)/../shared/tools/real-kubelet
-REAL_KUBELET_DIR     ?= /tmp/real-kubelet
-REAL_KUBELET_APISERVER ?= 1
+# The test cluster of make integration and make e2e-cluster
+# (test/cluster/README.md): state in CLUSTER_DIR, builds in CLUSTER_CACHE.
+CLUSTER            := test/cluster/cluster.sh
+CLUSTER_DIR        ?= /tmp/nodeagent-cluster
+CLUSTER_CACHE      ?= /var/cache/nodeagent-cluster
+CLUSTER_MODE       ?= cluster
+INTEGRATION_MODE   ?= apiserver
+export CLUSTER_DIR CLUSTER_CACHE
 
-.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration lint fmt-check bench clean image image-smoke package package-test unit-syscalls tools manifests deploy-check helm-lint
+.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration cluster-up cluster-down e2e-cluster lint fmt-check bench clean image image-smoke package package-test unit-syscalls tools manifests deploy-check helm-lint
 
 all: build
 
@@ -154,17 +158,36 @@ manifests:
 	$(GO) test -count=1 -run TestKustomizeBaseIsChart ./deploy/ -update
 
 # Integration tests against a real kubelet v1.37 with containerd and three
-# static pods on 127.0.0.1 (docs/kubelet.md). Starts it when it is not
-# running, with a kube-apiserver so service-account tokens are checked for
-# real (REAL_KUBELET_APISERVER=0: x509 only), and stops it again afterwards
-# if it started it. The first start builds for 10-15 minutes. Not part of
-# make test: the tests skip without NODEAGENT_INTEGRATION.
+# static pods on 127.0.0.1 (docs/kubelet.md, test/cluster/README.md). Starts
+# the test cluster when it is not running, in apiserver mode so that
+# ServiceAccount tokens are checked for real (INTEGRATION_MODE=kubelet: x509
+# only), and stops it again afterwards if it started it; a cluster that was
+# already up is reused as it is. The first start builds for 10-20 minutes.
+# Not part of make test: the tests skip without NODEAGENT_INTEGRATION.
 integration:
-	@pid=$(REAL_KUBELET_DIR)/run/kubelet.pid; \
-	if [ -s $$pid ] && [ "$$(cat /proc/$$(cat $$pid)/comm 2>/dev/null)" = kubelet ]; then started=0; else started=1; fi; \
-	REAL_KUBELET_DIR=$(REAL_KUBELET_DIR) REAL_KUBELET_APISERVER=$(REAL_KUBELET_APISERVER) $(REAL_KUBELET)/up.sh || exit 1; \
-	NODEAGENT_INTEGRATION=$(REAL_KUBELET_DIR)/env $(GO) test -count=1 -v -run 'Integration' ./kubeletclient/ ./cmd/nodeagent/; rc=$$?; \
-	if [ $$started = 1 ]; then REAL_KUBELET_DIR=$(REAL_KUBELET_DIR) $(REAL_KUBELET)/down.sh; fi; \
+	@if $(CLUSTER) running; then started=0; $(CLUSTER) up || exit 1; \
+	else started=1; $(CLUSTER) up $(INTEGRATION_MODE) || exit 1; fi; \
+	NODEAGENT_INTEGRATION=$(CLUSTER_DIR)/env $(GO) test -count=1 -v -run 'Integration' ./kubeletclient/ ./cmd/nodeagent/; rc=$$?; \
+	if [ $$started = 1 ]; then $(CLUSTER) down; fi; \
+	exit $$rc
+
+# A test cluster left running: make cluster-up CLUSTER_MODE=kubelet|apiserver|cluster.
+cluster-up:
+	$(CLUSTER) up $(CLUSTER_MODE)
+
+cluster-down:
+	$(CLUSTER) down
+
+# End-to-end tests on a real single-node cluster (test/e2e): builds the
+# pinned kube-state-metrics, Prometheus and Prometheus Operator once, brings
+# the cluster up in cluster mode unless it already runs so, runs the tests
+# with NODEAGENT_E2E set, and stops the cluster again if it started it.
+e2e-cluster:
+	@$(CLUSTER) build-e2e || exit 1; \
+	if $(CLUSTER) running && [ "$$(cat $(CLUSTER_DIR)/run/mode)" = cluster ]; then started=0; else started=1; fi; \
+	$(CLUSTER) up cluster || exit 1; \
+	NODEAGENT_E2E=$(CLUSTER_DIR)/env $(GO) test -count=1 -v -timeout 30m ./test/e2e/; rc=$$?; \
+	if [ $$started = 1 ]; then $(CLUSTER) down; fi; \
 	exit $$rc
 
 lint:

@@ -112,7 +112,7 @@ func TestIntegrationRealKubelet(t *testing.T) {
 func TestIntegrationRealKubeletTokens(t *testing.T) {
 	env := fakekubelet.RealEnv(t)
 	if env["KUBELET_TOKEN_FILE"] == "" {
-		t.Skip("the real kubelet runs without kube-apiserver (REAL_KUBELET_APISERVER=1 adds it)")
+		t.Skip("the test cluster runs in kubelet mode, without kube-apiserver (INTEGRATION_MODE=apiserver adds it)")
 	}
 	ctx := context.Background()
 	good := realClient(t, env, "--kubelet.token-file="+env["KUBELET_TOKEN_FILE"])
