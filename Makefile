@@ -15,9 +15,22 @@ STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # node_exporter is built only as a measuring stick for conformance and
 # benchmarks, never linked into nodeagent.
 NODE_EXPORTER  := github.com/prometheus/node_exporter@v1.12.1
+# promtool checks and unit-tests the alerting rules and the Prometheus
+# example configuration (deploy/), runs kube-prometheus' rules over
+# nodeagent's relabelled series and node-mixin's systemd alerts over the
+# systemd collector's output. Built without the service discoveries but
+# Kubernetes' (the example configuration's), which drops the cloud SDKs
+# from the build.
+PROMTOOL       := github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+PROMTOOL_TAGS  := remove_all_sd,enable_kubernetes_sd
 # nfpm builds the .deb and .rpm (make package).
 NFPM           := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 TOOLS          := $(CURDIR)/bin/tools
+# The tools' binaries carry their versions in their names, so that a
+# changed version builds anew instead of reusing an older binary (the
+# conformance tests check node_exporter's module version too).
+NODE_EXPORTER_BIN := $(TOOLS)/node_exporter-$(lastword $(subst @v, ,$(NODE_EXPORTER)))
+PROMTOOL_BIN      := $(TOOLS)/promtool-$(lastword $(subst @v, ,$(PROMTOOL)))
 BENCH          ?= .
 BENCHTIME      ?= 1s
 VERSION_PKG    := github.com/prometheus/common/version
@@ -46,12 +59,16 @@ DIST           ?= dist
 # a third smaller; panics still print their stacks.
 PKG_LDFLAGS    := -s -w -X $(VERSION_PKG).Version=$(PKG_VERSION) -X $(VERSION_PKG).Revision=$(REVISION) -X $(VERSION_PKG).Branch=$(BRANCH)
 
-# The real kubelet of make integration (../shared beside the checkout).
-REAL_KUBELET         ?= $(CURDIR)/../shared/tools/real-kubelet
-REAL_KUBELET_DIR     ?= /tmp/real-kubelet
-REAL_KUBELET_APISERVER ?= 1
+# The test cluster of make integration and make e2e-cluster
+# (test/cluster/README.md): state in CLUSTER_DIR, builds in CLUSTER_CACHE.
+CLUSTER            := test/cluster/cluster.sh
+CLUSTER_DIR        ?= /tmp/nodeagent-cluster
+CLUSTER_CACHE      ?= /var/cache/nodeagent-cluster
+CLUSTER_MODE       ?= cluster
+INTEGRATION_MODE   ?= apiserver
+export CLUSTER_DIR CLUSTER_CACHE
 
-.PHONY: all build run test vet unit e2e node-conformance integration lint fmt-check bench clean image image-smoke package package-test unit-syscalls
+.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration cluster-up cluster-down e2e-cluster lint fmt-check bench clean image image-smoke package package-test unit-syscalls tools manifests deploy-check helm-lint
 
 all: build
 
@@ -86,7 +103,10 @@ run: build
 # fixture trees, each endpoint through its own check-metrics), and the
 # node_exporter conformance of every host collector's golden cases, and
 # staticcheck; then the systemd unit against the system calls the agent
-# makes, and the packages installed, upgraded and purged.
+# makes, and the packages installed, upgraded and purged. The unit tests
+# include deploy/'s (the kustomize base and the Helm chart rendered,
+# decoded strictly and checked, helm lint --strict, promtool over the rules
+# and the Prometheus example) and node-mixin's systemd alerts.
 test: fmt-check vet unit e2e node-conformance lint unit-syscalls package-test
 
 fmt-check:
@@ -96,16 +116,12 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-unit:
-	$(GO) test -race -short -count=1 ./...
+unit: $(PROMTOOL_BIN)
+	PROMTOOL_BIN=$(PROMTOOL_BIN) $(GO) test -race -short -count=1 ./...
 
 e2e:
 	$(GO) test -count=1 -run 'TestEndToEnd' ./cmd/nodeagent/
 
-# The binary's name carries its version, so that a changed NODE_EXPORTER
-# builds anew instead of reusing an older one (the tests check the version
-# it reports too).
-NODE_EXPORTER_BIN := $(TOOLS)/node_exporter-$(lastword $(subst @v, ,$(NODE_EXPORTER)))
 
 $(NODE_EXPORTER_BIN):
 	rm -rf $(TOOLS)/.node_exporter && GOBIN=$(TOOLS)/.node_exporter $(GO) install $(NODE_EXPORTER)
@@ -114,18 +130,64 @@ $(NODE_EXPORTER_BIN):
 node-conformance: $(NODE_EXPORTER_BIN)
 	NODE_EXPORTER_BIN=$(NODE_EXPORTER_BIN) $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/...
 
+
+$(PROMTOOL_BIN):
+	rm -rf $(TOOLS)/.promtool && GOBIN=$(TOOLS)/.promtool $(GO) install -tags $(PROMTOOL_TAGS) $(PROMTOOL)
+	mv $(TOOLS)/.promtool/promtool $@ && rm -rf $(TOOLS)/.promtool
+
+tools: $(NODE_EXPORTER_BIN) $(PROMTOOL_BIN)
+
+# node-mixin's systemd alerts (kube-prometheus' rules, unchanged) under
+# promtool test rules, on series the systemd collector served from a fake
+# manager on a private dbus-daemon (Debian's dbus; .ci/run installs it).
+# make unit runs it too.
+node-mixin-rules: $(PROMTOOL_BIN)
+	PROMTOOL_BIN=$(PROMTOOL_BIN) $(GO) test -count=1 -v -run 'TestNodeMixinSystemdAlerts' ./collectors/node/
+
+# The deployment's tests alone: rendering, security properties, helm lint,
+# promtool (see docs/deploy.md).
+deploy-check: $(PROMTOOL_BIN)
+	PROMTOOL_BIN=$(PROMTOOL_BIN) $(GO) test -count=1 ./deploy/ ./internal/manifests/
+	$(GO) test -count=1 -run 'Deploy|ServiceMonitor|SystemdUnit' ./cmd/nodeagent/
+
+helm-lint:
+	$(GO) test -count=1 -run 'TestHelmLint|TestChart' ./deploy/
+
+# Regenerates deploy/kubernetes from the Helm chart's default rendering.
+manifests:
+	$(GO) test -count=1 -run TestKustomizeBaseIsChart ./deploy/ -update
+
 # Integration tests against a real kubelet v1.37 with containerd and three
-# static pods on 127.0.0.1 (docs/kubelet.md). Starts it when it is not
-# running, with a kube-apiserver so service-account tokens are checked for
-# real (REAL_KUBELET_APISERVER=0: x509 only), and stops it again afterwards
-# if it started it. The first start builds for 10-15 minutes. Not part of
-# make test: the tests skip without NODEAGENT_INTEGRATION.
+# static pods on 127.0.0.1 (docs/kubelet.md, test/cluster/README.md). Starts
+# the test cluster when it is not running, in apiserver mode so that
+# ServiceAccount tokens are checked for real (INTEGRATION_MODE=kubelet: x509
+# only), and stops it again afterwards if it started it; a cluster that was
+# already up is reused as it is. The first start builds for 10-20 minutes.
+# Not part of make test: the tests skip without NODEAGENT_INTEGRATION.
 integration:
-	@pid=$(REAL_KUBELET_DIR)/run/kubelet.pid; \
-	if [ -s $$pid ] && [ "$$(cat /proc/$$(cat $$pid)/comm 2>/dev/null)" = kubelet ]; then started=0; else started=1; fi; \
-	REAL_KUBELET_DIR=$(REAL_KUBELET_DIR) REAL_KUBELET_APISERVER=$(REAL_KUBELET_APISERVER) $(REAL_KUBELET)/up.sh || exit 1; \
-	NODEAGENT_INTEGRATION=$(REAL_KUBELET_DIR)/env $(GO) test -count=1 -v -run 'Integration' ./kubeletclient/ ./cmd/nodeagent/; rc=$$?; \
-	if [ $$started = 1 ]; then REAL_KUBELET_DIR=$(REAL_KUBELET_DIR) $(REAL_KUBELET)/down.sh; fi; \
+	@if $(CLUSTER) running; then started=0; $(CLUSTER) up || exit 1; \
+	else started=1; $(CLUSTER) up $(INTEGRATION_MODE) || exit 1; fi; \
+	NODEAGENT_INTEGRATION=$(CLUSTER_DIR)/env $(GO) test -count=1 -v -run 'Integration' ./kubeletclient/ ./cmd/nodeagent/; rc=$$?; \
+	if [ $$started = 1 ]; then $(CLUSTER) down; fi; \
+	exit $$rc
+
+# A test cluster left running: make cluster-up CLUSTER_MODE=kubelet|apiserver|cluster.
+cluster-up:
+	$(CLUSTER) up $(CLUSTER_MODE)
+
+cluster-down:
+	$(CLUSTER) down
+
+# End-to-end tests on a real single-node cluster (test/e2e): builds the
+# pinned kube-state-metrics, Prometheus and Prometheus Operator once, brings
+# the cluster up in cluster mode unless it already runs so, runs the tests
+# with NODEAGENT_E2E set, and stops the cluster again if it started it.
+e2e-cluster:
+	@$(CLUSTER) build-e2e || exit 1; \
+	if $(CLUSTER) running && [ "$$(cat $(CLUSTER_DIR)/run/mode)" = cluster ]; then started=0; else started=1; fi; \
+	$(CLUSTER) up cluster || exit 1; \
+	NODEAGENT_E2E=$(CLUSTER_DIR)/env $(GO) test -count=1 -v -timeout 30m ./test/e2e/; rc=$$?; \
+	if [ $$started = 1 ]; then $(CLUSTER) down; fi; \
 	exit $$rc
 
 lint:

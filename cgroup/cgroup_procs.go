@@ -1,15 +1,22 @@
 package cgroup
 
 // A cgroup.procs file lists the PIDs of the processes directly in the
-// cgroup (not its descendants), one per line, unsorted:
+// cgroup (not its descendants), one per line, unsorted, as the reader's
+// PID namespace numbers them; a process outside that namespace (a host
+// service, read by an agent in a container without the host's PID
+// namespace) is listed as 0:
 //
 //	1874
+//	0
 //	1901
 
-// Procs summarises cgroup.procs: how many processes, and one of them
-// (the first listed; 0 when empty) to find the cgroup's network namespace.
+// Procs summarises cgroup.procs: how many processes, how many of them lie
+// outside the reader's PID namespace (listed as 0), and one PID the reader
+// can use (the first listed that is not 0; 0 when there is none) to find
+// the cgroup's network namespace.
 type Procs struct {
-	Count    int
+	Count    int // every process, those listed as 0 included
+	Hidden   int // processes outside the reader's PID namespace
 	FirstPID int
 }
 
@@ -22,13 +29,17 @@ func parseProcs(b []byte, out *Procs) error {
 			continue
 		}
 		pid, ok := parseUint(line)
-		if !ok || pid == 0 || pid > 1<<22 {
+		if !ok || pid > 1<<22 {
 			return parseError(n, line, "not a PID")
 		}
-		if out.Count == 0 {
+		out.Count++
+		switch {
+		case pid == 0:
+			// Still a process of the cgroup, but no PID to open.
+			out.Hidden++
+		case out.FirstPID == 0:
 			out.FirstPID = int(pid)
 		}
-		out.Count++
 	}
 	return nil
 }

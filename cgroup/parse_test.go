@@ -155,7 +155,15 @@ func TestParseProcs(t *testing.T) {
 	if err := parseProcs(nil, &p); err != nil || p != (Procs{}) {
 		t.Errorf("empty: got %+v, %v", p, err)
 	}
-	for _, bad := range []string{"12\nabc\n", "0\n", "-3\n"} {
+	// Read without the host's PID namespace: processes outside it are
+	// listed as 0, counted, and never taken as the PID to open.
+	if err := parseProcs([]byte("0\n0\n4181\n0\n"), &p); err != nil || p != (Procs{Count: 4, Hidden: 3, FirstPID: 4181}) {
+		t.Errorf("hidden PIDs: got %+v, %v", p, err)
+	}
+	if err := parseProcs([]byte("0\n0\n"), &p); err != nil || p != (Procs{Count: 2, Hidden: 2}) {
+		t.Errorf("only hidden PIDs: got %+v, %v", p, err)
+	}
+	for _, bad := range []string{"12\nabc\n", "-3\n", "4194305\n"} {
 		if err := parseProcs([]byte(bad), &p); !errors.Is(err, ErrParse) {
 			t.Errorf("%q: err = %v", bad, err)
 		}

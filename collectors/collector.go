@@ -108,6 +108,12 @@ type Env struct {
 	// security collectors. Nil when the kubelet layer is off (no kubelet
 	// address known); their factories then build nothing.
 	Kubelet Kubelet
+	// Enabled says whether the named collector is enabled in this agent,
+	// for the rare family two collectors could serve: one leaves it to the
+	// other (cpu's node_cpu_frequency_hertz from /proc/cpuinfo, which
+	// cpufreq serves from sysfs). Nil, as in tests that build one
+	// collector alone, means no other collector is enabled.
+	Enabled func(name string) bool
 }
 
 // Kubelet is the kubelet as the kubelet-layer and security collectors see
@@ -134,8 +140,10 @@ type Kubelet interface {
 }
 
 // Factory builds a collector once flags are parsed. A nil Collector with a
-// nil error means there is nothing to collect on this host (the kubelet
-// layer without a kubelet): the collector is left out, as if disabled.
+// nil error, or with an error wrapping ErrNoData, means there is nothing to
+// collect on this host (the kubelet layer without a kubelet, no container
+// runtime found): the collector is left out, as if disabled, and the
+// error's text is kept as the reason (Selection.Absent).
 type Factory func(Env) (Collector, error)
 
 // FlagApp is where a collector registers its own flags: a *kingpin.Application
@@ -147,6 +155,14 @@ type Registration struct {
 	Name           string
 	Layer          Layer
 	DefaultEnabled bool
+	// OffWithKubelet turns a DefaultEnabled collector off when a kubelet is
+	// configured (Env.Kubelet is set: --kubelet.url, or NODE_IP/NODE_NAME
+	// from the downward API), unless the user enabled it explicitly with
+	// --collector.<name>. It is for collectors that belong to a bare-metal
+	// host run by systemd but not to a Kubernetes node's DaemonSet pod,
+	// which has no host D-Bus socket and whose users did not ask for them
+	// (node_exporter has them off).
+	OffWithKubelet bool
 	// Setup registers the collector's own flags on app, writing into a Config
 	// struct of the collector's file, and returns the Factory that reads it.
 	Setup func(app FlagApp) Factory
@@ -155,6 +171,14 @@ type Registration struct {
 	// names, which dashboards depend on. Anything else promlint reports on
 	// nodeagent's output is a bug.
 	KnownLintProblems []LintException
+	// Passthrough marks a collector that passes one source's metrics
+	// through (a kubelet path, kube-proxy, the container runtime): it is
+	// served alone on /metrics/<Name>, never merged into /metrics (its
+	// go_* and process_* are the source's), and that path tells the
+	// source's state: 503 when the collector fails, 404 when it returns
+	// ErrNoData (no such source here), so that Prometheus' up for the
+	// path is the source's.
+	Passthrough bool
 }
 
 // registry is the only package-level state: filled by init functions, read-only after.
@@ -193,6 +217,7 @@ func Registrations() []Registration {
 // the factories to build them.
 type Selection struct {
 	entries []selEntry
+	absent  map[string]string
 }
 
 type selEntry struct {
@@ -210,7 +235,10 @@ func AddFlags(app FlagApp, regs []Registration) *Selection {
 	for _, r := range regs {
 		e := selEntry{reg: r, enabled: new(bool), setByUs: new(bool)}
 		state := "disabled"
-		if r.DefaultEnabled {
+		switch {
+		case r.DefaultEnabled && r.OffWithKubelet:
+			state = "enabled without a kubelet, disabled on Kubernetes nodes"
+		case r.DefaultEnabled:
 			state = "enabled"
 		}
 		app.Flag("collector."+r.Name,
@@ -227,31 +255,49 @@ type Instance struct {
 	Name      string
 	Layer     Layer
 	Collector Collector
+	// Passthrough is the registration's.
+	Passthrough bool
 }
 
 // Build applies --collector.disable-defaults (only collectors the user
-// enabled explicitly stay on) and builds every enabled collector. A factory
-// that fails is a startup error naming the collector.
+// enabled explicitly stay on) and the kubelet-dependent defaults
+// (Registration.OffWithKubelet), and builds every enabled collector. A
+// factory that fails is a startup error naming the collector.
 func (s *Selection) Build(env Env, disableDefaults bool) ([]Instance, error) {
 	var out []Instance
 	var errs []error
+	s.absent = map[string]string{}
+	enabled := map[string]bool{}
 	for _, e := range s.entries {
 		on := *e.enabled
-		if disableDefaults && !*e.setByUs {
+		if !*e.setByUs && (disableDefaults || e.reg.OffWithKubelet && env.Kubelet != nil) {
 			on = false
 		}
-		if !on {
+		enabled[e.reg.Name] = on
+	}
+	env.Enabled = func(name string) bool { return enabled[name] }
+	for _, e := range s.entries {
+		if !enabled[e.reg.Name] {
+			s.absent[e.reg.Name] = fmt.Sprintf("collector %s is disabled (enable it with --collector.%s)", e.reg.Name, e.reg.Name)
 			continue
 		}
 		c, err := e.factory(env)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNoData):
+			s.absent[e.reg.Name] = err.Error()
+			continue
+		case err != nil:
 			errs = append(errs, fmt.Errorf("collector %s: %w", e.reg.Name, err))
 			continue
-		}
-		if c == nil {
+		case c == nil:
+			s.absent[e.reg.Name] = ""
 			continue
 		}
-		out = append(out, Instance{Name: e.reg.Name, Layer: e.reg.Layer, Collector: c})
+		out = append(out, Instance{Name: e.reg.Name, Layer: e.reg.Layer, Collector: c, Passthrough: e.reg.Passthrough})
 	}
 	return out, errors.Join(errs...)
 }
+
+// Absent says, after Build, why each registered collector it did not build
+// is missing: disabled, or its factory's reason (empty when it gave none).
+func (s *Selection) Absent() map[string]string { return s.absent }

@@ -63,7 +63,7 @@ type Scraper struct {
 // set join.
 type gatherCall struct {
 	done chan struct{}
-	mfs  []*dto.MetricFamily
+	res  Result
 	err  error
 }
 
@@ -75,6 +75,10 @@ type entry struct {
 	ranOnce bool
 	lastErr string // for logging a failure once per change
 	lastLen int    // metrics the last completed Update sent; runs are serial
+	// reported and lastOK are the outcome of the collector's last scrape,
+	// for LastSuccess.
+	reported bool
+	lastOK   bool
 }
 
 // run is one execution of a collector, shared by every scrape that joined it.
@@ -175,25 +179,68 @@ func (s *Scraper) Timeout() time.Duration { return s.opts.Timeout }
 // The error reports inconsistent metrics that were left out; the families
 // returned with it are complete otherwise and safe to serve.
 func (s *Scraper) Gather(deadline time.Time, names []string) ([]*dto.MetricFamily, error) {
+	r, err := s.GatherResult(deadline, names)
+	return r.Families, err
+}
+
+// Result is one Gather's output.
+type Result struct {
+	// Families are what Gather returns; shared between joined callers.
+	Families []*dto.MetricFamily
+	// Errors holds each requested collector's error in this scrape: nil on
+	// success, ErrNoData when it had nothing to report, ErrTimeout or
+	// ErrStuck when the deadline cut it. A passthrough path turns it into
+	// its status.
+	Errors map[string]error
+}
+
+// GatherResult is Gather that also says how each collector fared.
+func (s *Scraper) GatherResult(deadline time.Time, names []string) (Result, error) {
 	key := strings.Join(names, ",")
 	s.mu.Lock()
 	if c, ok := s.inflight[key]; ok {
 		s.requests.WithLabelValues("joined").Inc()
 		s.mu.Unlock()
 		<-c.done
-		return c.mfs, c.err
+		return c.res, c.err
 	}
 	c := &gatherCall{done: make(chan struct{})}
 	s.inflight[key] = c
 	s.requests.WithLabelValues("collected").Inc()
 	s.mu.Unlock()
 
-	c.mfs, c.err = s.gather(deadline, names)
+	c.res, c.err = s.gather(deadline, names)
 	s.mu.Lock()
 	delete(s.inflight, key)
 	s.mu.Unlock()
 	close(c.done)
-	return c.mfs, c.err
+	return c.res, c.err
+}
+
+// LastSuccess returns nodeagent_scrape_collector_success of each named
+// collector as of its last scrape, leaving out those never scraped:
+// passthroughs are scraped on their own paths, and /metrics reports how
+// they fared there.
+func (s *Scraper) LastSuccess(names []string) []prometheus.Metric {
+	var out []prometheus.Metric
+	for _, n := range names {
+		e, ok := s.byName[n]
+		if !ok {
+			continue
+		}
+		e.mu.Lock()
+		reported, lastOK := e.reported, e.lastOK
+		e.mu.Unlock()
+		if !reported {
+			continue
+		}
+		v := 0.0
+		if lastOK {
+			v = 1
+		}
+		out = append(out, prometheus.MustNewConstMetric(s.successDesc, prometheus.GaugeValue, v, n))
+	}
+	return out
 }
 
 type result struct {
@@ -206,12 +253,12 @@ type result struct {
 
 // gather is one collection: start (or join) every named collector's run,
 // wait for each until the deadline, and build the response.
-func (s *Scraper) gather(deadline time.Time, names []string) ([]*dto.MetricFamily, error) {
+func (s *Scraper) gather(deadline time.Time, names []string) (Result, error) {
 	entries := make([]*entry, 0, len(names))
 	for _, n := range names {
 		e, ok := s.byName[n]
 		if !ok {
-			return nil, fmt.Errorf("collector %q is not enabled", n)
+			return Result{}, fmt.Errorf("collector %q is not enabled", n)
 		}
 		entries = append(entries, e)
 	}
@@ -248,10 +295,13 @@ func (s *Scraper) await(deadline time.Time, entries []*entry, runs []*run) []res
 // respond turns the results into the response's families: the collectors'
 // metrics checked by a registry (an inconsistent metric is dropped and
 // counted, the rest served), each collector's success and duration, and
-// the FamilyCollectors' families merged in, without timestamps.
-func (s *Scraper) respond(results []result) ([]*dto.MetricFamily, error) {
+// the FamilyCollectors' families merged in, without timestamps; and each
+// collector's error.
+func (s *Scraper) respond(results []result) (Result, error) {
 	var all []prometheus.Metric
+	outcome := Result{Errors: make(map[string]error, len(results))}
 	for _, r := range results {
+		outcome.Errors[r.name] = r.err
 		ok := 0.0
 		if r.err == nil || errors.Is(r.err, ErrNoData) {
 			ok = 1
@@ -263,7 +313,7 @@ func (s *Scraper) respond(results []result) ([]*dto.MetricFamily, error) {
 	}
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(MetricSlice(all)); err != nil {
-		return nil, fmt.Errorf("registering scrape output: %w", err)
+		return Result{}, fmt.Errorf("registering scrape output: %w", err)
 	}
 	mfs, err := reg.Gather()
 	var errs []error
@@ -282,7 +332,8 @@ func (s *Scraper) respond(results []result) ([]*dto.MetricFamily, error) {
 		errs = append(errs, err)
 	}
 	StripTimestamps(mfs)
-	return mfs, errors.Join(errs...)
+	outcome.Families = mfs
+	return outcome, errors.Join(errs...)
 }
 
 // mergeFamilies adds the families of FamilyCollectors to the registry's
@@ -534,6 +585,7 @@ func (s *Scraper) report(e *entry, err error) {
 	e.mu.Lock()
 	prev := e.lastErr
 	e.lastErr = msg
+	e.reported, e.lastOK = true, msg == ""
 	e.mu.Unlock()
 	switch {
 	case err != nil && errors.Is(err, ErrNoData):

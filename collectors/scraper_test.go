@@ -13,6 +13,7 @@ import (
 
 	"github.com/nodeagent/nodeagent/collectors"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
@@ -454,5 +455,55 @@ func TestScraperDeadlineReachesUpdate(t *testing.T) {
 				t.Errorf("Update's deadline is %s after the scrape began; want at most %s", got, tc.wantAtMost)
 			}
 		})
+	}
+}
+
+// TestScraperResultAndLastSuccess: GatherResult gives each collector's own
+// error (nil, ErrNoData, its failure, ErrTimeout), and LastSuccess reports
+// the outcome of each collector's last scrape, none before the first.
+func TestScraperResultAndLastSuccess(t *testing.T) {
+	t.Parallel()
+	bad := errors.New("connection refused")
+	ok := &collectortest.Fake{Name: "ok", Value: 1}
+	nodata := &collectortest.Fake{Name: "nodata", Err: fmt.Errorf("nothing: %w", collectors.ErrNoData)}
+	failing := &collectortest.Fake{Name: "failing", Err: bad}
+	stuck := &collectortest.Fake{Name: "stuck", Forever: true}
+	s := newTestScraper(t, 200*time.Millisecond, ok, nodata, failing, stuck)
+	if got := s.LastSuccess([]string{"ok", "failing"}); len(got) != 0 {
+		t.Errorf("LastSuccess before any scrape: %d metrics, want none", len(got))
+	}
+	r, err := s.GatherResult(time.Now().Add(200*time.Millisecond), []string{"failing", "nodata", "ok", "stuck"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, check := range map[string]func(error) bool{
+		"ok":      func(err error) bool { return err == nil },
+		"nodata":  func(err error) bool { return errors.Is(err, collectors.ErrNoData) },
+		"failing": func(err error) bool { return errors.Is(err, bad) },
+		"stuck":   func(err error) bool { return errors.Is(err, collectors.ErrTimeout) },
+	} {
+		if err, present := r.Errors[name]; !present || !check(err) {
+			t.Errorf("Errors[%s] = %v (present %v)", name, err, present)
+		}
+	}
+	if len(r.Errors) != 4 || len(r.Families) == 0 {
+		t.Errorf("%d errors, %d families; want 4 and some", len(r.Errors), len(r.Families))
+	}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.MetricSlice(s.LastSuccess([]string{"ok", "nodata", "failing", "stuck", "unknown"}))); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"nodeagent_scrape_collector_success{collector=failing}": 0,
+		"nodeagent_scrape_collector_success{collector=nodata}":  1,
+		"nodeagent_scrape_collector_success{collector=ok}":      1,
+		"nodeagent_scrape_collector_success{collector=stuck}":   0,
+	}
+	if diff := cmp.Diff(want, collectortest.Values(mfs)); diff != "" {
+		t.Errorf("LastSuccess (-want +got):\n%s", diff)
 	}
 }

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,24 +17,23 @@ import (
 	"k8s.io/client-go/transport"
 
 	"github.com/nodeagent/nodeagent/internal/podmeta"
+	"github.com/nodeagent/nodeagent/internal/promfetch"
 )
 
 // Error classes a caller acts on (the security checks, the error metric's
-// reason label). Every error wraps one of them with the URL and what to do.
+// reason label): promfetch's, so that the kubelet's errors and those of the
+// other passthrough sources read and count alike. Every error wraps one of
+// them with the URL and what to do.
 var (
-	ErrUnreachable  = errors.New("cannot connect to the kubelet")
-	ErrTimeout      = errors.New("the kubelet did not answer in time")
-	ErrTLS          = errors.New("TLS with the kubelet failed")
-	ErrUnauthorized = errors.New("the kubelet did not accept our credentials")
-	ErrForbidden    = errors.New("the kubelet's authorization denied the request")
-	ErrStatus       = errors.New("the kubelet answered with an unexpected status")
-	ErrTooLarge     = errors.New("the kubelet's response is larger than --kubelet.max-body-size")
-	ErrBadBody      = errors.New("the kubelet's response is not what was asked for")
+	ErrUnreachable  = promfetch.ErrUnreachable
+	ErrTimeout      = promfetch.ErrTimeout
+	ErrTLS          = promfetch.ErrTLS
+	ErrUnauthorized = promfetch.ErrUnauthorized
+	ErrForbidden    = promfetch.ErrForbidden
+	ErrStatus       = promfetch.ErrStatus
+	ErrTooLarge     = promfetch.ErrTooLarge
+	ErrBadBody      = promfetch.ErrBadBody
 )
-
-// acceptMetrics asks for the delimited protobuf format first, which is much
-// cheaper to parse than text; every kubelet serves both.
-const acceptMetrics = `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3`
 
 const userAgent = "nodeagent"
 
@@ -169,17 +166,11 @@ func (c *Client) URLOf(path string) string { return c.base.JoinPath(path).String
 func (c *Client) SecurityCheckInterval() time.Duration { return c.cfg.SecurityCheckInterval }
 
 // Metrics fetches one of the kubelet's metrics paths (/metrics,
-// /metrics/probes, /metrics/resource) and returns its families unchanged,
-// sorted by name, without timestamps.
+// /metrics/probes, /metrics/resource, /metrics/slis) and returns its
+// families unchanged, sorted by name, without timestamps. An error wrapping
+// promfetch.ErrRepaired comes with families that are good to serve.
 func (c *Client) Metrics(ctx context.Context, path string) ([]*dto.MetricFamily, error) {
-	body, h, err := c.fetch(ctx, c.authed, path, acceptMetrics)
-	var mfs []*dto.MetricFamily
-	if err == nil {
-		mfs, err = DecodeMetrics(body, h.Get("Content-Type"))
-		if err != nil {
-			err = fmt.Errorf("GET %s: %w", c.base.JoinPath(path), err)
-		}
-	}
+	mfs, err := promfetch.Metrics(ctx, c.target(c.authed, path, promfetch.AcceptMetrics))
 	c.metrics.record(path, err)
 	return mfs, err
 }
@@ -187,7 +178,7 @@ func (c *Client) Metrics(ctx context.Context, path string) ([]*dto.MetricFamily,
 // Pods fetches /pods and decodes it into pod metadata.
 func (c *Client) Pods(ctx context.Context) (*podmeta.Snapshot, error) {
 	const path = "/pods"
-	body, _, err := c.fetch(ctx, c.authed, path, "application/json")
+	body, _, err := promfetch.Get(ctx, c.target(c.authed, path, "application/json"))
 	var snap *podmeta.Snapshot
 	if err == nil {
 		snap, err = DecodePods(body)
@@ -199,24 +190,36 @@ func (c *Client) Pods(ctx context.Context) (*podmeta.Snapshot, error) {
 	return snap, err
 }
 
-// fetch GETs path of the authenticated port with hc under the client's
-// timeout and returns the body, capped at --kubelet.max-body-size. Errors
-// say in operator terms what went wrong and what to change.
-func (c *Client) fetch(ctx context.Context, hc *http.Client, path, accept string) ([]byte, http.Header, error) {
-	return get(ctx, hc, c.base, path, accept, c.cfg.Timeout, int64(c.cfg.MaxBodySize), c.explainer(hc == c.authed))
+// target is one request to path of the authenticated port with hc, under
+// the client's timeout and body cap; errors say in operator terms what went
+// wrong and what to change.
+func (c *Client) target(hc *http.Client, path, accept string) promfetch.Target {
+	ex := c.explainer(hc == c.authed)
+	return promfetch.Target{
+		URL:               c.base.JoinPath(path),
+		Client:            hc,
+		Accept:            accept,
+		Timeout:           c.cfg.Timeout,
+		MaxBody:           int64(c.cfg.MaxBodySize),
+		MaxBodyFlag:       "--kubelet.max-body-size",
+		RetryUnauthorized: ex.retry401,
+		Explainer:         ex,
+	}
 }
 
 // explainer turns a failed exchange into an operator's error.
 type explainer struct {
 	creds credentials
 	trust string
+	// base is the authenticated port: paths below it name RBAC rules.
+	base *url.URL
 	// retry401: a token may have rotated; client-go dropped the cached one
 	// on the 401, so one retry reads the file again.
 	retry401 bool
 }
 
 func (c *Client) explainer(authed bool) explainer {
-	e := explainer{trust: c.trust}
+	e := explainer{trust: c.trust, base: c.base}
 	if authed {
 		e.creds = c.creds
 		e.retry401 = c.creds.tokenFile != ""
@@ -224,53 +227,5 @@ func (c *Client) explainer(authed bool) explainer {
 	return e
 }
 
-// get is one bounded GET of path below base: a timeout on the whole
-// exchange, body reading included, and a cap on the body.
-func get(ctx context.Context, hc *http.Client, base *url.URL, path, accept string, timeout time.Duration, maxBody int64, ex explainer) ([]byte, http.Header, error) {
-	u := base.JoinPath(path)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	resp, err := do(ctx, hc, u, accept)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized && ex.retry401 {
-		drain(resp)
-		resp, err = do(ctx, hc, u, accept)
-	}
-	if err != nil {
-		return nil, nil, ex.transportError(ctx, u, timeout, err)
-	}
-	defer drain(resp)
-	if resp.StatusCode != http.StatusOK {
-		return nil, nil, ex.statusError(u, path, resp)
-	}
-	if resp.ContentLength > maxBody {
-		return nil, nil, fmt.Errorf("GET %s: %w (%d bytes announced, limit %d)", u, ErrTooLarge, resp.ContentLength, maxBody)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return nil, nil, ex.transportError(ctx, u, timeout, fmt.Errorf("reading the body: %w", err))
-	}
-	if int64(len(body)) > maxBody {
-		return nil, nil, fmt.Errorf("GET %s: %w (more than %d bytes)", u, ErrTooLarge, maxBody)
-	}
-	return body, resp.Header, nil
-}
-
-func do(ctx context.Context, hc *http.Client, u *url.URL, accept string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", accept)
-	req.Header.Set("User-Agent", userAgent)
-	return hc.Do(req)
-}
-
-// drain reads a little of what is left so the connection can be reused,
-// and closes the body.
-func drain(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	_ = resp.Body.Close()
-}
-
 // isRefused says whether err is a refused connection: nothing listens.
-func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+func isRefused(err error) bool { return promfetch.IsRefused(err) }

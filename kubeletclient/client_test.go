@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
+	"github.com/nodeagent/nodeagent/internal/promfetch"
 )
 
 // parseConfig parses --kubelet.* flags as cmd/nodeagent does.
@@ -104,9 +105,9 @@ func TestAuthModes(t *testing.T) {
 		{name: "token", args: good, path: "/metrics"},
 		{name: "token on probes", args: good, path: "/metrics/probes"},
 		{name: "no credentials", args: []string{"--kubelet.token-file="}, path: "/metrics", wantErr: ErrUnauthorized,
-			want: []string{"did not accept our credentials", `HTTP 401 "Unauthorized"`, "sent no credentials", "--kubelet.token-file"}},
+			want: []string{"our credentials were not accepted", `HTTP 401 "Unauthorized"`, "sent no credentials", "--kubelet.token-file"}},
 		{name: "unknown token", args: unknown, path: "/metrics", wantErr: ErrUnauthorized,
-			want: []string{"did not accept our credentials", "bearer token from", "authentication.webhook.enabled: true"}},
+			want: []string{"our credentials were not accepted", "bearer token from", "authentication.webhook.enabled: true"}},
 		{name: "certificate of another CA", args: foreign, path: "/metrics", wantErr: ErrUnauthorized,
 			want: []string{"client certificate", "authentication.x509.clientCAFile"}},
 		{name: "token without nodes/metrics", args: weak, path: "/metrics", wantErr: ErrForbidden,
@@ -432,7 +433,7 @@ nodeagent_kubelet_request_errors_total{endpoint="/metrics",reason="unreachable"}
 func TestProtobufAndTextAgree(t *testing.T) {
 	t.Parallel()
 	text := fakekubelet.Payload(t, "k8s-1.37-local_metrics.txt")
-	want, err := DecodeMetrics(text, fakekubelet.TextFormat)
+	want, err := promfetch.Decode(text, fakekubelet.TextFormat)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,15 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/nodeagent/nodeagent/internal/promfetch"
 )
 
-// transportError explains a request that got no HTTP answer.
-func (e explainer) transportError(ctx context.Context, u *url.URL, timeout time.Duration, err error) error {
+var _ promfetch.Explainer = explainer{}
+
+// TransportError explains a request that got no HTTP answer, naming the
+// kubelet's settings and ours.
+func (e explainer) TransportError(ctx context.Context, u *url.URL, timeout time.Duration, err error) error {
 	var (
 		unknownCA  x509.UnknownAuthorityError
 		hostname   x509.HostnameError
@@ -58,7 +63,7 @@ func (e explainer) transportError(ctx context.Context, u *url.URL, timeout time.
 		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("GET %s: %w", u, ctx.Err())
 		}
-		return fmt.Errorf("GET %s: %w (no complete answer within %s, or the scrape's deadline came first): %w", u, ErrTimeout, timeout, err)
+		return fmt.Errorf("GET %s: %w (within %s, or the scrape's deadline came first): %w", u, ErrTimeout, timeout, err)
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("GET %s: %w", u, err)
 	case isRefused(err):
@@ -80,16 +85,24 @@ func isTLSAlert(err error) bool {
 	return errors.As(err, &alert) || strings.Contains(err.Error(), "remote error: tls:")
 }
 
-// statusError explains a non-200 answer, with the kubelet's own message.
-func (e explainer) statusError(u *url.URL, path string, resp *http.Response) error {
-	msg := bodySnippet(resp)
-	switch resp.StatusCode {
+// StatusError explains a non-200 answer, with the kubelet's own message:
+// for 401 what to check of our credentials, for 403 the ClusterRole rule
+// the kubelet wanted.
+func (e explainer) StatusError(u *url.URL, code int, msg string) error {
+	switch code {
 	case http.StatusUnauthorized:
 		return fmt.Errorf("GET %s: %w (HTTP 401 %q, sent %s): %s", u, ErrUnauthorized, msg, e.creds, e.creds.unauthorizedHint())
 	case http.StatusForbidden:
+		// The path below the base URL, with its leading slash (JoinPath
+		// on a base without a path leaves none).
+		path := u.Path
+		if e.base != nil {
+			path = strings.TrimPrefix(path, strings.TrimSuffix(e.base.Path, "/"))
+		}
+		path = "/" + strings.TrimPrefix(path, "/")
 		return fmt.Errorf("GET %s: %w (HTTP 403 %q): %s", u, ErrForbidden, msg, rbacHint(path, msg))
 	}
-	return fmt.Errorf("GET %s: %w: HTTP %d %q", u, ErrStatus, resp.StatusCode, msg)
+	return promfetch.Generic{Source: "the kubelet"}.StatusError(u, code, msg)
 }
 
 // unauthorizedHint says what to check for each way of authenticating.
@@ -135,12 +148,6 @@ func subresource(path string) string {
 		return "healthz"
 	}
 	return "proxy"
-}
-
-// bodySnippet returns the start of an error body, trimmed, for messages.
-func bodySnippet(resp *http.Response) string {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	return strings.TrimSpace(string(b))
 }
 
 func describeCert(c *x509.Certificate) string {

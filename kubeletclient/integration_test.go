@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
+	"github.com/nodeagent/nodeagent/internal/promfetch"
 )
 
 // realClient is a client for the real kubelet with args.
@@ -111,7 +112,7 @@ func TestIntegrationRealKubelet(t *testing.T) {
 func TestIntegrationRealKubeletTokens(t *testing.T) {
 	env := fakekubelet.RealEnv(t)
 	if env["KUBELET_TOKEN_FILE"] == "" {
-		t.Skip("the real kubelet runs without kube-apiserver (REAL_KUBELET_APISERVER=1 adds it)")
+		t.Skip("the test cluster runs in kubelet mode, without kube-apiserver (INTEGRATION_MODE=apiserver adds it)")
 	}
 	ctx := context.Background()
 	good := realClient(t, env, "--kubelet.token-file="+env["KUBELET_TOKEN_FILE"])
@@ -124,7 +125,7 @@ func TestIntegrationRealKubeletTokens(t *testing.T) {
 
 	// The tool's ClusterRole has no nodes/healthz: the fine-grained
 	// subresource and its nodes/proxy fallback are both denied.
-	_, _, err := good.fetch(ctx, good.authed, "/healthz", "text/plain")
+	_, _, err := promfetch.Get(ctx, good.target(good.authed, "/healthz", "text/plain"))
 	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "subresource(s)=[healthz proxy]") || !strings.Contains(err.Error(), `resources: ["nodes/healthz"]`) {
 		t.Errorf("authorised token on /healthz: %v; want 403 naming nodes/healthz", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nodeagent/nodeagent/internal/promfetch"
 )
 
 // clientMetrics are the client's nodeagent_kubelet_* self-metrics, served
@@ -42,34 +44,16 @@ func newClientMetrics(reg prometheus.Registerer, verified bool) (*clientMetrics,
 	return m, nil
 }
 
-// record notes the outcome of one request to endpoint.
+// record notes the outcome of one request to endpoint. A body repaired of
+// repeated series is served, so the endpoint counts as up; the flaw is
+// counted as bad_body all the same.
 func (m *clientMetrics) record(endpoint string, err error) {
-	if err == nil {
-		m.up.WithLabelValues(endpoint).Set(1)
-		return
+	up := 0.0
+	if err == nil || errors.Is(err, promfetch.ErrRepaired) {
+		up = 1
 	}
-	m.up.WithLabelValues(endpoint).Set(0)
-	m.errors.WithLabelValues(endpoint, reason(err)).Inc()
-}
-
-// reason is the error metric's label for err.
-func reason(err error) string {
-	for _, r := range []struct {
-		err   error
-		label string
-	}{
-		{ErrUnreachable, "unreachable"},
-		{ErrTimeout, "timeout"},
-		{ErrTLS, "tls"},
-		{ErrUnauthorized, "unauthorized"},
-		{ErrForbidden, "forbidden"},
-		{ErrStatus, "status"},
-		{ErrTooLarge, "too_large"},
-		{ErrBadBody, "bad_body"},
-	} {
-		if errors.Is(err, r.err) {
-			return r.label
-		}
+	m.up.WithLabelValues(endpoint).Set(up)
+	if err != nil {
+		m.errors.WithLabelValues(endpoint, promfetch.Reason(err)).Inc()
 	}
-	return "canceled"
 }

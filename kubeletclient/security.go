@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/nodeagent/nodeagent/internal/promfetch"
 )
 
 // ReadOnlyPortOpen probes the kubelet's unauthenticated read-only port
@@ -17,9 +19,14 @@ import (
 // answers), or an answer that is not a kubelet's. Unknown is never reported
 // as closed.
 func (c *Client) ReadOnlyPortOpen(ctx context.Context) (bool, error) {
-	ex := explainer{trust: "nothing (plain HTTP)"}
-	timeout, limit := c.cfg.ReadOnlyPortTimeout, int64(c.cfg.MaxBodySize)
-	_, _, err := get(ctx, c.plain, c.readOnly, "/healthz", "text/plain", timeout, limit, ex)
+	probe := func(path, accept string) promfetch.Target {
+		return promfetch.Target{
+			URL: c.readOnly.JoinPath(path), Client: c.plain, Accept: accept,
+			Timeout: c.cfg.ReadOnlyPortTimeout, MaxBody: int64(c.cfg.MaxBodySize),
+			Explainer: explainer{trust: "nothing (plain HTTP)"},
+		}
+	}
+	_, _, err := promfetch.Get(ctx, probe("/healthz", "text/plain"))
 	switch {
 	case err == nil, errors.Is(err, ErrStatus), errors.Is(err, ErrUnauthorized), errors.Is(err, ErrForbidden):
 		// Something answers HTTP (an unhealthy kubelet answers /healthz
@@ -29,7 +36,7 @@ func (c *Client) ReadOnlyPortOpen(ctx context.Context) (bool, error) {
 	default:
 		return false, fmt.Errorf("read-only port check: %w", err)
 	}
-	body, _, err := get(ctx, c.plain, c.readOnly, "/pods", "application/json", timeout, limit, ex)
+	body, _, err := promfetch.Get(ctx, probe("/pods", "application/json"))
 	if err != nil {
 		return false, fmt.Errorf("read-only port check: %s answers HTTP, but: %w", c.readOnly.Host, err)
 	}
@@ -47,7 +54,7 @@ func (c *Client) ReadOnlyPortOpen(ctx context.Context) (bool, error) {
 // it (403), because the next misconfigured RBAC rule opens it. Errors
 // (unreachable, TLS, timeouts) mean the check cannot tell.
 func (c *Client) AnonymousAuthEnabled(ctx context.Context) (bool, error) {
-	_, _, err := get(ctx, c.anonymous, c.base, "/healthz", "text/plain", c.cfg.Timeout, int64(c.cfg.MaxBodySize), explainer{trust: c.trust})
+	_, _, err := promfetch.Get(ctx, c.target(c.anonymous, "/healthz", "text/plain"))
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		return false, nil

@@ -33,7 +33,7 @@ func TestReadOnlyPortOpen(t *testing.T) {
 	}{
 		{name: "a kubelet's read-only server", port: fmt.Sprint(fakekubelet.ReadOnly(t).Port), wantOpen: true},
 		{name: "nothing listening", port: fmt.Sprint(fakekubelet.ClosedPort(t))},
-		{name: "accepts and never answers", port: fmt.Sprint(fakekubelet.Silent(t)), wantErr: ErrTimeout, want: "did not answer in time"},
+		{name: "accepts and never answers", port: fmt.Sprint(fakekubelet.Silent(t)), wantErr: ErrTimeout, want: "no complete answer in time"},
 		{name: "something else answers", port: u.Port(), wantErr: ErrBadBody, want: "answers HTTP, but GET http://127.0.0.1:" + u.Port() + "/pods is not a kubelet's pod list"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

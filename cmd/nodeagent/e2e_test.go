@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nodeagent/nodeagent/internal/collectortest"
+	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	"github.com/google/go-cmp/cmp"
@@ -42,7 +43,7 @@ func buildBinary(t *testing.T) string {
 func startBinary(t *testing.T, bin string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0"}, args...)...)
-	// The goldens assume no kubelet: keep a NODE_IP or NODE_NAME of the
+	// The goldens name their kubelet with --kubelet.url: keep a NODE_IP or NODE_NAME of the
 	// machine running the tests out.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "NODE_IP=") && !strings.HasPrefix(kv, "NODE_NAME=") {
@@ -102,12 +103,14 @@ func startBinary(t *testing.T, bin string, args ...string) string {
 }
 
 // volatileRE matches series whose values change from run to run or from
-// host to host (the clock, the kernel's uname and clock discipline, the
-// host's os-release, cgroup directory mtimes that a checkout sets, the
-// collection time of container_last_seen, how many runs the warm-up
-// collection and the first scrapes happened to share); the golden comparison leaves
-// them out, as node_exporter's end-to-end test does.
-var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|nodeagent_scrape_collector_duration_seconds|nodeagent_scrape_requests_total|nodeagent_scrape_collector_runs_total|node_time_seconds|node_time_zone_offset_seconds|node_timex_|node_uname_info|node_os_|container_start_time_seconds|container_last_seen)`)
+// host to host (the clock, when each path was last scraped and the
+// kubelet last checked, the kernel's
+// uname and clock discipline, the host's os-release, cgroup directory
+// mtimes that a checkout sets, the collection time of container_last_seen,
+// how many runs the warm-up collection and the first scrapes happened to
+// share, the build's labels on the build info families); the golden
+// comparison leaves them out, as node_exporter's end-to-end test does.
+var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|node_exporter_build_info|nodeagent_last_scrape_timestamp_seconds|nodeagent_kubelet_readonly_port_last_check_timestamp_seconds|nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds|nodeagent_scrape_collector_duration_seconds|nodeagent_scrape_requests_total|nodeagent_scrape_collector_runs_total|node_time_seconds|node_time_zone_offset_seconds|node_timex_|node_uname_info|node_os_|container_start_time_seconds|container_last_seen)`)
 
 func stable(body string) string {
 	var b strings.Builder
@@ -120,6 +123,44 @@ func stable(body string) string {
 	return b.String()
 }
 
+// e2eNode is the composite node of testdata/e2e-node: the host fixture
+// with the container fixture's cgroups and pod network namespaces.
+const e2eNode = "testdata/e2e-node"
+
+// e2eArgs run the binary over the e2e node with a fake kubelet that serves
+// the container fixture's pods, so that every layer is on and the
+// container series carry their pod labels. kube-proxy and the container
+// runtime are turned off: whether something listens at their default
+// addresses depends on the machine running the tests.
+func e2eArgs(t *testing.T) []string {
+	t.Helper()
+	k := fakekubelet.New(t)
+	pods, err := os.ReadFile("../../collectors/cadvisor/testdata/cadvisor/systemd-containerd/pods.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Handle("/pods", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(pods)
+	})
+	return append(kubeletArgs(k),
+		"--path.procfs="+e2eNode+"/proc",
+		"--path.sysfs="+e2eNode+"/sys",
+		"--path.rootfs="+e2eNode+"/root",
+		"--path.udev.data="+e2eNode+"/udev",
+		"--path.cgroupfs="+e2eNode+"/cgroup",
+		// Fixture data, not the machine's: netlink reads the network
+		// namespace the test runs in, whatever --path.procfs says.
+		"--no-collector.arp.netlink",
+		"--no-collector.netdev.netlink",
+		"--no-collector.kube-proxy",
+		"--no-collector.runtime",
+		// The sandboxes' image, which the kubelet's /pods does not name.
+		"--collector.cadvisor.sandbox-image=registry.k8s.io/pause:3.10.1",
+		"--log.level=debug",
+	)
+}
+
 // TestEndToEnd is the exposition lint of `make test`: the built binary
 // runs over the fixture tree, every endpoint passes its own check-metrics
 // subcommand, and each endpoint's stable part equals its golden file in
@@ -129,8 +170,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("builds and runs the binary; make test runs it without -short")
 	}
 	bin := buildBinary(t)
-	base := startBinary(t, bin, fixtureArgs...)
-	for _, path := range []string{"/metrics", "/metrics/node", "/metrics/cadvisor", "/metrics/nodeagent"} {
+	base := startBinary(t, bin, e2eArgs(t)...)
+	for _, path := range []string{"/metrics", "/metrics/node", "/metrics/cadvisor", "/metrics/nodeagent", "/metrics/kubelet", "/metrics/probes", "/metrics/slis"} {
 		t.Run(path, func(t *testing.T) {
 			code, body := get(t, nil, base+path)
 			if code != http.StatusOK {
@@ -140,6 +181,11 @@ func TestEndToEnd(t *testing.T) {
 			check.Stdin = strings.NewReader(body)
 			if out, err := check.CombinedOutput(); err != nil {
 				t.Errorf("check-metrics on %s: %v\n%s", path, err, out)
+			}
+			// Left out of the golden as a build property, but served: the
+			// node-mixin dashboards list instances by it.
+			if (path == "/metrics" || path == "/metrics/node") && !strings.Contains(body, "\nnode_exporter_build_info{") {
+				t.Errorf("%s serves no node_exporter_build_info", path)
 			}
 			golden := filepath.Join("testdata", "e2e", strings.ReplaceAll(strings.Trim(path, "/"), "/", "_")+".prom")
 			got := stable(body)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -23,15 +24,19 @@ import (
 
 type handlerConfig struct {
 	scraper *collectors.Scraper
-	// self gathers nodeagent's own long-lived metrics (build info, Go,
-	// process, error counters); served on /metrics only, because the kubelet
-	// passthrough has go_* and process_* families of its own.
-	self        prometheus.Gatherer
+	// self holds nodeagent's own long-lived metrics (build info, Go,
+	// process, error counters, the last scrape of each path); served on
+	// /metrics and /metrics/nodeagent only, because the passthroughs have
+	// go_* and process_* families of their own.
+	self        *prometheus.Registry
 	logger      *slog.Logger
 	maxRequests int
 	offset      time.Duration
 	// kubeletOff says why the kubelet layer is off; empty when it is on.
 	kubeletOff string
+	// absent says why each collector that was not built is missing
+	// (collectors.Selection.Absent).
+	absent map[string]string
 }
 
 // endpoint is one metrics path and the enabled collectors it serves.
@@ -41,19 +46,23 @@ type endpoint struct {
 	self  bool
 	// layer says what is missing when no collector is enabled here.
 	layer collectors.Layer
+	// passthrough: the path passes one source through, and its status is
+	// the source's (503 when it cannot be fetched, 404 when it is not here).
+	passthrough bool
+	// collector is the passthrough's collector, built or not.
+	collector string
 }
-
-// Paths the kubelet layer always has, so that a ServiceMonitor pointing at
-// them gets a clear 404 message rather than the mux's bare one.
-var kubeletPaths = []string{"/metrics/kubelet", "/metrics/probes"}
 
 // planEndpoints maps enabled collectors to paths
 // (docs/architecture.md#paths-and-jobs): the
 // node and cadvisor layers on /metrics/<layer>, the security layer with the
 // self-metrics on /metrics/nodeagent, all of those on /metrics; each
-// kubelet-layer collector X only on /metrics/X. A layered setup scrapes the
-// per-layer paths (each relabelled as the job dashboards expect) and
-// /metrics/nodeagent; a simple one scrapes /metrics alone.
+// passthrough collector X (the kubelet's paths, kube-proxy, the container
+// runtime) alone on /metrics/X, which exists whether X was built or not,
+// so that a scrape of it gets a 404 saying why rather than the mux's bare
+// one. A layered setup scrapes the per-layer paths (each relabelled as the
+// job dashboards expect) and /metrics/nodeagent; a simple one scrapes
+// /metrics alone.
 func planEndpoints(instances []collectors.Instance) []*endpoint {
 	all := &endpoint{path: "/metrics", self: true}
 	own := &endpoint{path: "/metrics/nodeagent", self: true, layer: collectors.LayerSecurity}
@@ -63,20 +72,23 @@ func planEndpoints(instances []collectors.Instance) []*endpoint {
 		"/metrics/cadvisor":  {path: "/metrics/cadvisor", layer: collectors.LayerCadvisor},
 		"/metrics/nodeagent": own,
 	}
-	for _, p := range kubeletPaths {
-		byPath[p] = &endpoint{path: p, layer: collectors.LayerKubelet}
+	for _, r := range collectors.Registrations() {
+		if r.Passthrough {
+			p := passthroughPath(r.Name)
+			byPath[p] = &endpoint{path: p, layer: r.Layer, passthrough: true, collector: r.Name}
+		}
 	}
 	for _, in := range instances {
-		switch in.Layer {
-		case collectors.LayerKubelet:
-			p := "/metrics/" + in.Name
+		switch {
+		case in.Passthrough:
+			p := passthroughPath(in.Name)
 			ep, ok := byPath[p]
 			if !ok {
-				ep = &endpoint{path: p, layer: collectors.LayerKubelet}
+				ep = &endpoint{path: p, layer: in.Layer, passthrough: true, collector: in.Name}
 				byPath[p] = ep
 			}
 			ep.names = append(ep.names, in.Name)
-		case collectors.LayerSecurity:
+		case in.Layer == collectors.LayerSecurity:
 			all.names = append(all.names, in.Name)
 			own.names = append(own.names, in.Name)
 		default:
@@ -94,15 +106,28 @@ func planEndpoints(instances []collectors.Instance) []*endpoint {
 	return out
 }
 
+// passthroughPath is where the passthrough collector name is served.
+func passthroughPath(name string) string { return "/metrics/" + name }
+
 type handler struct {
 	handlerConfig
 	mux      *http.ServeMux
 	inFlight chan struct{}
 	known    map[string]bool // every registered collector name → enabled
+	// passthroughs are the enabled passthrough collectors, whose last
+	// outcome /metrics and /metrics/nodeagent report.
+	passthroughs []string
+	// sources say where each passthrough fetches from, for messages.
+	sources map[string]string
+	// lastScrape is nodeagent_last_scrape_timestamp_seconds{path}.
+	lastScrape *prometheus.GaugeVec
 }
 
+// sourcer is a passthrough collector that can say where it fetches from.
+type sourcer interface{ Source() string }
+
 func newHandler(c handlerConfig) (*handler, error) {
-	h := &handler{handlerConfig: c, mux: http.NewServeMux(), known: map[string]bool{}}
+	h := &handler{handlerConfig: c, mux: http.NewServeMux(), known: map[string]bool{}, sources: map[string]string{}}
 	if c.maxRequests > 0 {
 		h.inFlight = make(chan struct{}, c.maxRequests)
 	}
@@ -111,6 +136,21 @@ func newHandler(c handlerConfig) (*handler, error) {
 	}
 	for _, in := range c.scraper.Instances() {
 		h.known[in.Name] = true
+		if in.Passthrough {
+			h.passthroughs = append(h.passthroughs, in.Name)
+			if s, ok := in.Collector.(sourcer); ok {
+				h.sources[in.Name] = s.Source()
+			}
+		}
+	}
+	// Another program (nodeagent doctor, an operator's query) tells from it
+	// whether anyone scrapes each path: a path never asked has no series.
+	h.lastScrape = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "nodeagent_last_scrape_timestamp_seconds",
+		Help: "nodeagent: when this metrics path was last requested, in seconds since the epoch, whatever the answer.",
+	}, []string{"path"})
+	if err := c.self.Register(h.lastScrape); err != nil {
+		return nil, fmt.Errorf("registering nodeagent_last_scrape_timestamp_seconds: %w", err)
 	}
 	var links []web.LandingLinks
 	var off []string
@@ -121,7 +161,7 @@ func newHandler(c handlerConfig) (*handler, error) {
 			off = append(off, ep.path)
 			continue
 		}
-		links = append(links, web.LandingLinks{Address: ep.path, Text: ep.path, Description: describe(ep)})
+		links = append(links, web.LandingLinks{Address: ep.path, Text: ep.path, Description: h.describe(ep)})
 	}
 	h.addHealth(h.mux)
 	links = append(links,
@@ -150,12 +190,14 @@ func offHTML(paths []string) string {
 	if len(paths) == 0 {
 		return ""
 	}
-	return "<div>Off on this host (no collector of their layer is enabled; they answer 404 saying why): " +
+	return "<div>Off on this host (no collector of theirs is enabled; they answer 404 saying why): " +
 		html.EscapeString(strings.Join(paths, ", ")) + "</div>"
 }
 
-func describe(ep *endpoint) string {
+func (h *handler) describe(ep *endpoint) string {
 	switch {
+	case ep.passthrough && len(ep.names) > 0:
+		return fmt.Sprintf("%s passed through (503 while it cannot be fetched)", h.source(ep.collector))
 	case len(ep.names) == 0 && ep.self:
 		return "nodeagent's own metrics"
 	case len(ep.names) == 0:
@@ -164,6 +206,14 @@ func describe(ep *endpoint) string {
 		return "nodeagent's own metrics and collectors: " + strings.Join(ep.names, ", ")
 	}
 	return "collectors: " + strings.Join(ep.names, ", ")
+}
+
+// source is where passthrough name fetches from, or its name.
+func (h *handler) source(name string) string {
+	if s := h.sources[name]; s != "" {
+		return s
+	}
+	return name
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
@@ -206,12 +256,9 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 
 func (h *handler) metrics(ep *endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.lastScrape.WithLabelValues(ep.path).Set(float64(time.Now().UnixNano()) / 1e9)
 		if len(ep.names) == 0 && !ep.self {
-			msg := fmt.Sprintf("no collector of layer %s is enabled, so %s serves nothing on this host", ep.layer, ep.path)
-			if ep.layer == collectors.LayerKubelet && h.kubeletOff != "" {
-				msg += ": " + h.kubeletOff
-			}
-			http.Error(w, msg, http.StatusNotFound)
+			http.Error(w, h.offReason(ep), http.StatusNotFound)
 			return
 		}
 		if h.inFlight != nil {
@@ -229,6 +276,10 @@ func (h *handler) metrics(ep *endpoint) http.Handler {
 			return
 		}
 		deadline := time.Now().Add(h.timeout(r))
+		if ep.passthrough {
+			h.passthrough(w, r, names, deadline)
+			return
+		}
 		var g prometheus.Gatherer = prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 			if len(names) == 0 {
 				return nil, nil
@@ -236,13 +287,105 @@ func (h *handler) metrics(ep *endpoint) http.Handler {
 			return h.scraper.Gather(deadline, names)
 		})
 		if ep.self {
-			g = prometheus.Gatherers{g, h.self}
+			g = prometheus.Gatherers{g, h.self, h.passthroughOutcomes()}
 		}
-		promhttp.HandlerFor(g, promhttp.HandlerOpts{
-			ErrorLog:      slogPrinter{h.logger},
-			ErrorHandling: promhttp.ContinueOnError,
-		}).ServeHTTP(w, r)
+		h.serve(w, r, g)
 	})
+}
+
+// passthrough serves a path that passes one source through. The status is
+// decided before a byte of the body is written: 503 with the reason when
+// the source could not be fetched (down, slow past the deadline, refused
+// credentials, too large, garbage), 404 when it is not on this node, 200
+// with its families otherwise. Never a half-written exposition.
+func (h *handler) passthrough(w http.ResponseWriter, r *http.Request, names []string, deadline time.Time) {
+	if len(names) == 0 { // exclude[] left nothing
+		h.serve(w, r, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return nil, nil }))
+		return
+	}
+	res, gatherErr := h.scraper.GatherResult(deadline, names)
+	var failed, missing []string
+	for _, n := range names {
+		err, ok := res.Errors[n]
+		switch {
+		case !ok && gatherErr != nil:
+			failed = append(failed, h.sourceError(n, gatherErr))
+		case errors.Is(err, collectors.ErrNoData):
+			missing = append(missing, h.sourceError(n, err))
+		case err != nil:
+			failed = append(failed, h.sourceError(n, err))
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		http.Error(w, strings.Join(failed, "\n"), http.StatusServiceUnavailable)
+		return
+	case len(missing) == len(names):
+		http.Error(w, strings.Join(missing, "\n"), http.StatusNotFound)
+		return
+	}
+	h.serve(w, r, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return res.Families, gatherErr }))
+}
+
+// sourceError is one line of a passthrough's error body: which collector,
+// which URL, what failed.
+func (h *handler) sourceError(name string, err error) string {
+	msg := withoutNoData(err.Error())
+	if src := h.sources[name]; src != "" && !strings.Contains(msg, src) {
+		return fmt.Sprintf("%s %s: %s", name, src, msg)
+	}
+	return fmt.Sprintf("%s: %s", name, msg)
+}
+
+// passthroughOutcomes reports, on /metrics and /metrics/nodeagent,
+// nodeagent_scrape_collector_success of each passthrough as of the last
+// scrape of its own path: a 503 there says why in its body, and this
+// series says that it happened to whoever scrapes nodeagent itself.
+func (h *handler) passthroughOutcomes() prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		if len(h.passthroughs) == 0 {
+			return nil, nil
+		}
+		reg := prometheus.NewRegistry()
+		if err := reg.Register(collectors.MetricSlice(h.scraper.LastSuccess(h.passthroughs))); err != nil {
+			return nil, err
+		}
+		return reg.Gather()
+	})
+}
+
+// offReason is the 404 body of a path that no enabled collector serves.
+func (h *handler) offReason(ep *endpoint) string {
+	if !ep.passthrough {
+		msg := fmt.Sprintf("no collector of layer %s is enabled, so %s serves nothing on this host", ep.layer, ep.path)
+		if ep.layer == collectors.LayerKubelet && h.kubeletOff != "" {
+			msg += ": " + h.kubeletOff
+		}
+		return msg
+	}
+	msg := fmt.Sprintf("%s serves nothing on this host", ep.path)
+	reason := withoutNoData(h.absent[ep.collector])
+	if reason == "" && ep.layer == collectors.LayerKubelet && h.kubeletOff != "" {
+		reason = h.kubeletOff
+	}
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return msg
+}
+
+// withoutNoData drops the "collector returned no data" that leads an
+// ErrNoData reason: a 404 says that already.
+func withoutNoData(msg string) string {
+	return strings.TrimPrefix(msg, collectors.ErrNoData.Error()+": ")
+}
+
+// serve writes what g gathers in the format the scraper asked for.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, g prometheus.Gatherer) {
+	promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		ErrorLog:      slogPrinter{h.logger},
+		ErrorHandling: promhttp.ContinueOnError,
+	}).ServeHTTP(w, r)
 }
 
 // filter applies node_exporter's collect[] (keep only these) and exclude[]

@@ -163,14 +163,32 @@ func TestEndpointsSelfMetricsOnlyOnMetrics(t *testing.T) {
 	}
 }
 
-func TestKubeletPathsExplainWhenOff(t *testing.T) {
+// TestPassthroughPathsExplainWhenOff: on a host without a kubelet or a
+// container runtime, every passthrough path answers 404 saying why.
+func TestPassthroughPathsExplainWhenOff(t *testing.T) {
 	t.Parallel()
 	addr := startAgent(t)
+	want := map[string]string{
+		"/metrics/resource":   "enable it with --collector.resource",
+		"/metrics/kube-proxy": "the kubelet layer is off here; give --kube-proxy.url",
+		"/metrics/runtime":    "no container runtime found",
+	}
 	for _, p := range kubeletPaths {
-		code, body := get(t, http.DefaultClient, "http://"+addr+p)
-		if code != http.StatusNotFound || !strings.Contains(body, "kubelet") {
-			t.Errorf("%s: %d %q, want 404 explaining the kubelet layer is off", p, code, body)
+		want[p] = "neither NODE_IP nor NODE_NAME is set"
+	}
+	checked := 0
+	for _, ep := range planEndpoints(nil) {
+		if !ep.passthrough {
+			continue
 		}
+		checked++
+		code, body := get(t, http.DefaultClient, "http://"+addr+ep.path)
+		if code != http.StatusNotFound || want[ep.path] == "" || !strings.Contains(body, want[ep.path]) {
+			t.Errorf("%s: %d %q, want 404 saying %q", ep.path, code, body, want[ep.path])
+		}
+	}
+	if checked != len(want) {
+		t.Errorf("%d passthrough paths checked, want %d", checked, len(want))
 	}
 }
 
@@ -405,4 +423,33 @@ func checkLandingLinks(t *testing.T, c *http.Client, base string) string {
 	}
 	t.Logf("landing page: %d links checked", len(links))
 	return page
+}
+
+// TestLastScrapeTimestamp: each metrics path records when it was last
+// requested, whatever the answer (a 404 too), and /metrics and
+// /metrics/nodeagent report it; a path never requested has no series.
+func TestLastScrapeTimestamp(t *testing.T) {
+	t.Parallel()
+	addr := startAgent(t)
+	before := float64(time.Now().UnixNano()) / 1e9
+	for _, p := range []string{"/metrics/node", "/metrics/kubelet"} { // 200, 404
+		get(t, http.DefaultClient, "http://"+addr+p)
+	}
+	after := float64(time.Now().UnixNano()) / 1e9
+	for _, p := range []string{"/metrics", "/metrics/nodeagent"} {
+		_, body := get(t, http.DefaultClient, "http://"+addr+p)
+		mfs := families(t, body)["nodeagent_last_scrape_timestamp_seconds"]
+		got := map[string]float64{}
+		for _, m := range mfs.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+		for _, path := range []string{"/metrics/node", "/metrics/kubelet"} {
+			if v, ok := got[path]; !ok || v < before || v > after {
+				t.Errorf("%s: nodeagent_last_scrape_timestamp_seconds{path=%q} = %v (present %v); want between %v and %v", p, path, v, ok, before, after)
+			}
+		}
+		if _, ok := got["/metrics/cadvisor"]; ok {
+			t.Errorf("%s reports a scrape of /metrics/cadvisor, which nobody requested", p)
+		}
+	}
 }

@@ -32,9 +32,17 @@ var fixtureArgs = []string{
 	// whatever --path.procfs says; the fixture's /proc/net/arp is what
 	// tests want.
 	"--no-collector.arp.netlink",
+	// So does netdev, unless told to read <procfs>/net/dev.
+	"--no-collector.netdev.netlink",
+	// systemd asks the host's manager over D-Bus, which no fixture
+	// holds (collectors/node tests it against a fake manager).
+	"--no-collector.systemd",
 	"--path.cgroupfs=../../collectors/cadvisor/testdata/cadvisor/bare-metal/cgroup",
 	"--log.level=debug",
 }
+
+// kubeletPaths are the kubelet's passthrough paths that are on by default.
+var kubeletPaths = []string{"/metrics/kubelet", "/metrics/probes", "/metrics/slis"}
 
 // parseServe parses serve flags the way run does.
 func parseServe(t testing.TB, args ...string) *serveOptions {

@@ -111,6 +111,7 @@ func newAgent(opts *serveOptions, stderr io.Writer) (*agent, error) {
 		maxRequests: opts.maxRequests,
 		offset:      opts.scrapeOffset,
 		kubeletOff:  kubeletOff,
+		absent:      opts.selection.Absent(),
 	})
 	if err != nil {
 		return nil, err

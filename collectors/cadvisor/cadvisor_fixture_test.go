@@ -509,6 +509,25 @@ func cadvisorCases() map[string]func() *fixture {
 			f.procs[1] = fxProc{netns: "net:[4026531840]", netDev: netDev(0, false)}
 			return f
 		},
+		// The agent in a container without the host's PID namespace: the
+		// host services' cgroup.procs list their processes as 0. They are
+		// counted in container_processes and never read as a PID.
+		"bare-metal-no-host-pid": func() *fixture {
+			f := base()
+			f.services("sshd.service", "nginx.service")
+			for _, cg := range f.cgroups {
+				switch cg.path {
+				case "/system.slice/sshd.service", "/system.slice/nginx.service":
+					cg.files["cgroup.procs"] = "0\n0\n"
+				case "/init.scope":
+					cg.files["cgroup.procs"] = "0\n"
+				case "/user.slice/user-1000.slice/session-1.scope":
+					cg.files["cgroup.procs"] = "0\n4243\n0\n" // one process in the agent's namespace
+				}
+			}
+			f.procs[1] = fxProc{netns: "net:[4026531840]", netDev: netDev(0, false)}
+			return f
+		},
 		"no-metadata": func() *fixture {
 			f := base()
 			f.kubernetes(layout{systemd: true, runtime: "containerd"}, qosPods()[:2], 1000)

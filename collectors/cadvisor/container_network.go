@@ -82,6 +82,12 @@ func (c *cadvisorCollector) readNetwork(ctx context.Context, served []*cgState) 
 			pid = 1
 		case s.id.sandbox && s.stats.Present.Has(cgroup.FileCgroupProcs):
 			pid = s.stats.Procs.FirstPID
+			if pid == 0 && s.stats.Procs.Hidden > 0 {
+				// Its processes are outside the agent's PID namespace
+				// (cgroup.procs lists them as 0): no /proc/<pid>/net/dev.
+				c.logger.Debug("pod sandbox has no process in the agent's PID namespace (run with hostPID); its network series are left out",
+					"cgroup", s.entry.Path)
+			}
 		}
 		if pid <= 0 {
 			continue

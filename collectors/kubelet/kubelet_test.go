@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -18,6 +19,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
+	"github.com/nodeagent/nodeagent/internal/promfetch"
+	"github.com/nodeagent/nodeagent/internal/testlog"
 	"github.com/nodeagent/nodeagent/kubeletclient"
 
 	"github.com/nodeagent/nodeagent/collectors"
@@ -125,8 +128,8 @@ func successOf(mfs []*dto.MetricFamily, collector string) float64 {
 }
 
 // TestPassthroughUnchanged: through the collector and the scraper, the
-// kubelet's real /metrics, /metrics/probes and /metrics/resource come out
-// byte for byte as the kubelet sent them.
+// kubelet's real /metrics, /metrics/probes, /metrics/resource and
+// /metrics/slis come out byte for byte as the kubelet sent them.
 func TestPassthroughUnchanged(t *testing.T) {
 	t.Parallel()
 	k := fakekubelet.New(t)
@@ -135,6 +138,7 @@ func TestPassthroughUnchanged(t *testing.T) {
 		"kubelet":  fakekubelet.Payload(t, "k8s-1.37-local_metrics.txt"),
 		"probes":   fakekubelet.ProbesBody,
 		"resource": fakekubelet.Payload(t, "k8s-1.37-local_metrics-resource.txt"),
+		"slis":     fakekubelet.Payload(t, "metrics-slis.txt"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -168,8 +172,8 @@ var sampleTimestampRE = regexp.MustCompile(`(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.
 // the kubelet's own names that kubeletLintProblems declares.
 func TestPassthroughLint(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"k8s-1.37-local_metrics.txt", "k8s-1.37-local_metrics-resource.txt"} {
-		mfs, err := kubeletclient.DecodeMetrics(fakekubelet.Payload(t, name), fakekubelet.TextFormat)
+	for _, name := range []string{"k8s-1.37-local_metrics.txt", "k8s-1.37-local_metrics-resource.txt", "metrics-slis.txt"} {
+		mfs, err := promfetch.Decode(fakekubelet.Payload(t, name), fakekubelet.TextFormat)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -294,7 +298,7 @@ func TestPassthroughAsksKubeletOncePerCoalescedScrape(t *testing.T) {
 // the text format and in the protobuf format the client asks for first.
 func BenchmarkPassthrough(b *testing.B) {
 	text := fakekubelet.Payload(b, "k8s-1.37-local_metrics.txt")
-	mfs, err := kubeletclient.DecodeMetrics(text, fakekubelet.TextFormat)
+	mfs, err := promfetch.Decode(text, fakekubelet.TextFormat)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -337,8 +341,37 @@ func BenchmarkDecodeMetrics(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(text)))
 	for b.Loop() {
-		if _, err := kubeletclient.DecodeMetrics(text, fakekubelet.TextFormat); err != nil {
+		if _, err := promfetch.Decode(text, fakekubelet.TextFormat); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPassthroughServesRepairedBody: a kubelet answer with a repeated
+// series is served without the repeat, the collector does not fail (its
+// path answers 200), and the flaw is logged once however often it comes.
+func TestPassthroughServesRepairedBody(t *testing.T) {
+	t.Parallel()
+	k := fakekubelet.New(t)
+	k.SetBody("/metrics/probes", fakekubelet.TextFormat, []byte(`# TYPE prober_probe_total counter
+prober_probe_total{container="a",probe_type="Liveness",result="successful"} 3
+prober_probe_total{container="a",probe_type="Liveness",result="successful"} 4
+prober_probe_total{container="b",probe_type="Liveness",result="successful"} 5
+`))
+	logs := &testlog.Buffer{}
+	env := collectors.Env{Kubelet: kubeletClient(t, k), Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: time.Now}
+	c := buildKubeletLayerEnv(t, env, "probes")[0].Collector.(*kubeletPassthrough)
+	for range 3 {
+		mfs, err := c.UpdateFamilies(context.Background())
+		if err != nil {
+			t.Fatalf("UpdateFamilies: %v; want the repaired families and no error", err)
+		}
+		want := "# TYPE prober_probe_total counter\nprober_probe_total{container=\"a\",probe_type=\"Liveness\",result=\"successful\"} 3\nprober_probe_total{container=\"b\",probe_type=\"Liveness\",result=\"successful\"} 5\n"
+		if diff := cmp.Diff(want, withoutScrapeMetrics(t, mfs)); diff != "" {
+			t.Errorf("served (-want +got):\n%s", diff)
+		}
+	}
+	if n := strings.Count(logs.String(), "repeated families or series were dropped"); n != 1 {
+		t.Errorf("the repair was logged %d times over 3 scrapes; want once:\n%s", n, logs)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
@@ -59,10 +60,14 @@ type cpuCollector struct {
 	sysPath  string
 	logger   *slog.Logger
 	isolated []uint16
-	flagsRE  *regexp.Regexp
-	bugsRE   *regexp.Regexp
+	// frequency: serve node_cpu_frequency_hertz from /proc/cpuinfo (with
+	// --collector.cpu.info, when the cpufreq collector is off).
+	frequency bool
+	flagsRE   *regexp.Regexp
+	bugsRE    *regexp.Regexp
 
 	seconds, guest, info, flagInfo, bugInfo *prometheus.Desc
+	frequencyDesc                           *prometheus.Desc
 	coreThrottles, packageThrottles         *prometheus.Desc
 	isolatedDesc, online                    *prometheus.Desc
 
@@ -95,6 +100,8 @@ func newCPUCollector(env collectors.Env, cfg cpuConfig) (*cpuCollector, error) {
 		info: prometheus.NewDesc("node_cpu_info",
 			"CPU information from /proc/cpuinfo.",
 			[]string{"package", "core", "cpu", "vendor", "family", "model", "model_name", "microcode", "stepping", "cachesize"}, nil),
+		frequencyDesc: prometheus.NewDesc("node_cpu_frequency_hertz",
+			"CPU frequency in hertz from /proc/cpuinfo.", []string{"package", "core", "cpu"}, nil),
 		flagInfo: prometheus.NewDesc("node_cpu_flag_info",
 			"The `flags` field of CPU information from /proc/cpuinfo taken from the first core.", []string{"flag"}, nil),
 		bugInfo: prometheus.NewDesc("node_cpu_bug_info",
@@ -122,6 +129,13 @@ func newCPUCollector(env collectors.Env, cfg cpuConfig) (*cpuCollector, error) {
 	if c.flagsRE != nil || c.bugsRE != nil {
 		c.cfg.info = true
 	}
+	// node_cpu_frequency_hertz is also cpufreq's family (from
+	// cpuinfo_cur_freq, with a cpu label only): one response must not
+	// carry it twice with two helps and label sets. node_exporter guards
+	// it by whether cpufreq is enabled; 1.12.1 has that guard inverted and
+	// serves both when both can (node_exporter #3318, #3689, fixed by
+	// #3795): here cpuinfo's frequency is served only when cpufreq is off.
+	c.frequency = c.cfg.info && (env.Enabled == nil || !env.Enabled("cpufreq"))
 	// isolcpus is a boot parameter: read once, like node_exporter.
 	c.isolated, err = env.Sys.IsolatedCPUs()
 	switch {
@@ -158,10 +172,9 @@ func (c *cpuCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 	return nil
 }
 
-// updateInfo serves /proc/cpuinfo. node_exporter also serves
-// node_cpu_frequency_hertz from cpuinfo here when the cpufreq collector is
-// on, which collides with cpufreq's family of the same name; nodeagent
-// leaves that to the cpufreq collector.
+// updateInfo serves /proc/cpuinfo: node_cpu_info, each CPU's current
+// frequency (unless the cpufreq collector is on, see newCPUCollector), and
+// the first CPU's flags and bugs that the include regexps select.
 func (c *cpuCollector) updateInfo(ch chan<- prometheus.Metric) error {
 	info, err := c.proc.CPUInfo()
 	if err != nil {
@@ -172,6 +185,12 @@ func (c *cpuCollector) updateInfo(ch chan<- prometheus.Metric) error {
 			hostfile.ValidLabel(cpu.PhysicalID), hostfile.ValidLabel(cpu.CoreID), strconv.Itoa(int(cpu.Processor)),
 			hostfile.ValidLabel(cpu.VendorID), hostfile.ValidLabel(cpu.CPUFamily), hostfile.ValidLabel(cpu.Model), hostfile.ValidLabel(cpu.ModelName),
 			hostfile.ValidLabel(cpu.Microcode), hostfile.ValidLabel(cpu.Stepping), hostfile.ValidLabel(cpu.CacheSize))
+	}
+	if c.frequency {
+		for _, cpu := range info {
+			ch <- prometheus.MustNewConstMetric(c.frequencyDesc, prometheus.GaugeValue, cpu.CPUMHz*1e6,
+				hostfile.ValidLabel(cpu.PhysicalID), hostfile.ValidLabel(cpu.CoreID), strconv.Itoa(int(cpu.Processor)))
+		}
 	}
 	if len(info) == 0 {
 		return nil
@@ -265,30 +284,39 @@ func (c *cpuCollector) advance(now map[int64]procfs.CPUStat) {
 }
 
 // updateThrottles serves thermal throttle counts, read once per core and
-// once per package. CPUs without topology or throttle files are skipped.
+// once per package, as node_exporter does: a CPU needs only
+// topology/physical_package_id and topology/core_id (not the sibling
+// lists), and core and package counts are read apart, since some
+// CPU and kernel combinations have only core_throttle_count. CPUs without
+// topology or throttle files are skipped.
 func (c *cpuCollector) updateThrottles(cpus []sysfs.CPU, ch chan<- prometheus.Metric) {
 	packages := map[string]uint64{}
 	cores := map[cpuCore]uint64{}
+	read := func(cpu sysfs.CPU, file string) (uint64, bool) {
+		v, err := hostfile.ReadUintFile(filepath.Join(string(cpu), "thermal_throttle", file))
+		if err != nil {
+			c.logger.Debug("CPU has no thermal throttle count", "cpu", cpu.Number(), "file", file, "err", err)
+			return 0, false
+		}
+		return v, true
+	}
+	seenCore, seenPkg := map[cpuCore]bool{}, map[string]bool{}
 	for _, cpu := range cpus {
 		k, ok := c.core(cpu)
 		if !ok {
 			continue
 		}
-		_, coreSeen := cores[k]
-		_, pkgSeen := packages[k.pkg]
-		if coreSeen && pkgSeen {
-			continue
+		if !seenCore[k] {
+			seenCore[k] = true
+			if n, ok := read(cpu, "core_throttle_count"); ok {
+				cores[k] = n
+			}
 		}
-		tt, err := cpu.ThermalThrottle()
-		if err != nil {
-			c.logger.Debug("CPU has no thermal throttle counts", "cpu", cpu.Number(), "err", err)
-			continue
-		}
-		if !coreSeen {
-			cores[k] = tt.CoreThrottleCount
-		}
-		if !pkgSeen {
-			packages[k.pkg] = tt.PackageThrottleCount
+		if !seenPkg[k.pkg] {
+			seenPkg[k.pkg] = true
+			if n, ok := read(cpu, "package_throttle_count"); ok {
+				packages[k.pkg] = n
+			}
 		}
 	}
 	for pkg, n := range packages {
@@ -301,40 +329,30 @@ func (c *cpuCollector) updateThrottles(cpus []sysfs.CPU, ch chan<- prometheus.Me
 
 // core returns cpu's package and core id from sysfs topology, remembered
 // once read; false when the CPU has none (offline, or a malformed id).
+// Only the two id files are read: procfs' Topology also needs the sibling
+// lists, which some kernels and virtual machines do not provide.
 func (c *cpuCollector) core(cpu sysfs.CPU) (cpuCore, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if k, ok := c.cores[cpu]; ok {
 		return k, true
 	}
-	topo, err := cpu.Topology()
+	topo := filepath.Join(string(cpu), "topology")
+	// Parsed as numbers and formatted back, so "007" and "7" label the
+	// same package, as node_exporter's integer parse does.
+	pkg, err := hostfile.ReadUintFile(filepath.Join(topo, "physical_package_id"))
 	if err != nil {
-		c.logger.Debug("CPU has no topology", "cpu", cpu.Number(), "err", err)
+		c.logger.Debug("CPU has no readable physical_package_id", "cpu", cpu.Number(), "err", err)
 		return cpuCore{}, false
 	}
-	pkg, err := canonicalUint(topo.PhysicalPackageID)
+	id, err := hostfile.ReadUintFile(filepath.Join(topo, "core_id"))
 	if err != nil {
-		c.logger.Debug("CPU has a malformed physical_package_id", "cpu", cpu.Number(), "err", err)
+		c.logger.Debug("CPU has no readable core_id", "cpu", cpu.Number(), "err", err)
 		return cpuCore{}, false
 	}
-	id, err := canonicalUint(topo.CoreID)
-	if err != nil {
-		c.logger.Debug("CPU has a malformed core_id", "cpu", cpu.Number(), "err", err)
-		return cpuCore{}, false
-	}
-	k := cpuCore{pkg, id}
+	k := cpuCore{strconv.FormatUint(pkg, 10), strconv.FormatUint(id, 10)}
 	c.cores[cpu] = k
 	return k, true
-}
-
-// canonicalUint parses a sysfs id and formats it back, so "007" and "7"
-// label the same package, as node_exporter's integer parse does.
-func canonicalUint(s string) (string, error) {
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return "", err
-	}
-	return strconv.FormatUint(v, 10), nil
 }
 
 // updateOnline serves cpuN/online. Kernels without CPU hotplug have no

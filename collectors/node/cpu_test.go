@@ -1,15 +1,19 @@
 package node
 
 import (
+	"maps"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nodeagent/nodeagent/internal/collectortest"
 )
 
-// Golden cases: testdata/cpu (good, info, no-guest, hotplug, malformed).
+// Golden cases: testdata/cpu (good, info, no-guest, hotplug, malformed,
+// and node_exporter's own fixture: node-exporter-e2e, node-exporter-e2e-info).
 
 // TestCPUCountersNeverGoBack scrapes a changing /proc/stat: small backward
 // steps are held at the last value, an idle drop of 3 s or more (a CPU
@@ -76,4 +80,55 @@ func TestCPUCountersNeverGoBack(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", s.name, diff)
 		}
 	}
+}
+
+// With cpufreq on, cpufreq owns node_cpu_frequency_hertz and cpu.info
+// leaves /proc/cpuinfo's frequency out, so that the family is never
+// served twice; with cpufreq off, cpu.info serves it.
+func TestCPUFrequencyLeftToCpufreq(t *testing.T) {
+	t.Parallel()
+	for _, cpufreq := range []bool{false, true} {
+		env := collectortest.Env(t, filepath.Join("testdata", "cpu", "node-exporter-e2e"))
+		env.Enabled = func(name string) bool { return name == "cpufreq" && cpufreq }
+		lines, err := collectortest.SeriesLines(t, collectortest.MustBuild(t, "cpu", env, "--collector.cpu.info"), "node_cpu_frequency_hertz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(lines); cpufreq && got != 0 || !cpufreq && got != 8 {
+			t.Errorf("cpufreq on: %v: %d node_cpu_frequency_hertz series, want %d", cpufreq, got, map[bool]int{false: 8, true: 0}[cpufreq])
+		}
+	}
+}
+
+// TestNodeExporterConformanceCPUFrequency compares node_cpu_frequency_hertz
+// from /proc/cpuinfo with node_exporter 1.12.1's, which serves it while
+// cpufreq is on: node_exporter runs cpu (with info) and cpufreq over
+// node_exporter's own fixture, whose CPUs have no cpuinfo_cur_freq (so
+// cpufreq does not serve the family); nodeagent's cpu collector is built
+// as with cpufreq off, and its cpufreq collector beside it. Every family
+// of both is compared.
+func TestNodeExporterConformanceCPUFrequency(t *testing.T) {
+	t.Parallel()
+	bin := collectortest.NodeExporterBin(t)
+	dir, err := filepath.Abs(filepath.Join("testdata", "cpu", "node-exporter-e2e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := collectortest.RunNodeExporter(t, bin, collectortest.Case{Collector: "cpu", Dir: dir, Args: []string{"--collector.cpu.info", "--collector.cpufreq"}})
+	ours := map[string]*dto.MetricFamily{}
+	for name, args := range map[string][]string{"cpu": {"--collector.cpu.info"}, "cpufreq": nil} {
+		out, err := collectortest.Exposition(t, collectortest.MustBuild(t, name, collectortest.Env(t, dir), args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(ours, collectortest.Parse(t, out))
+	}
+	if ours["node_cpu_frequency_hertz"] == nil || theirs["node_cpu_frequency_hertz"] == nil {
+		t.Fatalf("node_cpu_frequency_hertz: nodeagent serves it: %v, node_exporter: %v", ours["node_cpu_frequency_hertz"] != nil, theirs["node_cpu_frequency_hertz"] != nil)
+	}
+	tally := collectortest.CompareFamilies(t, ours, theirs, &collectortest.Rules{})
+	if tally.Series == 0 {
+		t.Fatalf("compared no series: %s", tally)
+	}
+	t.Log(tally)
 }

@@ -474,6 +474,19 @@ func RunNodeExporter(t testing.TB, bin string, c Case) map[string]*dto.MetricFam
 // families.
 func ScrapeNodeExporter(t testing.TB, bin string, args []string) map[string]*dto.MetricFamily {
 	t.Helper()
+	all := ScrapeNodeExporterAll(t, bin, args)
+	for name := range all {
+		if nodeExporterOwn.MatchString(name) {
+			delete(all, name)
+		}
+	}
+	return all
+}
+
+// ScrapeNodeExporterAll is ScrapeNodeExporter with node_exporter's
+// families about itself kept (node_exporter_build_info, go_*, ...).
+func ScrapeNodeExporterAll(t testing.TB, bin string, args []string) map[string]*dto.MetricFamily {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -513,11 +526,5 @@ func ScrapeNodeExporter(t testing.TB, bin string, args []string) map[string]*dto
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := Parse(t, body)
-	for name := range all {
-		if nodeExporterOwn.MatchString(name) {
-			delete(all, name)
-		}
-	}
-	return all
+	return Parse(t, body)
 }

@@ -5,9 +5,12 @@
 // subresource(s)=[…])" message when RBAC would deny), and the real kubelet
 // payloads in testdata/ as bodies. It also provides the
 // read-only port's stand-ins: a plain-HTTP read-only server, a listener that
-// never answers, and a port where nothing listens.
+// never answers, and a port where nothing listens; and the metrics
+// endpoints of the node's other components (kube-proxy, containerd, CRI-O)
+// with their real payloads.
 //
-// Only tests import it; kubeletclient's and cmd/nodeagent's share it.
+// Only tests import it; kubeletclient's, the collectors' and
+// cmd/nodeagent's share it.
 package fakekubelet
 
 import (
@@ -96,9 +99,10 @@ type body struct {
 }
 
 // New starts a fake kubelet serving the real payloads: /metrics (1.37),
-// /metrics/resource (1.37), /metrics/probes (ProbesBody), /pods (1.35),
-// /stats/summary (1.35) and /healthz. Anonymous authentication is off, no
-// token is accepted until SetToken. It stops when the test ends.
+// /metrics/resource (1.37), /metrics/probes (ProbesBody), /metrics/slis,
+// /pods (1.35), /stats/summary (1.35) and /healthz. Anonymous
+// authentication is off, no token is accepted until SetToken. It stops
+// when the test ends.
 func New(t testing.TB) *Kubelet {
 	t.Helper()
 	dir := t.TempDir()
@@ -126,6 +130,7 @@ func New(t testing.TB) *Kubelet {
 			"/metrics":          {TextFormat, Payload(t, "k8s-1.37-local_metrics.txt")},
 			"/metrics/resource": {TextFormat, Payload(t, "k8s-1.37-local_metrics-resource.txt")},
 			"/metrics/probes":   {TextFormat, ProbesBody},
+			"/metrics/slis":     {TextFormat, Payload(t, "metrics-slis.txt")},
 			"/pods":             {"application/json", Payload(t, "k8s-1.35_pods.json")},
 			"/stats/summary":    {"application/json", Payload(t, "k8s-1.35_stats-summary.json")},
 			"/healthz":          {"text/plain; charset=utf-8", []byte("ok")},

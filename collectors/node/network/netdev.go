@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/procfs"
 	"github.com/prometheus/procfs/sysfs"
@@ -51,32 +52,75 @@ func init() {
 			app.Flag("collector.netdev.enable-detailed-metrics", "Use (incompatible) metric names that provide more detailed stats on Linux.").BoolVar(&cfg.detailed)
 			app.Flag("collector.netdev.label-ifalias", "Add ifAlias label.").Default("false").BoolVar(&cfg.ifAlias)
 			app.Flag("collector.netdev.netlink",
-				"Accepted for node_exporter compatibility. nodeagent always reads <procfs>/net/dev, which has the same counters as netlink except receive_nohandler; --no-collector.netdev.netlink is what it does.").
-				Default("false").BoolVar(&cfg.netlink)
+				"Use netlink to gather stats instead of /proc/net/dev. Netlink reads the network namespace nodeagent runs in (the host's with hostNetwork) whatever --path.procfs says.").
+				Default("true").BoolVar(&cfg.netlink)
 			return func(env collectors.Env) (collectors.Collector, error) { return newNetdevCollector(env, *cfg) }
 		},
 	})
 }
 
-// netdevCollector serves <procfs>/net/dev as node_exporter's netdev
-// collector does with --no-collector.netdev.netlink. /proc/net/dev is the
-// reading process's network namespace: the DaemonSet runs with
-// hostNetwork so that it is the node's.
+// netdevCollector serves the interface counters of the agent's network
+// namespace (the node's: the DaemonSet runs with hostNetwork) as
+// node_exporter's netdev collector does: from an rtnetlink link dump
+// (node_exporter's default), or from <procfs>/net/dev with
+// --no-collector.netdev.netlink.
 type netdevCollector struct {
-	proc      procfs.FS
 	sys       sysfs.FS
-	procPath  string
 	logger    *slog.Logger
 	devices   devicefilter.Filter
 	ifAlias   bool
-	stats     []netdevStat
-	address   *prometheus.Desc // nil unless --collector.netdev.address-info
+	detailed  bool
+	stats     func() (map[string]netdevCounters, error)
+	descs     map[string]*prometheus.Desc // by statistic, as node_exporter names them
+	address   *prometheus.Desc            // nil unless --collector.netdev.address-info
 	addresses func() ([]ifaceAddrs, error)
 }
 
-type netdevStat struct {
-	desc  *prometheus.Desc
-	value func(*procfs.NetDevLine) uint64
+// netdevCounters are one interface's counters by node_exporter's statistic
+// names (receive_bytes, transmit_colls, ...), which name the families:
+// node_network_<statistic>_total.
+type netdevCounters map[string]uint64
+
+// netdevFamilies is every family netdev can serve, by statistic: what
+// /proc/net/dev and netlink report (the detailed names), and the legacy
+// names node_exporter folds them into without
+// --collector.netdev.enable-detailed-metrics. node_exporter's help names
+// the statistic, less the _total suffix.
+var netdevFamilies = map[string]string{
+	"receive_bytes":             "node_network_receive_bytes_total",
+	"receive_packets":           "node_network_receive_packets_total",
+	"receive_errors":            "node_network_receive_errors_total",
+	"receive_dropped":           "node_network_receive_dropped_total",
+	"receive_fifo":              "node_network_receive_fifo_total",
+	"receive_frame":             "node_network_receive_frame_total",
+	"receive_compressed":        "node_network_receive_compressed_total",
+	"receive_multicast":         "node_network_receive_multicast_total",
+	"receive_nohandler":         "node_network_receive_nohandler_total",
+	"receive_length_errors":     "node_network_receive_length_errors_total",
+	"receive_over_errors":       "node_network_receive_over_errors_total",
+	"receive_crc_errors":        "node_network_receive_crc_errors_total",
+	"receive_frame_errors":      "node_network_receive_frame_errors_total",
+	"receive_fifo_errors":       "node_network_receive_fifo_errors_total",
+	"receive_missed_errors":     "node_network_receive_missed_errors_total",
+	"receive_errs":              "node_network_receive_errs_total",
+	"receive_drop":              "node_network_receive_drop_total",
+	"transmit_bytes":            "node_network_transmit_bytes_total",
+	"transmit_packets":          "node_network_transmit_packets_total",
+	"transmit_errors":           "node_network_transmit_errors_total",
+	"transmit_dropped":          "node_network_transmit_dropped_total",
+	"transmit_fifo":             "node_network_transmit_fifo_total",
+	"transmit_colls":            "node_network_transmit_colls_total",
+	"transmit_carrier":          "node_network_transmit_carrier_total",
+	"transmit_compressed":       "node_network_transmit_compressed_total",
+	"transmit_aborted_errors":   "node_network_transmit_aborted_errors_total",
+	"transmit_carrier_errors":   "node_network_transmit_carrier_errors_total",
+	"transmit_fifo_errors":      "node_network_transmit_fifo_errors_total",
+	"transmit_heartbeat_errors": "node_network_transmit_heartbeat_errors_total",
+	"transmit_window_errors":    "node_network_transmit_window_errors_total",
+	"transmit_errs":             "node_network_transmit_errs_total",
+	"transmit_drop":             "node_network_transmit_drop_total",
+	"multicast":                 "node_network_multicast_total",
+	"collisions":                "node_network_collisions_total",
 }
 
 // ifaceAddrs is one interface's addresses.
@@ -90,50 +134,27 @@ func newNetdevCollector(env collectors.Env, cfg netdevConfig) (*netdevCollector,
 	if err != nil {
 		return nil, err
 	}
-	if cfg.netlink {
-		env.Logger.Warn("--collector.netdev.netlink is not supported; reading /proc/net/dev (node_network_receive_nohandler_total is not served)")
-	}
 	c := &netdevCollector{
-		proc:      env.Proc,
 		sys:       env.Sys,
-		procPath:  env.Paths.ProcFS,
 		logger:    env.Logger,
 		devices:   devices,
 		ifAlias:   cfg.ifAlias,
+		detailed:  cfg.detailed,
+		descs:     map[string]*prometheus.Desc{},
 		addresses: hostAddresses,
+	}
+	if cfg.netlink {
+		c.stats = func() (map[string]netdevCounters, error) { return netlinkNetdev(env.Logger) }
+	} else {
+		proc, path := env.Proc, env.Paths.ProcFS+"/net/dev"
+		c.stats = func() (map[string]netdevCounters, error) { return procNetdev(proc, path) }
 	}
 	labels := []string{"device"}
 	if cfg.ifAlias {
 		labels = append(labels, "ifalias")
 	}
-	// node_exporter's help names the statistic, less the _total suffix.
-	stat := func(name, key string, value func(*procfs.NetDevLine) uint64) {
-		c.stats = append(c.stats, netdevStat{
-			prometheus.NewDesc(name, "Network device statistic "+key+".", labels, nil), value})
-	}
-	stat("node_network_receive_bytes_total", "receive_bytes", func(l *procfs.NetDevLine) uint64 { return l.RxBytes })
-	stat("node_network_receive_packets_total", "receive_packets", func(l *procfs.NetDevLine) uint64 { return l.RxPackets })
-	stat("node_network_receive_fifo_total", "receive_fifo", func(l *procfs.NetDevLine) uint64 { return l.RxFIFO })
-	stat("node_network_receive_frame_total", "receive_frame", func(l *procfs.NetDevLine) uint64 { return l.RxFrame })
-	stat("node_network_receive_compressed_total", "receive_compressed", func(l *procfs.NetDevLine) uint64 { return l.RxCompressed })
-	stat("node_network_receive_multicast_total", "receive_multicast", func(l *procfs.NetDevLine) uint64 { return l.RxMulticast })
-	stat("node_network_transmit_bytes_total", "transmit_bytes", func(l *procfs.NetDevLine) uint64 { return l.TxBytes })
-	stat("node_network_transmit_packets_total", "transmit_packets", func(l *procfs.NetDevLine) uint64 { return l.TxPackets })
-	stat("node_network_transmit_fifo_total", "transmit_fifo", func(l *procfs.NetDevLine) uint64 { return l.TxFIFO })
-	stat("node_network_transmit_colls_total", "transmit_colls", func(l *procfs.NetDevLine) uint64 { return l.TxCollisions })
-	stat("node_network_transmit_carrier_total", "transmit_carrier", func(l *procfs.NetDevLine) uint64 { return l.TxCarrier })
-	stat("node_network_transmit_compressed_total", "transmit_compressed", func(l *procfs.NetDevLine) uint64 { return l.TxCompressed })
-	if cfg.detailed {
-		stat("node_network_receive_errors_total", "receive_errors", func(l *procfs.NetDevLine) uint64 { return l.RxErrors })
-		stat("node_network_receive_dropped_total", "receive_dropped", func(l *procfs.NetDevLine) uint64 { return l.RxDropped })
-		stat("node_network_transmit_errors_total", "transmit_errors", func(l *procfs.NetDevLine) uint64 { return l.TxErrors })
-		stat("node_network_transmit_dropped_total", "transmit_dropped", func(l *procfs.NetDevLine) uint64 { return l.TxDropped })
-	} else {
-		// node_exporter's legacy names, which dashboards use.
-		stat("node_network_receive_errs_total", "receive_errs", func(l *procfs.NetDevLine) uint64 { return l.RxErrors })
-		stat("node_network_receive_drop_total", "receive_drop", func(l *procfs.NetDevLine) uint64 { return l.RxDropped })
-		stat("node_network_transmit_errs_total", "transmit_errs", func(l *procfs.NetDevLine) uint64 { return l.TxErrors })
-		stat("node_network_transmit_drop_total", "transmit_drop", func(l *procfs.NetDevLine) uint64 { return l.TxDropped })
+	for stat, name := range netdevFamilies {
+		c.descs[stat] = prometheus.NewDesc(name, "Network device statistic "+stat+".", labels, nil)
 	}
 	if cfg.addressInfo {
 		c.address = prometheus.NewDesc("node_network_address_info", "node network address by device",
@@ -143,20 +164,23 @@ func newNetdevCollector(env collectors.Env, cfg netdevConfig) (*netdevCollector,
 }
 
 func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	devs, err := hostfile.GuardParse("the file", c.proc.NetDev)
+	devs, err := c.stats()
 	if err != nil {
-		return fmt.Errorf("reading %s/net/dev: %w", c.procPath, err)
+		return err
 	}
-	for name, line := range devs {
+	for name, counters := range devs {
 		if c.devices.Ignored(name) {
 			continue
+		}
+		if !c.detailed {
+			foldLegacy(counters)
 		}
 		lv := []string{hostfile.ValidLabel(name)}
 		if c.ifAlias {
 			lv = append(lv, hostfile.ValidLabel(c.alias(name)))
 		}
-		for _, s := range c.stats {
-			ch <- prometheus.MustNewConstMetric(s.desc, prometheus.CounterValue, float64(s.value(&line)), lv...)
+		for stat, v := range counters {
+			ch <- prometheus.MustNewConstMetric(c.descs[stat], prometheus.CounterValue, float64(v), lv...)
 		}
 	}
 	if c.address == nil {
@@ -181,6 +205,153 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 		}
 	}
 	return nil
+}
+
+// procNetdev reads <procfs>/net/dev: the reading process's network
+// namespace, as node_exporter's --no-collector.netdev.netlink does.
+func procNetdev(proc procfs.FS, path string) (map[string]netdevCounters, error) {
+	devs, err := hostfile.GuardParse("the file", proc.NetDev)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	out := make(map[string]netdevCounters, len(devs))
+	for name, l := range devs {
+		out[name] = netdevCounters{
+			"receive_bytes":       l.RxBytes,
+			"receive_packets":     l.RxPackets,
+			"receive_errors":      l.RxErrors,
+			"receive_dropped":     l.RxDropped,
+			"receive_fifo":        l.RxFIFO,
+			"receive_frame":       l.RxFrame,
+			"receive_compressed":  l.RxCompressed,
+			"receive_multicast":   l.RxMulticast,
+			"transmit_bytes":      l.TxBytes,
+			"transmit_packets":    l.TxPackets,
+			"transmit_errors":     l.TxErrors,
+			"transmit_dropped":    l.TxDropped,
+			"transmit_fifo":       l.TxFIFO,
+			"transmit_colls":      l.TxCollisions,
+			"transmit_carrier":    l.TxCarrier,
+			"transmit_compressed": l.TxCompressed,
+		}
+	}
+	return out, nil
+}
+
+// netlinkNetdev dumps every link of the agent's network namespace over
+// rtnetlink (RTM_GETLINK) and returns its IFLA_STATS64 counters (the 32-bit
+// IFLA_STATS when a kernel gives only those): the kernel's full
+// rtnl_link_stats64, whose detailed error counters /proc/net/dev only
+// shows summed, and receive_nohandler, which it does not show at all.
+func netlinkNetdev(logger *slog.Logger) (map[string]netdevCounters, error) {
+	conn, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return nil, fmt.Errorf("opening an rtnetlink socket: %w", err)
+	}
+	defer conn.Close()
+	links, err := conn.Link.List()
+	if err != nil {
+		return nil, fmt.Errorf("listing links over rtnetlink: %w", err)
+	}
+	return netlinkCounters(links, logger), nil
+}
+
+// netlinkCounters turns a link dump into counters by interface name.
+func netlinkCounters(links []rtnetlink.LinkMessage, logger *slog.Logger) map[string]netdevCounters {
+	out := make(map[string]netdevCounters, len(links))
+	for _, msg := range links {
+		a := msg.Attributes
+		if a == nil {
+			logger.Debug("link without attributes in the rtnetlink dump", "index", msg.Index)
+			continue
+		}
+		s := a.Stats64
+		if s32 := a.Stats; s == nil && s32 != nil {
+			s = &rtnetlink.LinkStats64{
+				RXPackets: uint64(s32.RXPackets), TXPackets: uint64(s32.TXPackets),
+				RXBytes: uint64(s32.RXBytes), TXBytes: uint64(s32.TXBytes),
+				RXErrors: uint64(s32.RXErrors), TXErrors: uint64(s32.TXErrors),
+				RXDropped: uint64(s32.RXDropped), TXDropped: uint64(s32.TXDropped),
+				Multicast: uint64(s32.Multicast), Collisions: uint64(s32.Collisions),
+				RXLengthErrors: uint64(s32.RXLengthErrors), RXOverErrors: uint64(s32.RXOverErrors),
+				RXCRCErrors: uint64(s32.RXCRCErrors), RXFrameErrors: uint64(s32.RXFrameErrors),
+				RXFIFOErrors: uint64(s32.RXFIFOErrors), RXMissedErrors: uint64(s32.RXMissedErrors),
+				TXAbortedErrors: uint64(s32.TXAbortedErrors), TXCarrierErrors: uint64(s32.TXCarrierErrors),
+				TXFIFOErrors: uint64(s32.TXFIFOErrors), TXHeartbeatErrors: uint64(s32.TXHeartbeatErrors),
+				TXWindowErrors: uint64(s32.TXWindowErrors),
+				RXCompressed:   uint64(s32.RXCompressed), TXCompressed: uint64(s32.TXCompressed),
+				RXNoHandler: uint64(s32.RXNoHandler),
+			}
+		}
+		if s == nil {
+			logger.Debug("link without statistics in the rtnetlink dump", "device", a.Name)
+			continue
+		}
+		out[a.Name] = netdevCounters{
+			"receive_packets":           s.RXPackets,
+			"transmit_packets":          s.TXPackets,
+			"receive_bytes":             s.RXBytes,
+			"transmit_bytes":            s.TXBytes,
+			"receive_errors":            s.RXErrors,
+			"transmit_errors":           s.TXErrors,
+			"receive_dropped":           s.RXDropped,
+			"transmit_dropped":          s.TXDropped,
+			"multicast":                 s.Multicast,
+			"collisions":                s.Collisions,
+			"receive_length_errors":     s.RXLengthErrors,
+			"receive_over_errors":       s.RXOverErrors,
+			"receive_crc_errors":        s.RXCRCErrors,
+			"receive_frame_errors":      s.RXFrameErrors,
+			"receive_fifo_errors":       s.RXFIFOErrors,
+			"receive_missed_errors":     s.RXMissedErrors,
+			"transmit_aborted_errors":   s.TXAbortedErrors,
+			"transmit_carrier_errors":   s.TXCarrierErrors,
+			"transmit_fifo_errors":      s.TXFIFOErrors,
+			"transmit_heartbeat_errors": s.TXHeartbeatErrors,
+			"transmit_window_errors":    s.TXWindowErrors,
+			"receive_compressed":        s.RXCompressed,
+			"transmit_compressed":       s.TXCompressed,
+			"receive_nohandler":         s.RXNoHandler,
+		}
+	}
+	return out
+}
+
+// foldLegacy renames counters to node_exporter's legacy names, which
+// dashboards use, summing the detailed error counters into the columns
+// /proc/net/dev shows them in (the kernel's dev_seq_printf_stats):
+// drop = dropped + missed, frame = frame + length + over + crc errors,
+// carrier = carrier + aborted + heartbeat + window errors. /proc/net/dev's
+// counters are already summed and only change name.
+func foldLegacy(m netdevCounters) {
+	take := func(k string) (uint64, bool) {
+		v, ok := m[k]
+		delete(m, k)
+		return v, ok
+	}
+	sum := func(keys ...string) uint64 {
+		var s uint64
+		for _, k := range keys {
+			v, _ := take(k)
+			s += v
+		}
+		return s
+	}
+	rename := func(from, to string, extra ...string) {
+		if v, ok := take(from); ok {
+			m[to] = v + sum(extra...)
+		}
+	}
+	rename("receive_errors", "receive_errs")
+	rename("receive_dropped", "receive_drop", "receive_missed_errors")
+	rename("receive_fifo_errors", "receive_fifo")
+	rename("receive_frame_errors", "receive_frame", "receive_length_errors", "receive_over_errors", "receive_crc_errors")
+	rename("multicast", "receive_multicast")
+	rename("transmit_errors", "transmit_errs")
+	rename("transmit_dropped", "transmit_drop")
+	rename("transmit_fifo_errors", "transmit_fifo")
+	rename("collisions", "transmit_colls")
+	rename("transmit_carrier_errors", "transmit_carrier", "transmit_aborted_errors", "transmit_heartbeat_errors", "transmit_window_errors")
 }
 
 // alias is the interface's ifalias from sysfs, "" when it has none.

@@ -3,8 +3,11 @@ package network
 import (
 	"errors"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/jsimonetti/rtnetlink/v2"
 
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
@@ -94,17 +97,157 @@ func TestGuardParse(t *testing.T) {
 	}
 }
 
-// --collector.netdev.netlink is accepted so node_exporter command lines
-// keep working; asking for netlink warns that /proc/net/dev is read.
-func TestNetdevNetlinkFlag(t *testing.T) {
+// netlinkCounters takes IFLA_STATS64, falls back to the 32-bit IFLA_STATS,
+// and skips links without either; foldLegacy then sums the detailed error
+// counters into /proc/net/dev's columns, as node_exporter does.
+func TestNetlinkCounters(t *testing.T) {
 	t.Parallel()
-	env := collectortest.TempEnv(t, t.TempDir())
-	logs := &testlog.Buffer{}
-	env.Logger = logs.Logger()
-	if _, err := newNetdevCollector(env, netdevConfig{devices: &devicefilter.Flags{}, netlink: true}); err != nil {
-		t.Fatal(err)
+	full := &rtnetlink.LinkStats64{
+		RXPackets: 1, TXPackets: 2, RXBytes: 3, TXBytes: 4, RXErrors: 5, TXErrors: 6, RXDropped: 7, TXDropped: 8,
+		Multicast: 9, Collisions: 10, RXLengthErrors: 11, RXOverErrors: 12, RXCRCErrors: 13, RXFrameErrors: 14,
+		RXFIFOErrors: 15, RXMissedErrors: 16, TXAbortedErrors: 17, TXCarrierErrors: 18, TXFIFOErrors: 19,
+		TXHeartbeatErrors: 20, TXWindowErrors: 21, RXCompressed: 22, TXCompressed: 23, RXNoHandler: 24,
 	}
-	if !logs.Contains("--collector.netdev.netlink is not supported") {
-		t.Errorf("no warning about --collector.netdev.netlink:\n%s", logs.String())
+	links := []rtnetlink.LinkMessage{
+		{Index: 1, Attributes: &rtnetlink.LinkAttributes{Name: "eth0", Stats64: full, Stats: &rtnetlink.LinkStats{RXPackets: 999}}},
+		{Index: 2, Attributes: &rtnetlink.LinkAttributes{Name: "old0", Stats: &rtnetlink.LinkStats{RXBytes: 100, RXNoHandler: 3, Multicast: 4}}},
+		{Index: 3, Attributes: &rtnetlink.LinkAttributes{Name: "nostats0"}},
+		{Index: 4},
 	}
+	got := netlinkCounters(links, testlog.New(t))
+	want := map[string]netdevCounters{
+		"eth0": {
+			"receive_packets": 1, "transmit_packets": 2, "receive_bytes": 3, "transmit_bytes": 4,
+			"receive_errors": 5, "transmit_errors": 6, "receive_dropped": 7, "transmit_dropped": 8,
+			"multicast": 9, "collisions": 10, "receive_length_errors": 11, "receive_over_errors": 12,
+			"receive_crc_errors": 13, "receive_frame_errors": 14, "receive_fifo_errors": 15,
+			"receive_missed_errors": 16, "transmit_aborted_errors": 17, "transmit_carrier_errors": 18,
+			"transmit_fifo_errors": 19, "transmit_heartbeat_errors": 20, "transmit_window_errors": 21,
+			"receive_compressed": 22, "transmit_compressed": 23, "receive_nohandler": 24,
+		},
+		"old0": {
+			"receive_packets": 0, "transmit_packets": 0, "receive_bytes": 100, "transmit_bytes": 0,
+			"receive_errors": 0, "transmit_errors": 0, "receive_dropped": 0, "transmit_dropped": 0,
+			"multicast": 4, "collisions": 0, "receive_length_errors": 0, "receive_over_errors": 0,
+			"receive_crc_errors": 0, "receive_frame_errors": 0, "receive_fifo_errors": 0,
+			"receive_missed_errors": 0, "transmit_aborted_errors": 0, "transmit_carrier_errors": 0,
+			"transmit_fifo_errors": 0, "transmit_heartbeat_errors": 0, "transmit_window_errors": 0,
+			"receive_compressed": 0, "transmit_compressed": 0, "receive_nohandler": 3,
+		},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("netlink counters (-want +got):\n%s", diff)
+	}
+	for stat := range got["eth0"] {
+		if _, ok := netdevFamilies[stat]; !ok {
+			t.Errorf("statistic %s has no family", stat)
+		}
+	}
+
+	foldLegacy(got["eth0"])
+	wantLegacy := netdevCounters{
+		"receive_packets": 1, "transmit_packets": 2, "receive_bytes": 3, "transmit_bytes": 4,
+		"receive_errs": 5, "transmit_errs": 6,
+		"receive_drop":      7 + 16,
+		"transmit_drop":     8,
+		"receive_multicast": 9, "transmit_colls": 10,
+		"receive_frame":      14 + 11 + 12 + 13,
+		"receive_fifo":       15,
+		"transmit_carrier":   18 + 17 + 20 + 21,
+		"transmit_fifo":      19,
+		"receive_compressed": 22, "transmit_compressed": 23, "receive_nohandler": 24,
+	}
+	if diff := cmp.Diff(wantLegacy, got["eth0"]); diff != "" {
+		t.Errorf("legacy counters (-want +got):\n%s", diff)
+	}
+	for stat := range wantLegacy {
+		if _, ok := netdevFamilies[stat]; !ok {
+			t.Errorf("statistic %s has no family", stat)
+		}
+	}
+}
+
+// On this host, netlink and /proc/net/dev report the same interfaces and,
+// for what both have, the same families and labels; netlink adds
+// receive_nohandler. Values move between the two reads and are not
+// compared.
+func TestNetdevNetlinkMatchesProc(t *testing.T) {
+	t.Parallel()
+	env := collectortest.HostEnv(t)
+	for _, detailed := range []bool{false, true} {
+		args := []string{}
+		if detailed {
+			args = append(args, "--collector.netdev.enable-detailed-metrics")
+		}
+		netlink, err := collectortest.Exposition(t, collectortest.MustBuild(t, "netdev", env, append(args, "--collector.netdev.device-exclude=")...))
+		if err != nil {
+			t.Fatalf("netlink: %v", err)
+		}
+		proc, err := collectortest.Exposition(t, collectortest.MustBuild(t, "netdev", env, append(args, "--collector.netdev.device-exclude=", "--no-collector.netdev.netlink")...))
+		if err != nil {
+			t.Fatalf("/proc/net/dev: %v", err)
+		}
+		seriesOf := func(b []byte) map[string]bool {
+			out := map[string]bool{}
+			for name, mf := range collectortest.Parse(t, b) {
+				for k := range collectortest.Series(mf) {
+					out[name+k] = true
+				}
+			}
+			return out
+		}
+		n, p := seriesOf(netlink), seriesOf(proc)
+		if len(p) == 0 {
+			t.Fatal("/proc/net/dev has no interface")
+		}
+		compared := 0
+		for k := range p {
+			if !n[k] && (!detailed || !procOnlyDetailed(k)) {
+				t.Errorf("detailed=%v: %s from /proc/net/dev, not from netlink", detailed, k)
+			}
+			compared++
+		}
+		for k := range n {
+			if !p[k] && !strings.HasPrefix(k, "node_network_receive_nohandler_total") && (!detailed || !netlinkOnlyDetailed(k)) {
+				t.Errorf("detailed=%v: %s from netlink, not from /proc/net/dev", detailed, k)
+			}
+		}
+		t.Logf("detailed=%v: %d /proc/net/dev series, %d netlink series", detailed, len(p), len(n))
+	}
+}
+
+// With --collector.netdev.enable-detailed-metrics node_exporter serves
+// each source's own names: /proc/net/dev's summed columns, netlink's
+// separate error counters.
+func procOnlyDetailed(series string) bool {
+	for _, f := range []string{"receive_fifo", "receive_frame", "receive_multicast", "transmit_fifo", "transmit_colls", "transmit_carrier"} {
+		if strings.HasPrefix(series, "node_network_"+f+"_total{") {
+			return true
+		}
+	}
+	return false
+}
+
+func netlinkOnlyDetailed(series string) bool {
+	name, _, _ := strings.Cut(series, "{")
+	return strings.HasSuffix(name, "_errors_total") && !strings.HasPrefix(name, "node_network_receive_errors") && !strings.HasPrefix(name, "node_network_transmit_errors") ||
+		name == "node_network_multicast_total" || name == "node_network_collisions_total"
+}
+
+// TestNodeExporterConformanceHostNetdev compares the netlink mode,
+// node_exporter's default, with node_exporter on this machine: the same
+// families, help, types and series; counters move between the two scrapes.
+func TestNodeExporterConformanceHostNetdev(t *testing.T) {
+	t.Parallel()
+	volatile := regexp.MustCompile(`^node_network_.+_total$`)
+	t.Run("legacy", func(t *testing.T) {
+		t.Parallel()
+		collectortest.CompareOnHost(t, "netdev", collectortest.HostComparison{
+			Args: []string{"--collector.netdev.device-exclude=^$"}, Volatile: volatile})
+	})
+	t.Run("detailed", func(t *testing.T) {
+		t.Parallel()
+		collectortest.CompareOnHost(t, "netdev", collectortest.HostComparison{
+			Args: []string{"--collector.netdev.device-exclude=^$", "--collector.netdev.enable-detailed-metrics"}, Volatile: volatile})
+	})
 }
