@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodeagent/nodeagent/internal/fakeapiserver"
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
 
@@ -227,4 +229,54 @@ func TestDoctorInheritsAgentFlags(t *testing.T) {
 	if c := doc.byID()["host.procfs"]; doc.FlagsFrom != "" || !strings.HasPrefix(c.Detail, "/proc ") {
 		t.Errorf("with --no-agent.inherit-flags: flags_from %q, host.procfs %q; want /proc", doc.FlagsFrom, c.Detail)
 	}
+}
+
+// doctorInProcess runs doctor -o json with args in this process.
+func doctorInProcess(t *testing.T, args ...string) doctorJSON {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	run(context.Background(), append([]string{"doctor", "--no-agent.inherit-flags", "--check-timeout=2s", "-o", "json"}, args...), nil, &out, &errOut)
+	var doc doctorJSON
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out.String(), errOut.String())
+	}
+	return doc
+}
+
+// TestDoctorReadsRunningAgent: doctor reads the real agent's
+// nodeagent_last_scrape_timestamp_seconds, in plain HTTP and behind
+// --web.kubernetes-auth (self-signed TLS on loopback, the pod's token).
+func TestDoctorReadsRunningAgent(t *testing.T) {
+	t.Parallel()
+	scraped := func(t *testing.T, doc doctorJSON, verdict, detail string) {
+		t.Helper()
+		if c := doc.byID()["prometheus.scraped"]; c.Verdict != verdict || !strings.Contains(c.Detail+" "+c.Fix, detail) {
+			t.Errorf("prometheus.scraped: %s %q (fix %q), want %s with %q", c.Verdict, c.Detail, c.Fix, verdict, detail)
+		}
+	}
+	t.Run("plain HTTP", func(t *testing.T) {
+		t.Parallel()
+		base := "http://" + startAgent(t)
+		scraped(t, doctorInProcess(t, "--agent.url="+base), "fail", "nobody has scraped the agent")
+		if code, _ := get(t, http.DefaultClient, base+"/metrics/node"); code != http.StatusOK {
+			t.Fatalf("scrape: %d", code)
+		}
+		scraped(t, doctorInProcess(t, "--agent.url="+base), "ok", "/metrics/node ")
+	})
+	t.Run("Kubernetes auth", func(t *testing.T) {
+		t.Parallel()
+		api := newAuthAPI(t)
+		const doctorUser = "system:serviceaccount:nodeagent:nodeagent"
+		api.AddToken("doctor-token", fakeapiserver.User{Name: doctorUser})
+		api.Allow(doctorUser, "/metrics/nodeagent") // the nodeagent-doctor ClusterRole's rule
+		_, addr, _ := runAgent(t, "--web.kubernetes-auth", "--kubeconfig="+api.Kubeconfig)
+		base := "https://" + addr
+		if resp, _ := do(t, skipVerify(), base+"/metrics/cadvisor", scraperToken); resp.StatusCode != http.StatusOK {
+			t.Fatalf("scrape: %d", resp.StatusCode)
+		}
+		dir := t.TempDir()
+		scraped(t, doctorInProcess(t, "--agent.url="+base, "--agent.token-file="+writeFile(t, dir, "token", []byte("doctor-token"))), "ok", "/metrics/cadvisor ")
+		scraped(t, doctorInProcess(t, "--agent.url="+base, "--agent.token-file="+writeFile(t, dir, "nobody", []byte(nobodyToken))), "warn", "nodeagent-doctor ClusterRole")
+		scraped(t, doctorInProcess(t, "--agent.url="+base, "--agent.token-file="), "warn", "wants a bearer token")
+	})
 }

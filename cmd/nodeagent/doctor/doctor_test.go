@@ -205,7 +205,7 @@ func TestKubeletLayer(t *testing.T) {
 		}},
 		{"token rejected", func(t *testing.T, c *cluster) { c.kubelet.RevokeToken(c.api.ClientToken) }, map[string]want{
 			"kubelet.reachable": {verdict: OK},
-			"kubelet.auth":      {verdict: Fail, detail: "did not accept our credentials", fix: "authentication.webhook.enabled: true"},
+			"kubelet.auth":      {verdict: Fail, detail: "HTTP 401", fix: "authentication.webhook.enabled: true"},
 		}},
 		{"unknown CA", func(_ *testing.T, c *cluster) { c.opts.Kubelet.CAFile = c.api.CAFile }, map[string]want{
 			"kubelet.tls":       {verdict: Fail, detail: "not signed by a CA in", fix: "--kubelet.ca-file"},
@@ -306,7 +306,7 @@ func TestEverythingDown(t *testing.T) {
 		t.Errorf("%d results for %d checks", len(r.Checks), len(allChecks()))
 	}
 	expect(t, r, byID, map[string]want{
-		"kubelet.reachable":     {verdict: Fail, detail: "did not answer in time"},
+		"kubelet.reachable":     {verdict: Fail, detail: "in time", fix: "a firewall drops the packets"},
 		"kubelet.readonly-port": {verdict: Warn, detail: "cannot tell"},
 		"api.access":            {verdict: Fail, detail: "does not answer: no answer within 1s"},
 		"metrics-server.node":   {verdict: Skipped, detail: "see api.access"},

@@ -153,7 +153,7 @@ func checkAgentScraped(ctx context.Context, d *doctor) outcome {
 	}
 	if len(s.last) == 0 {
 		return fail(fmt.Sprintf("nobody has scraped the agent at %s since it started (no path but doctor's own %s was requested)", a.URL, selfPath),
-			"add a scrape job for the agent: the ServiceMonitor or static job in deploy/prometheus; a ServiceMonitor needs a Prometheus whose serviceMonitorSelector and namespace selector match it")
+			"add a scrape job for the agent: deploy/kubernetes/servicemonitor.yaml, or the jobs of deploy/prometheus/prometheus.yml; a ServiceMonitor needs a Prometheus whose serviceMonitorSelector and namespace selector match it")
 	}
 	paths := slices.Sorted(func(yield func(string) bool) {
 		for p := range s.last {
@@ -244,7 +244,7 @@ func (d *doctor) promTargets(ctx context.Context) ([]promTarget, *outcome) {
 	}
 	if len(ts) == 0 {
 		o := fail(fmt.Sprintf("Prometheus at %s has no target of node %s: no up series whose node or instance label is the node's name or address", d.opts.Prometheus.URL, d.opts.NodeName),
-			"add scrape jobs for the node (the agent's ServiceMonitor in deploy/prometheus); targets must carry the node's name in a node or instance label")
+			"add scrape jobs for the node (deploy/kubernetes/servicemonitor.yaml, or deploy/prometheus/prometheus.yml); targets must carry the node's name in a node or instance label")
 		return nil, &o
 	}
 	return ts, nil
@@ -304,7 +304,7 @@ func checkPromJobs(ctx context.Context, d *doctor) outcome {
 			optional = append(optional, name+" ("+j.serves+")")
 		}
 	}
-	const fix = "relabel the agent's paths into the stock jobs (/metrics/node → job node-exporter; /metrics/kubelet, /metrics/cadvisor, /metrics/probes → job kubelet with metrics_path /metrics, /metrics/cadvisor, /metrics/probes), as deploy/prometheus does"
+	const fix = "relabel the agent's paths into the stock jobs (/metrics/node → job node-exporter; /metrics/kubelet, /metrics/cadvisor, /metrics/probes → job kubelet with metrics_path /metrics, /metrics/cadvisor, /metrics/probes), as deploy/kubernetes/servicemonitor.yaml and deploy/prometheus/prometheus.yml do"
 	switch {
 	case len(missing) > 0:
 		return fail(fmt.Sprintf("no series for node %s from %s: those dashboards stay empty for it", d.opts.NodeName, strings.Join(append(missing, optional...), "; ")), fix)
