@@ -10,19 +10,23 @@ import (
 )
 
 // ErrNotCgroup2 marks a root that is not a cgroup v2 hierarchy: a cgroup v1
-// or hybrid host, or a wrong path. The error text says which and what to do.
+// host, or a wrong path. The error text says which and what to do.
 var ErrNotCgroup2 = errors.New("not a cgroup v2 hierarchy")
 
 // FS is a cgroup v2 hierarchy mounted at a root directory.
 type FS struct {
 	root string
+	// memoryV1 is the v1 memory hierarchy beside a hybrid host's v2 root,
+	// whose cgroups then have no memory files (memory_v1.go); "" elsewhere.
+	memoryV1 string
 }
 
 // NewFS validates root as a cgroup v2 hierarchy: the cgroup2 filesystem
 // (statfs magic), or, for copies and test fixtures on other filesystems, a
-// directory with a cgroup.controllers file. A cgroup v1 or hybrid layout is
-// refused with ErrNotCgroup2 and, on a hybrid host, the path of its unified
-// hierarchy.
+// directory with a cgroup.controllers file. The root of a hybrid host
+// (v1 hierarchies and a cgroup2 "unified" one) gives its unified hierarchy,
+// with memory read from v1 (FS.MemoryV1). A cgroup v1-only layout is
+// refused with ErrNotCgroup2.
 func NewFS(root string) (FS, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -34,12 +38,14 @@ func NewFS(root string) (FS, error) {
 	}
 	switch st.Type {
 	case unix.CGROUP2_SUPER_MAGIC:
-		return FS{root: abs}, nil
+		return FS{root: abs, memoryV1: findMemoryV1(abs)}, nil
 	case unix.CGROUP_SUPER_MAGIC:
 		return FS{}, fmt.Errorf("%s is a cgroup v1 hierarchy: %w; nodeagent reads cgroup v2 only", abs, ErrNotCgroup2)
 	}
+	// A hybrid host: its v2 hierarchy is the unified one below, and memory
+	// is read from the v1 memory hierarchy beside that (memory_v1.go).
 	if unified := filepath.Join(abs, "unified"); isCgroup2(unified) {
-		return FS{}, fmt.Errorf("%s is a hybrid cgroup v1/v2 layout: %w; nodeagent reads cgroup v2 only: point it at the unified hierarchy %s (where only the controllers not bound to v1 have files)", abs, ErrNotCgroup2, unified)
+		return FS{root: unified, memoryV1: findMemoryV1(unified)}, nil
 	}
 	if hasV1Mounts(abs) {
 		return FS{}, fmt.Errorf("%s holds cgroup v1 hierarchies: %w; nodeagent reads cgroup v2 only (boot with systemd.unified_cgroup_hierarchy=1)", abs, ErrNotCgroup2)
@@ -47,11 +53,15 @@ func NewFS(root string) (FS, error) {
 	if fi, err := os.Stat(filepath.Join(abs, "cgroup.controllers")); err != nil || !fi.Mode().IsRegular() {
 		return FS{}, fmt.Errorf("%s has no cgroup.controllers: %w", abs, ErrNotCgroup2)
 	}
-	return FS{root: abs}, nil
+	return FS{root: abs, memoryV1: findMemoryV1(abs)}, nil
 }
 
 // Root is the hierarchy's absolute root directory.
 func (fs FS) Root() string { return fs.root }
+
+// MemoryV1 is the v1 memory hierarchy memory is read from on a hybrid
+// host, or "" when the v2 hierarchy has the memory controller.
+func (fs FS) MemoryV1() string { return fs.memoryV1 }
 
 func isCgroup2(path string) bool {
 	var st unix.Statfs_t

@@ -21,8 +21,9 @@ func TestNewFS(t *testing.T) {
 }
 
 // TestNewFSHost checks the detection on this machine's real mounts: the
-// hybrid layout (a tmpfs with v1 hierarchies and a cgroup2 "unified"), a
-// v1 hierarchy, and the cgroup2 mount itself.
+// hybrid layout (a tmpfs with v1 hierarchies and a cgroup2 "unified", read
+// as the unified hierarchy with memory from v1), a v1 hierarchy, and the
+// cgroup2 mount itself.
 func TestNewFSHost(t *testing.T) {
 	t.Parallel()
 	if isCgroup2("/sys/fs/cgroup") {
@@ -34,9 +35,9 @@ func TestNewFSHost(t *testing.T) {
 	if !isCgroup2("/sys/fs/cgroup/unified") {
 		t.Skip("neither a cgroup v2 nor a hybrid host")
 	}
-	_, err := NewFS("/sys/fs/cgroup")
-	if !errors.Is(err, ErrNotCgroup2) || !strings.Contains(err.Error(), "hybrid") || !strings.Contains(err.Error(), "/sys/fs/cgroup/unified") {
-		t.Errorf("hybrid root: err = %v, want the unified path in it", err)
+	fs, err := NewFS("/sys/fs/cgroup")
+	if err != nil || fs.Root() != "/sys/fs/cgroup/unified" || fs.MemoryV1() != "/sys/fs/cgroup/memory" {
+		t.Errorf("hybrid root: %+v, %v; want the unified hierarchy with memory from /sys/fs/cgroup/memory", fs, err)
 	}
 	if _, err := NewFS("/sys/fs/cgroup/unified"); err != nil {
 		t.Errorf("unified mount: %v", err)

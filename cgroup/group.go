@@ -66,6 +66,10 @@ type Group struct {
 	fds    [numFiles]int32 // cached descriptor, or -1
 	dirfd  int32           // O_PATH descriptor of dir for opening files not cached, or -1
 	absent FileSet
+	// memDir is the cgroup's directory in the v1 memory hierarchy of a
+	// hybrid host, where its memory files are read; "" elsewhere.
+	memDir   string
+	memDirfd int32
 }
 
 // Open returns a Group for the cgroup at path (as Entry.Path has it) whose
@@ -76,7 +80,13 @@ func (fs FS) Open(path string, ino uint64, budget *Budget) *Group {
 	if path == "/" {
 		dir = fs.root
 	}
-	g := &Group{dir: dir, ino: ino, budget: budget, dirfd: -1}
+	g := &Group{dir: dir, ino: ino, budget: budget, dirfd: -1, memDirfd: -1}
+	if fs.memoryV1 != "" {
+		g.memDir = fs.memoryV1 + path
+		if path == "/" {
+			g.memDir = fs.memoryV1
+		}
+	}
 	for i := range g.fds {
 		g.fds[i] = -1
 	}
@@ -98,29 +108,43 @@ func (g *Group) Close() {
 			g.budget.release()
 		}
 	}
-	if g.dirfd >= 0 {
-		_ = unix.Close(int(g.dirfd))
-		g.dirfd = -1
+	for _, fd := range []*int32{&g.dirfd, &g.memDirfd} {
+		if *fd >= 0 {
+			_ = unix.Close(int(*fd))
+			*fd = -1
+		}
 	}
 }
 
+// fromV1 says whether file f is read from the v1 memory hierarchy.
+func (g *Group) fromV1(f File) bool { return g.memDir != "" && v1Memory(f) }
+
 // path is file f's path, for errors.
-func (g *Group) path(f File) string { return g.dir + "/" + fileNames[f] }
+func (g *Group) path(f File) string {
+	if g.fromV1(f) {
+		return g.memDir + "/" + v1MemoryNames[f]
+	}
+	return g.dir + "/" + fileNames[f]
+}
 
 // openFile opens file f relative to the cgroup's directory. Files that are
 // not cached are opened through an O_PATH descriptor of the directory (kept
 // outside the Budget: it holds no seq_file buffer), which spares building
 // and copying the full path on every open.
 func (g *Group) openFile(f File) (int, error) {
-	if g.dirfd < 0 {
-		fd, err := unix.Open(g.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, dirfd, name := g.dir, &g.dirfd, fileNames[f]
+	if g.fromV1(f) {
+		dir, dirfd, name = g.memDir, &g.memDirfd, v1MemoryNames[f]
+	}
+	if *dirfd < 0 {
+		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return -1, err
 		}
-		g.dirfd = int32(fd)
+		*dirfd = int32(fd)
 	}
 	for {
-		fd, err := unix.Openat(int(g.dirfd), fileNames[f], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(int(*dirfd), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if !errors.Is(err, unix.EINTR) {
 			return fd, err
 		}
@@ -157,8 +181,12 @@ func (g *Group) Read(want, cache FileSet, buf *[]byte, st *Stats) error {
 			errs = append(errs, err)
 			continue
 		}
-		if err := st.parse(f, data); err != nil {
-			errs = append(errs, fmt.Errorf("%s/%s: %w", g.dir, f, err))
+		parse := st.parse
+		if g.fromV1(f) {
+			parse = st.parseV1
+		}
+		if err := parse(f, data); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", g.path(f), err))
 			continue
 		}
 		st.Present |= 1 << f

@@ -222,6 +222,7 @@ func FuzzParsers(f *testing.F) {
 		var st Stats
 		for fl := File(0); fl < numFiles; fl++ {
 			_ = st.parse(fl, b)
+			_ = st.parseV1(fl, b)
 		}
 		lines := nonEmptyLines(b)
 		for _, allowMax := range []bool{false, true} {

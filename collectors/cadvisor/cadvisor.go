@@ -325,9 +325,10 @@ func (c *cadvisorCollector) UpdateFamilies(ctx context.Context) ([]*dto.MetricFa
 	return mfs, errors.Join(errs...)
 }
 
-// openFS validates --path.cgroupfs until it is a cgroup v2 hierarchy; on a
-// cgroup v1 or hybrid host every scrape fails with the fix in the message
-// (the scraper logs it once per change) while the other layers are served.
+// openFS validates --path.cgroupfs until it is a cgroup v2 hierarchy (or a
+// hybrid host's, read with memory from v1); on a cgroup v1 host every
+// scrape fails with the fix in the message (the scraper logs it once per
+// change) while the other layers are served.
 func (c *cadvisorCollector) openFS() error {
 	if c.fs != nil {
 		return nil
@@ -335,6 +336,9 @@ func (c *cadvisorCollector) openFS() error {
 	fs, err := cgroup.NewFS(c.cgroupPath)
 	if err != nil {
 		return fmt.Errorf("--path.cgroupfs=%s: %w", c.cgroupPath, err)
+	}
+	if fs.MemoryV1() != "" {
+		c.logger.Info("hybrid cgroup host: containers are read from the cgroup v2 hierarchy, their memory from the v1 memory hierarchy", "v2", fs.Root(), "memory", fs.MemoryV1())
 	}
 	c.fs = &fs
 	c.walker = fs.NewWalker()
