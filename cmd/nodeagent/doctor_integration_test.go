@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/nodeagent/nodeagent/cgroup"
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 	"github.com/nodeagent/nodeagent/internal/kubeapi"
 )
@@ -64,12 +63,6 @@ func TestIntegrationDoctor(t *testing.T) {
 	}, k.rbac.Delete().Resource("clusterrolebindings").Name(role.Name))
 	k.waitAllowed(agentUser, &authzv1.ResourceAttributes{Group: "apiregistration.k8s.io", Resource: "apiservices", Verb: "get", Name: "v1beta1.metrics.k8s.io"}, nil)
 
-	// The hierarchy the harness's pods are in: cgroup v2, or on a hybrid
-	// host its unified hierarchy.
-	cgroupfs := "/sys/fs/cgroup"
-	if _, err := cgroup.NewFS(cgroupfs); err != nil {
-		cgroupfs = "/sys/fs/cgroup/unified"
-	}
 	// No agent runs here: its derived address is a closed port.
 	closed := "127.0.0.1:" + strconv.Itoa(fakekubelet.ClosedPort(t))
 	doctorAs := func(token string, args ...string) (doctorJSON, string, int) {
@@ -77,7 +70,7 @@ func TestIntegrationDoctor(t *testing.T) {
 		tokenFile := writeFile(t, t.TempDir(), "token", []byte(token))
 		base := []string{"doctor", "--no-agent.inherit-flags", "--kubelet.url=" + env["KUBELET_URL"], "--kubelet.ca-file=" + env["KUBELET_CA"],
 			"--kubelet.token-file=" + tokenFile, "--kubeconfig=" + k.kubeconfigFor(token), "--node.name=" + env["KUBELET_NODE_NAME"],
-			"--path.cgroupfs=" + cgroupfs, "--web.listen-address=" + closed}
+			"--web.listen-address=" + closed}
 		var table, out, errOut bytes.Buffer
 		run(context.Background(), append(append(base, args...), "-o", "table"), nil, &table, &errOut)
 		code := run(context.Background(), append(append(base, args...), "-o", "json"), nil, &out, &errOut)

@@ -20,14 +20,17 @@ import (
 // container cgroups the agent finds there, and whether they are the pods
 // of the kubelet's /pods.
 
-// cgroupLayout is what --path.cgroupfs is.
+// cgroupLayout is what --path.cgroupfs is, as the container layer sees it.
 type cgroupLayout struct {
-	fs       cgroup.FS
-	v2       bool
-	hybrid   bool   // cgroup v1 with a v2 hierarchy at <root>/unified
-	err      error  // why it is not v2
+	fs cgroup.FS
+	v2 bool
+	// err says why there is no cgroup v2 hierarchy to read.
+	err error
+	// hybrid: cgroup v1 controllers beside the v2 hierarchy, which
+	// cgroup.FS then reads with memory from v1.
+	hybrid   bool
 	nsRoot   bool   // a cgroup namespace's root, not the host's
-	missing  string // controllers the v2 root lacks
+	missing  string // controllers the layer reads from neither hierarchy
 	controls string
 }
 
@@ -35,15 +38,10 @@ func (d *doctor) readCgroupLayout(context.Context) (cgroupLayout, error) {
 	root := d.opts.CgroupFS
 	fs, err := cgroup.NewFS(root)
 	if err != nil {
-		l := cgroupLayout{err: err}
-		if errors.Is(err, cgroup.ErrNotCgroup2) {
-			if _, uerr := cgroup.NewFS(filepath.Join(root, "unified")); uerr == nil {
-				l.hybrid = true
-			}
-		}
-		return l, nil
+		return cgroupLayout{err: err}, nil
 	}
-	l := cgroupLayout{fs: fs, v2: true}
+	abs, _ := filepath.Abs(root)
+	l := cgroupLayout{fs: fs, v2: true, hybrid: fs.MemoryV1() != "" || fs.Root() != abs}
 	// The root of a real cgroup2 mount is the kernfs root, inode 1; a
 	// cgroup namespace's mount (a container's own /sys/fs/cgroup) has the
 	// container's cgroup as its root. Fixture trees are not cgroup2.
@@ -56,8 +54,8 @@ func (d *doctor) readCgroupLayout(context.Context) (cgroupLayout, error) {
 		have := strings.Fields(ctl)
 		l.controls = strings.Join(have, " ")
 		var missing []string
-		for _, c := range []string{"cpu", "memory", "io", "pids"} {
-			if !slices.Contains(have, c) {
+		for _, c := range []string{"memory", "io", "pids"} { // cpu.stat usage is there without the cpu controller
+			if !slices.Contains(have, c) && !(c == "memory" && fs.MemoryV1() != "") {
 				missing = append(missing, c)
 			}
 		}
@@ -67,7 +65,8 @@ func (d *doctor) readCgroupLayout(context.Context) (cgroupLayout, error) {
 }
 
 // checkCgroup: cgroup v2 unified (ok), hybrid (warn: the container layer
-// reads only what the v2 hierarchy has), v1 (fail: no container layer).
+// reads the v2 hierarchy, memory from v1, and what only v1 has is
+// absent), v1 only (fail: no container layer).
 func checkCgroup(ctx context.Context, d *doctor) outcome {
 	l, err := d.cgroups.get(ctx)
 	if err != nil {
@@ -75,20 +74,28 @@ func checkCgroup(ctx context.Context, d *doctor) outcome {
 	}
 	root := d.opts.CgroupFS
 	switch {
-	case l.hybrid:
-		return warn(fmt.Sprintf("%s is a hybrid cgroup v1/v2 layout (cgroup v1 controllers, cgroup v2 at %s): the container layer reads cgroup v2 only, so container_* series are missing", root, filepath.Join(root, "unified")),
-			fmt.Sprintf("give --path.cgroupfs=%s for what the v2 hierarchy has there (CPU and pressure; memory, io and pids stay with v1), or boot with systemd.unified_cgroup_hierarchy=1", filepath.Join(root, "unified")))
 	case !l.v2 && errors.Is(l.err, cgroup.ErrNotCgroup2):
-		return fail(fmt.Sprintf("no cgroup v2 at %s: %v", root, l.err),
+		return fail(fmt.Sprintf("no cgroup v2 at %s, so no container_* series: %v", root, l.err),
 			"boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1), or give --path.cgroupfs the host's cgroup v2 mount")
 	case !l.v2:
 		return fail(fmt.Sprintf("--path.cgroupfs: %v", l.err), "give --path.cgroupfs the host's cgroup v2 mount (in the DaemonSet /host/sys/fs/cgroup)")
 	case l.nsRoot:
 		return fail(fmt.Sprintf("%s is a cgroup namespace's view (a container's own cgroup), not the host's cgroup root: the pods' cgroups are not below it", root),
 			"mount the host's /sys (hostPath /sys at /host/sys) and give --path.cgroupfs=/host/sys/fs/cgroup")
+	case l.hybrid:
+		memory := "memory from the v1 memory hierarchy at " + l.fs.MemoryV1()
+		if l.fs.MemoryV1() == "" {
+			memory = "no memory controller in either"
+		}
+		absent := "swap and OOM events"
+		if l.missing != "" {
+			absent = "the families of " + l.missing + ", " + absent
+		}
+		return warn(fmt.Sprintf("hybrid cgroup v1/v2 host: the container layer walks the cgroup v2 hierarchy at %s, with %s; %s are absent", l.fs.Root(), memory, absent),
+			"boot with systemd.unified_cgroup_hierarchy=1 (cgroup v2 only) for every container family")
 	case l.missing != "":
 		return warn(fmt.Sprintf("cgroup v2 at %s, but its root lacks the %s controllers (it has: %s): their container_* series are missing", root, l.missing, l.controls),
-			"on a hybrid host, boot with systemd.unified_cgroup_hierarchy=1 so that every controller is on cgroup v2")
+			"enable the controllers in the root's cgroup.subtree_control, or boot with systemd.unified_cgroup_hierarchy=1")
 	}
 	return okf("cgroup v2 (unified) at %s, controllers: %s", root, l.controls)
 }
@@ -117,6 +124,7 @@ func (d *doctor) walkCgroups(ctx context.Context) (walkResult, error) {
 	if !l.v2 {
 		return walkResult{}, errNoV2
 	}
+	// On a hybrid host the walk is of the unified hierarchy.
 	entries, werr := l.fs.NewWalker().Walk()
 	w := walkResult{entries: slices.Clone(entries), err: werr}
 	runtimes := map[string]bool{}
@@ -176,7 +184,7 @@ func checkContainerCgroups(ctx context.Context, d *doctor) outcome {
 			return fail(fmt.Sprintf("no kubepods cgroup under %s (%d cgroups): the kubelet's pods are not in this hierarchy", root, len(w.entries)),
 				"give --path.cgroupfs the host's cgroup v2 root (in the DaemonSet /host/sys/fs/cgroup); a kubelet with its own cgroupRoot keeps pods below it, which is found when it is in this hierarchy")
 		}
-		return okf("no kubepods cgroup under %s: no Kubernetes pods on this host; %d host cgroups (services, slices) are served with their id label", root, w.host)
+		return okf("no kubepods cgroup under %s: no Kubernetes pods on this host; host cgroups (services, slices), served with their id label: %d", root, w.host)
 	}
 	rt := "no container leaves"
 	if len(w.runtimes) > 0 {
