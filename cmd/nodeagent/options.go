@@ -166,8 +166,9 @@ func (o *serveOptions) checkKubeAuthTLS() []error {
 // how Kubernetes auth can be served (the toolkit has validated the file).
 type webConfigAuth struct {
 	TLS struct {
-		Cert     string `json:"cert"`
-		CertFile string `json:"cert_file"`
+		Cert           string `json:"cert"`
+		CertFile       string `json:"cert_file"`
+		ClientAuthType string `json:"client_auth_type"` // doctor: can it read the agent
 	} `json:"tls_server_config"`
 	Users map[string]string `json:"basic_auth_users"`
 }

@@ -2,7 +2,10 @@
 // 127.0.0.1 with its own CA, a kubeconfig file pointing at itself, and
 // answers in the API server's wire format (k8s.io/api types as JSON,
 // metav1.Status on errors) from tables the test fills: tokens → users for
-// TokenReview, subjects → non-resource URLs for SubjectAccessReview.
+// TokenReview, subjects → non-resource URLs and resource rules for
+// SubjectAccessReview and SelfSubjectAccessReview, and the cluster's side
+// in cluster.go (version, APIServices and the Metrics API behind
+// v1beta1.metrics.k8s.io, Deployments and Services, SelfSubjectReview).
 //
 // Its handler is a table of routes ("METHOD /path" → Route, see routes):
 // a new API (discovery, APIServices, SelfSubjectAccessReviews, Deployments,
@@ -22,7 +25,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,8 +56,15 @@ type Route func(s *Server, w http.ResponseWriter, r *http.Request)
 // path here with a method on Server, plus whatever table its answers come
 // from (guarded by s.mu).
 var routes = map[string]Route{
-	TokenReviews:         (*Server).tokenReview,
-	SubjectAccessReviews: (*Server).subjectAccessReview,
+	TokenReviews:             (*Server).tokenReview,
+	SubjectAccessReviews:     (*Server).subjectAccessReview,
+	Version:                  (*Server).version,
+	APIServices:              (*Server).apiService,
+	NodeMetrics:              (*Server).nodeMetrics,
+	Deployments:              (*Server).deployments,
+	Services:                 (*Server).services,
+	SelfSubjectAccessReviews: (*Server).selfSubjectAccessReview,
+	SelfSubjectReviews:       (*Server).selfSubjectReview,
 }
 
 // User is who a token authenticates as, as a TokenReview reports it.
@@ -74,7 +83,8 @@ type Server struct {
 	// file a program under test gets as --kubeconfig.
 	Kubeconfig string
 	// ClientToken is the bearer token Kubeconfig carries, accepted as
-	// ClientUser; any other caller gets 401.
+	// ClientUser; a token added with AddToken is accepted as its user; any
+	// other caller gets 401.
 	ClientToken, ClientUser string
 
 	t      testing.TB
@@ -91,6 +101,13 @@ type Server struct {
 	forbidden map[string]bool
 	failCode  int
 	delay     time.Duration
+
+	// The cluster's side (cluster.go).
+	resourceRules  map[string][]ResourceRule // subject → rules
+	apiServices    map[string]APIService
+	nodeUsage      map[string][2]string // node → cpu, memory
+	deploymentList []Workload
+	serviceList    []Workload
 }
 
 // New starts a fake API server that knows no token and allows nothing, and
@@ -116,6 +133,10 @@ func New(t testing.TB) *Server {
 		allowed:     map[string][]string{},
 		calls:       map[string]int{},
 		forbidden:   map[string]bool{},
+
+		resourceRules: map[string][]ResourceRule{},
+		apiServices:   map[string]APIService{},
+		nodeUsage:     map[string][2]string{},
 	}
 	for pattern, route := range routes {
 		s.Handle(pattern, route)
@@ -218,11 +239,13 @@ func (s *Server) Allow(subject string, urls ...string) {
 	s.allowed[subject] = append(s.allowed[subject], urls...)
 }
 
-// Revoke takes every grant of subject away.
+// Revoke takes every grant of subject away: non-resource URLs and
+// resource rules.
 func (s *Server) Revoke(subject string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.allowed, subject)
+	delete(s.resourceRules, subject)
 }
 
 // Forbid makes route answer 403 to the client, as when its ClusterRole
@@ -273,7 +296,10 @@ func (s *Server) dispatch(pattern string, w http.ResponseWriter, r *http.Request
 		return
 	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token != s.ClientToken {
+	s.mu.Lock()
+	_, known := s.tokens[token]
+	s.mu.Unlock()
+	if !ok || (token != s.ClientToken && !known) {
 		writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
 		return
 	}
@@ -293,6 +319,9 @@ func (s *Server) forbiddenMessage(pattern string) string {
 		verb = "create"
 	}
 	segs := strings.Split(strings.Trim(path, "/"), "/")
+	if last := segs[len(segs)-1]; strings.HasPrefix(last, "{") && len(segs) > 1 {
+		segs = segs[:len(segs)-1] // a named object: its resource
+	}
 	resource, group := segs[len(segs)-1], ""
 	if len(segs) >= 4 && segs[0] == "apis" {
 		group = segs[1]
@@ -338,22 +367,7 @@ func (s *Server) subjectAccessReview(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &sar) {
 		return
 	}
-	na := sar.Spec.NonResourceAttributes
-	if na == nil {
-		// Resource attributes are not modelled yet: no opinion, as RBAC
-		// without a matching rule.
-		writeObject(w, http.StatusCreated, &sar)
-		return
-	}
-	s.mu.Lock()
-	var rules []string
-	for _, subject := range append([]string{sar.Spec.User}, sar.Spec.Groups...) {
-		rules = append(rules, s.allowed[subject]...)
-	}
-	s.mu.Unlock()
-	if na.Verb == "get" && slices.ContainsFunc(rules, func(rule string) bool { return matchURL(rule, na.Path) }) {
-		sar.Status = authzv1.SubjectAccessReviewStatus{Allowed: true, Reason: "allowed by the fake API server's table"}
-	}
+	sar.Status = s.decide(append([]string{sar.Spec.User}, sar.Spec.Groups...), sar.Spec.ResourceAttributes, sar.Spec.NonResourceAttributes)
 	writeObject(w, http.StatusCreated, &sar)
 }
 
