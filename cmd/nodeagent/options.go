@@ -15,10 +15,10 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"sigs.k8s.io/yaml"
 
+	"github.com/nodeagent/nodeagent/cmd/nodeagent/scraperauth"
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/internal/kubeapi"
 	"github.com/nodeagent/nodeagent/kubeletclient"
-	"github.com/nodeagent/nodeagent/scraperauth"
 )
 
 // defaultListenAddress is registered in docs/ports.md: 9812 collides with

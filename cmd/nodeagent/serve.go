@@ -24,10 +24,10 @@ import (
 	"github.com/prometheus/procfs/sysfs"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nodeagent/nodeagent/cmd/nodeagent/scraperauth"
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/internal/selfsigned"
 	"github.com/nodeagent/nodeagent/kubeletclient"
-	"github.com/nodeagent/nodeagent/scraperauth"
 )
 
 // agent is the wired serve command.
