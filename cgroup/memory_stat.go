@@ -23,22 +23,25 @@ type MemoryStat struct {
 
 func parseMemoryStat(b []byte, out *MemoryStat) error {
 	*out = MemoryStat{}
-	return parseKeyed(b, func(k []byte, v uint64) {
-		switch string(k) {
-		case "anon":
-			out.Anon = v
-		case "file":
-			out.File = v
-		case "file_mapped":
-			out.FileMapped = v
-		case "active_file":
-			out.ActiveFile = v
-		case "inactive_file":
-			out.InactiveFile = v
-		case "pgfault":
-			out.PgFault = v
-		case "pgmajfault":
-			out.PgMajFault = v
-		}
-	})
+	return parseKeyed(b, func(k []byte, v uint64) { out.set(string(k), v) })
+}
+
+// set stores a memory.stat key nodeagent serves; other keys are ignored.
+func (m *MemoryStat) set(key string, v uint64) {
+	switch key {
+	case "anon":
+		m.Anon = v
+	case "file":
+		m.File = v
+	case "file_mapped":
+		m.FileMapped = v
+	case "active_file":
+		m.ActiveFile = v
+	case "inactive_file":
+		m.InactiveFile = v
+	case "pgfault":
+		m.PgFault = v
+	case "pgmajfault":
+		m.PgMajFault = v
+	}
 }

@@ -134,21 +134,13 @@ func parseMemoryStatV1(b []byte, out *MemoryStat) error {
 		if !ok {
 			return
 		}
-		switch string(key) {
-		case "rss":
-			out.Anon = v
-		case "cache":
-			out.File = v
-		case "mapped_file":
-			out.FileMapped = v
-		case "active_file":
-			out.ActiveFile = v
-		case "inactive_file":
-			out.InactiveFile = v
-		case "pgfault":
-			out.PgFault = v
-		case "pgmajfault":
-			out.PgMajFault = v
+		name := string(key)
+		if v2, ok := v1MemoryStatKeys[name]; ok {
+			name = v2
 		}
+		out.set(name, v)
 	})
 }
+
+// v1MemoryStatKeys are v1's memory.stat keys whose v2 names differ.
+var v1MemoryStatKeys = map[string]string{"rss": "anon", "cache": "file", "mapped_file": "file_mapped"}

@@ -20,12 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
@@ -460,7 +460,7 @@ func TestProtobufAndTextAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if exposition(t, got) != exposition(t, want) {
+	if string(collectortest.Encode(t, got...)) != string(collectortest.Encode(t, want...)) {
 		t.Error("families decoded from protobuf differ from the text capture's")
 	}
 	mu.Lock()
@@ -468,19 +468,6 @@ func TestProtobufAndTextAgree(t *testing.T) {
 	if !strings.HasPrefix(accept, "application/vnd.google.protobuf") {
 		t.Errorf("Accept %q does not prefer protobuf", accept)
 	}
-}
-
-// exposition renders families in the text format.
-func exposition(t testing.TB, mfs []*dto.MetricFamily) string {
-	t.Helper()
-	var b bytes.Buffer
-	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b.String()
 }
 
 func TestNewFileErrors(t *testing.T) {

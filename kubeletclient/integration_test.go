@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 	"github.com/nodeagent/nodeagent/internal/promfetch"
 )
@@ -42,7 +43,7 @@ func TestIntegrationRealKubelet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(exposition(t, mfs), `kubelet_node_name{node="`+env["KUBELET_NODE_NAME"]+`"} 1`) {
+	if !strings.Contains(string(collectortest.Encode(t, mfs...)), `kubelet_node_name{node="`+env["KUBELET_NODE_NAME"]+`"} 1`) {
 		t.Error("/metrics lacks kubelet_node_name")
 	}
 	for _, p := range []string{"/metrics/probes", "/metrics/resource"} {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 	"github.com/nodeagent/nodeagent/internal/promfetch"
 )
@@ -64,7 +65,7 @@ func TestSourcePathsPassThrough(t *testing.T) {
 			}
 			got := families(t, body)
 			for _, mf := range want {
-				if diff := cmp.Diff(exposition(t, mf), exposition(t, got[mf.GetName()])); diff != "" {
+				if diff := cmp.Diff(string(collectortest.Encode(t, mf)), encodeOrEmpty(t, got[mf.GetName()])); diff != "" {
 					t.Errorf("%s (-source +served):\n%s", mf.GetName(), diff)
 				}
 			}
@@ -87,25 +88,13 @@ func TestSourcePathsPassThrough(t *testing.T) {
 				if n := mf.GetName(); len(mf.GetMetric()) == 0 || strings.HasPrefix(n, "go_") || strings.HasPrefix(n, "process_") {
 					continue
 				}
-				lines := strings.Split(exposition(t, &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Metric: mf.Metric[:1]}), "\n")
+				lines := strings.Split(string(collectortest.Encode(t, &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Metric: mf.Metric[:1]})), "\n")
 				if sample := lines[2]; strings.Contains(all, "\n"+sample+"\n") {
 					t.Errorf("/metrics carries the source's %s", sample)
 				}
 			}
 		})
 	}
-}
-
-func exposition(t *testing.T, mf *dto.MetricFamily) string {
-	t.Helper()
-	if mf == nil {
-		return ""
-	}
-	var b bytes.Buffer
-	if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }
 
 // TestSourceFailuresAre503: a source given on the command line that is
@@ -223,4 +212,13 @@ func TestKubeProxyCandidate(t *testing.T) {
 	if !strings.Contains(all, `nodeagent_scrape_collector_success{collector="kube-proxy"} 1`) || strings.Contains(all, `nodeagent_passthrough_up{source="kube-proxy"}`) {
 		t.Errorf("/metrics reports an absent kube-proxy as failed or up/down:\n%s", all)
 	}
+}
+
+// encodeOrEmpty is the text exposition of mf, or "" for a family that is
+// missing.
+func encodeOrEmpty(t *testing.T, mf *dto.MetricFamily) string {
+	if mf == nil {
+		return ""
+	}
+	return string(collectortest.Encode(t, mf))
 }

@@ -47,6 +47,12 @@ func Exposition(t testing.TB, c collectors.Collector) ([]byte, error) {
 	if gerr != nil {
 		t.Fatalf("collector output is inconsistent: %v", gerr)
 	}
+	return Encode(t, mfs...), err
+}
+
+// Encode renders families in the text format.
+func Encode(t testing.TB, mfs ...*dto.MetricFamily) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range mfs {
@@ -54,7 +60,7 @@ func Exposition(t testing.TB, c collectors.Collector) ([]byte, error) {
 			t.Fatalf("encoding %s: %v", mf.GetName(), err)
 		}
 	}
-	return buf.Bytes(), err
+	return buf.Bytes()
 }
 
 // CompareGolden compares got with the golden file at path; with -update it

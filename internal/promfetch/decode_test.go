@@ -1,31 +1,16 @@
 package promfetch
 
 import (
-	"bytes"
 	"errors"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
-
-// exposition renders families in the text format.
-func exposition(t testing.TB, mfs []*dto.MetricFamily) string {
-	t.Helper()
-	var b bytes.Buffer
-	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b.String()
-}
 
 // TestDecodeUnchanged: the kubelet's real /metrics and
 // /metrics/resource, decoded and encoded again, are byte for byte what the
@@ -42,7 +27,7 @@ func TestDecodeUnchanged(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := timestampRE.ReplaceAllString(string(in), "$1")
-			if diff := cmp.Diff(want, exposition(t, mfs)); diff != "" {
+			if diff := cmp.Diff(want, string(collectortest.Encode(t, mfs...))); diff != "" {
 				t.Errorf("re-encoded %s differs (-kubelet +ours):\n%s", name, diff)
 			}
 		})
@@ -71,7 +56,7 @@ kubelet_http_requests_total{path="metrics"} 2
 # TYPE kubelet_running_pods gauge
 kubelet_running_pods 3
 `
-	if diff := cmp.Diff(want, exposition(t, mfs)); diff != "" {
+	if diff := cmp.Diff(want, string(collectortest.Encode(t, mfs...))); diff != "" {
 		t.Errorf("families (-want +got):\n%s", diff)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
 
@@ -186,7 +187,7 @@ func TestMetricsNegotiates(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if exposition(t, got) != exposition(t, want) {
+		if string(collectortest.Encode(t, got...)) != string(collectortest.Encode(t, want...)) {
 			t.Errorf("%s: families differ from the capture's", name)
 		}
 	}
