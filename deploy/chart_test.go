@@ -93,6 +93,7 @@ func TestChartNotes(t *testing.T) {
 		"kubectl -n monitoring create token prometheus-k8s",
 		`curl -sk -H "Authorization: Bearer $TOKEN" "https://$NODE_IP:9812/metrics/nodeagent"`,
 		"nodeagent_scrape_collector_success == 0",
+		`kubectl -n nodeagent exec "$POD" -- /bin/nodeagent doctor`,
 		`metrics_path="/metrics/cadvisor"`,
 	} {
 		if !strings.Contains(rel.Notes, want) {

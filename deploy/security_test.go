@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // rule is a PolicyRule compared as sets.
@@ -57,7 +60,16 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 			t.Fatalf("DaemonSet runs as %q, the ServiceAccount is %q", sa, r.serviceAccounts[0].Name)
 		}
 		var agentRole string
+		doctorRole := sa + "-doctor"
+		doctorBound := false
 		for _, b := range r.clusterBindings {
+			if b.RoleRef.Name == doctorRole {
+				doctorBound = true
+				if len(b.Subjects) != 1 || b.Subjects[0].Kind != "ServiceAccount" || b.Subjects[0].Name != sa || b.Subjects[0].Namespace != r.ds.Namespace {
+					t.Errorf("ClusterRoleBinding %s binds %+v, want the agent's service account alone", b.Name, b.Subjects)
+				}
+				continue
+			}
 			for _, s := range b.Subjects {
 				if s.Kind == "ServiceAccount" && s.Name == sa && s.Namespace == r.ds.Namespace {
 					if agentRole != "" {
@@ -77,6 +89,18 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 		if diff := cmp.Diff(normRules(agentRules(r.auth, r.legacyProxy)), normRules(role.Rules), cmp.AllowUnexported(rule{})); diff != "" {
 			t.Errorf("ClusterRole %s rules (-want +got):\n%s", role.Name, diff)
 		}
+		// doctor's ClusterRole is the one docs/troubleshooting.md lists,
+		// without Deployments unless asked for, bound to the agent alone.
+		if got := r.clusterRoles[doctorRole]; r.noDoctor {
+			if got != nil || doctorBound {
+				t.Errorf("ClusterRole %s rendered with doctor.rbac.create=false", doctorRole)
+			}
+		} else if got == nil || !doctorBound {
+			t.Errorf("ClusterRole %s rendered: %v, bound: %v; want both", doctorRole, got != nil, doctorBound)
+		} else if diff := cmp.Diff(sortedRules(documentedDoctorRules(t, r.doctorDeployments)), sortedRules(got.Rules)); diff != "" {
+			t.Errorf("ClusterRole %s differs from docs/troubleshooting.md's nodeagent-doctor (-want +got):\n%s", doctorRole, diff)
+		}
+
 		// The flag goes with its review rules (and, in TestServiceMonitor-
 		// Endpoints, with the scrapers' bearer tokens).
 		if got := hasArg(r.container(t), "--web.kubernetes-auth"); got != r.auth {
@@ -94,7 +118,7 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 		// API server about them, and discovery of this namespace only.
 		scraperURLs := 0
 		for name, cr := range r.clusterRoles {
-			if name == agentRole {
+			if name == agentRole || name == doctorRole {
 				continue
 			}
 			want := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics", "/metrics/*"}, Verbs: []string{"get"}}}
@@ -119,6 +143,44 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 			}
 		}
 	})
+}
+
+// documentedDoctorRules are the rules of the nodeagent-doctor ClusterRole
+// in docs/troubleshooting.md, where operators without the chart copy it
+// from; without deployments, less the rule listing Deployments.
+func documentedDoctorRules(t *testing.T, deployments bool) []rbacv1.PolicyRule {
+	t.Helper()
+	b, err := os.ReadFile("../docs/troubleshooting.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		var role rbacv1.ClusterRole
+		if err := yaml.UnmarshalStrict([]byte(m[1]), &role); err != nil || role.Kind != "ClusterRole" || role.Name != "nodeagent-doctor" {
+			continue
+		}
+		if deployments {
+			return role.Rules
+		}
+		return slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "deployments") })
+	}
+	t.Fatal("docs/troubleshooting.md has no ClusterRole nodeagent-doctor in a yaml block")
+	return nil
+}
+
+// sortedRules orders rules (and the lists in them) so that two roles
+// compare equal whatever order they were written in.
+func sortedRules(rs []rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	out := make([]rbacv1.PolicyRule, 0, len(rs))
+	for _, r := range rs {
+		r = *r.DeepCopy()
+		for _, l := range [][]string{r.APIGroups, r.Resources, r.ResourceNames, r.NonResourceURLs, r.Verbs} {
+			slices.Sort(l)
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b rbacv1.PolicyRule) int { return strings.Compare(a.String(), b.String()) })
+	return out
 }
 
 // TestPodSecurityContext: non-root 65534, no privilege escalation, no

@@ -29,6 +29,9 @@ type variant struct {
 	tlsSecret   string // the serving certificate's Secret, "" for none
 	monitor     bool   // a ServiceMonitor is rendered
 	rule        bool   // a PrometheusRule is rendered
+	// noDoctor: no <fullname>-doctor ClusterRole (doctor.rbac.create=false);
+	// doctorDeployments: it may list Deployments.
+	noDoctor, doctorDeployments bool
 	// endpoints are the paths the ServiceMonitor scrapes.
 	endpoints []string
 }
@@ -64,6 +67,7 @@ var variants = []variant{
 	{name: "chart everything on", values: map[string]any{
 		"image":      map[string]any{"digest": "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
 		"kubelet":    map[string]any{"insecureSkipVerify": true, "legacyNodesProxy": true},
+		"doctor":     map[string]any{"rbac": map[string]any{"listDeployments": true}},
 		"collectors": map[string]any{"enable": []any{"resource"}, "disable": []any{"hwmon"}},
 		"extraArgs":  []any{"--log.level=debug"},
 		"serviceMonitor": map[string]any{"interval": "15s", "endpoints": map[string]any{
@@ -78,7 +82,7 @@ var variants = []variant{
 				"key": "node-role.kubernetes.io/edge", "operator": "DoesNotExist"}}}}}}},
 		"priorityClassName": "",
 		"imagePullSecrets":  []any{map[string]any{"name": "registry"}},
-	}, auth: true, legacyProxy: true, monitor: true, rule: true,
+	}, auth: true, legacyProxy: true, monitor: true, rule: true, doctorDeployments: true,
 		endpoints: append(append([]string{}, defaultEndpoints...), "/metrics/resource", "/metrics/slis", "/metrics/kube-proxy", "/metrics/runtime")},
 	{name: "chart kubelet CA ConfigMap", values: map[string]any{
 		"kubelet": map[string]any{"caConfigMap": "kubelet-serving-ca"},
@@ -87,7 +91,8 @@ var variants = []variant{
 		"serviceMonitor": map[string]any{"enabled": false},
 		"prometheusRule": map[string]any{"enabled": false},
 		"scraper":        map[string]any{"rbac": map[string]any{"create": false}},
-	}, auth: true},
+		"doctor":         map[string]any{"rbac": map[string]any{"create": false}},
+	}, auth: true, noDoctor: true},
 }
 
 // rendered is a variant's objects, by kind.
