@@ -240,6 +240,9 @@ func (e *e2eEnv) testKustomize(t *testing.T, sum *summary) {
 	}) {
 		return
 	}
+	sum.step(t, "kustomize: pod security level", func(*testing.T) (string, error) {
+		return e.podSecurity(objs)
+	})
 	e.testAgentPod(t, sum, "kustomize")
 	sum.step(t, "kustomize: delete", func(t *testing.T) (string, error) {
 		return e.deleteAll(objs, agentNamespace)
@@ -508,6 +511,49 @@ func eventually(within, every time.Duration, cond func() (bool, string)) error {
 		}
 		time.Sleep(every)
 	}
+}
+
+// podSecurity: the DaemonSet's pod is refused by the restricted level (a
+// server-side dry run of it in a namespace enforcing restricted), for the
+// reasons docs/deploy.md gives, which is why the manifests label the
+// namespace privileged; the namespace applied carries that label.
+func (e *e2eEnv) podSecurity(objs []*unstructured.Unstructured) (string, error) {
+	var ds appsv1.DaemonSet
+	level := ""
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "DaemonSet":
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &ds); err != nil {
+				return "", err
+			}
+		case "Namespace":
+			level = o.GetLabels()["pod-security.kubernetes.io/enforce"]
+		}
+	}
+	if level != "privileged" {
+		return "", fmt.Errorf("the kustomize base's namespace enforces %q; docs/deploy.md says privileged", level)
+	}
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "nodeagent-restricted-",
+		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
+	ns, err := e.cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = e.cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}) }()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "nodeagent-probe"}, Spec: ds.Spec.Template.Spec}
+	pod.Spec.ServiceAccountName = "" // the account exists in the agent's namespace only
+	_, err = e.cs.CoreV1().Pods(ns.Name).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err == nil {
+		return "", errors.New("a namespace enforcing restricted admitted the DaemonSet's pod: docs/deploy.md and the namespace label are out of date")
+	}
+	msg := err.Error()
+	for _, want := range []string{"hostNetwork", "hostPID", "hostPath"} {
+		if !strings.Contains(msg, want) {
+			return "", fmt.Errorf("restricted refused the pod, but not for %s: %w", want, err)
+		}
+	}
+	return "restricted refuses it (host namespaces, host ports, hostPath volumes); namespace enforces privileged, as docs/deploy.md says", nil
 }
 
 // ---- the agent's pod and its scraper authentication
