@@ -45,6 +45,7 @@ LDFLAGS        := $(IMAGE_LDFLAGS) -X $(VERSION_PKG).Branch=$(BRANCH)
 IMAGE_REPO      ?= ghcr.io/nodeagent/nodeagent
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
 IMAGE_LICENSES  ?= NOASSERTION
+IMAGE_OUT       ?= bin/image
 
 # Packages: static binaries for these architectures, in dist/. A VERSION
 # with a pre-release part (0.1.0-dev) or a build from a modified tree gets
@@ -83,7 +84,7 @@ image:
 		echo "building bin/$${p%%/*}-$${p##*/}/nodeagent"; \
 		CGO_ENABLED=0 GOOS=$${p%%/*} GOARCH=$${p##*/} $(GO) build -trimpath -ldflags '$(IMAGE_LDFLAGS)' -o bin/$${p%%/*}-$${p##*/}/nodeagent ./cmd/nodeagent; \
 	done
-	$(GO) run ./hack/image --out bin/image --repository $(IMAGE_REPO) --version $(VERSION) \
+	$(GO) run ./hack/image --out $(IMAGE_OUT) --repository $(IMAGE_REPO) --version $(VERSION) \
 		--revision $(REVISION) --licenses $(IMAGE_LICENSES) --source-date-epoch $(SOURCE_DATE_EPOCH) \
 		$(foreach p,$(IMAGE_PLATFORMS),--binary $(p)=bin/$(subst /,-,$(p))/nodeagent)
 
@@ -92,7 +93,7 @@ image:
 # (docs/image.md). Needs root and Debian's containerd and runc; not part of
 # make test.
 image-smoke: image
-	NODEAGENT_IMAGE_SMOKE=$(CURDIR)/bin/image $(GO) test -count=1 -v -run 'TestImageSmoke' ./hack/image/
+	NODEAGENT_IMAGE_SMOKE=$(CURDIR)/$(IMAGE_OUT) $(GO) test -count=1 -v -run 'TestImageSmoke' ./hack/image/
 
 # make run ARGS='--web.listen-address=127.0.0.1:9812 --log.level=debug'
 run: build
@@ -178,15 +179,25 @@ cluster-up:
 cluster-down:
 	$(CLUSTER) down
 
-# End-to-end tests on a real single-node cluster (test/e2e): builds the
-# pinned kube-state-metrics, Prometheus and Prometheus Operator once, brings
-# the cluster up in cluster mode unless it already runs so, runs the tests
-# with NODEAGENT_E2E set, and stops the cluster again if it started it.
+# End-to-end tests on a real single-node cluster (test/e2e): builds
+# nodeagent's image for this machine's architecture only (under a
+# repository of its own, so that the test's rewrite of the manifests'
+# image is what makes the pods run it), the pinned kube-state-metrics,
+# Prometheus and Prometheus Operator once, brings the cluster up in cluster
+# mode unless it already runs so, runs the tests with NODEAGENT_E2E and
+# NODEAGENT_E2E_IMAGE (the image's docker-archive tarball, which the test
+# imports into the cluster's containerd) set, and stops the cluster again if
+# it started it.
+E2E_ARCH       := $(shell $(GO) env GOARCH)
+E2E_IMAGE_REPO ?= nodeagent.e2e.invalid/nodeagent
+E2E_IMAGE_OUT  := bin/e2e-image
+E2E_IMAGE      := $(CURDIR)/$(E2E_IMAGE_OUT)/nodeagent-$(VERSION)-linux-$(E2E_ARCH).tar
 e2e-cluster:
-	@$(CLUSTER) build-e2e || exit 1; \
+	@$(MAKE) --no-print-directory image IMAGE_PLATFORMS=linux/$(E2E_ARCH) IMAGE_REPO=$(E2E_IMAGE_REPO) IMAGE_OUT=$(E2E_IMAGE_OUT) || exit 1; \
+	$(CLUSTER) build-e2e || exit 1; \
 	if $(CLUSTER) running && [ "$$(cat $(CLUSTER_DIR)/run/mode)" = cluster ]; then started=0; else started=1; fi; \
 	$(CLUSTER) up cluster || exit 1; \
-	NODEAGENT_E2E=$(CLUSTER_DIR)/env $(GO) test -count=1 -v -timeout 30m ./test/e2e/; rc=$$?; \
+	NODEAGENT_E2E=$(CLUSTER_DIR)/env NODEAGENT_E2E_IMAGE=$(E2E_IMAGE) $(GO) test -count=1 -v -timeout 40m ./test/e2e/; rc=$$?; \
 	if [ $$started = 1 ]; then $(CLUSTER) down; fi; \
 	exit $$rc
 

@@ -389,9 +389,6 @@ func TestKubePrometheusParity(t *testing.T) {
 			}
 			ep, ok := ours[p]
 			if !ok {
-				if p == "/metrics/slis" {
-					continue // off until the agent serves it; kube-prometheus' kubelet monitor keeps scraping it
-				}
 				t.Errorf("%s scrapes %s; nodeagent's ServiceMonitor has no %s", sm.Name, kp.Path, p)
 				continue
 			}
@@ -404,8 +401,10 @@ func TestKubePrometheusParity(t *testing.T) {
 			}
 		}
 	}
-	if compared != 4 {
-		t.Errorf("compared %d endpoints, want 4", compared)
+	// node-exporter's one, the kubelet's /metrics, /metrics/cadvisor,
+	// /metrics/probes and /metrics/slis.
+	if compared != 5 {
+		t.Errorf("compared %d endpoints, want 5", compared)
 	}
 
 	ne := decodeFile(t, filepath.Join(kpDir, "nodeExporter-daemonset.yaml"))[0].Obj.(*appsv1.DaemonSet).Spec.Template.Spec

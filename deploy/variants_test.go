@@ -37,7 +37,7 @@ type variant struct {
 }
 
 // defaultEndpoints are the paths scraped by default.
-var defaultEndpoints = []string{"/metrics/node", "/metrics/cadvisor", "/metrics/kubelet", "/metrics/probes", "/metrics/nodeagent"}
+var defaultEndpoints = []string{"/metrics/node", "/metrics/cadvisor", "/metrics/kubelet", "/metrics/probes", "/metrics/nodeagent", "/metrics/slis"}
 
 // variants are every supported way to deploy, rendered and checked alike.
 var variants = []variant{
@@ -83,7 +83,7 @@ var variants = []variant{
 		"priorityClassName": "",
 		"imagePullSecrets":  []any{map[string]any{"name": "registry"}},
 	}, auth: true, legacyProxy: true, monitor: true, rule: true, doctorDeployments: true,
-		endpoints: append(append([]string{}, defaultEndpoints...), "/metrics/resource", "/metrics/slis", "/metrics/kube-proxy", "/metrics/runtime")},
+		endpoints: append(append([]string{}, defaultEndpoints...), "/metrics/resource", "/metrics/kube-proxy", "/metrics/runtime")},
 	{name: "chart kubelet CA ConfigMap", values: map[string]any{
 		"kubelet": map[string]any{"caConfigMap": "kubelet-serving-ca"},
 	}, auth: true, monitor: true, rule: true, endpoints: defaultEndpoints},

@@ -91,13 +91,10 @@ func TestDeployFlagsParse(t *testing.T) {
 	}
 }
 
-// comingPaths are paths the chart can scrape (off by default) before the
-// agent serves them.
-var comingPaths = []string{"/metrics/slis", "/metrics/kube-proxy", "/metrics/runtime"}
-
 // TestServiceMonitorPaths: every path a rendered ServiceMonitor scrapes is
 // one the agent serves (a kubelet-layer collector's path counts when that
-// collector exists), or one of comingPaths.
+// collector exists), and the default ServiceMonitor scrapes every
+// kubelet path kube-prometheus scrapes, /metrics/slis included.
 func TestServiceMonitorPaths(t *testing.T) {
 	t.Parallel()
 	served := map[string]bool{}
@@ -117,7 +114,7 @@ func TestServiceMonitorPaths(t *testing.T) {
 		}
 		for _, ep := range sm.Spec.Endpoints {
 			checked++
-			if !served[ep.Path] && !slices.Contains(comingPaths, ep.Path) {
+			if !served[ep.Path] {
 				t.Errorf("%s: the ServiceMonitor scrapes %s, which nodeagent does not serve", tc.name, ep.Path)
 			}
 		}
@@ -126,6 +123,18 @@ func TestServiceMonitorPaths(t *testing.T) {
 		t.Fatal("no endpoint checked")
 	}
 	t.Logf("%d endpoints checked", checked)
+	// The kubelet's paths kube-prometheus' kubelet ServiceMonitor scrapes
+	// are all on by default; /metrics/slis was off until the agent served it.
+	_, sm := renderDeploy(t, "../../deploy/kubernetes", nil)
+	var paths []string
+	for _, ep := range sm.Spec.Endpoints {
+		paths = append(paths, ep.Path)
+	}
+	for _, p := range []string{"/metrics/cadvisor", "/metrics/kubelet", "/metrics/probes", "/metrics/slis"} {
+		if !slices.Contains(paths, p) {
+			t.Errorf("the kustomize base's ServiceMonitor does not scrape %s: %v", p, paths)
+		}
+	}
 }
 
 // TestSystemdUnit: the unit runs unprivileged and its flags parse.

@@ -8,6 +8,8 @@
 #   cluster.sh running                          exit status 0 when up in any mode
 #   cluster.sh build                            build what up needs (no start)
 #   cluster.sh build-e2e                        build kube-state-metrics, Prometheus, promtool, the operator
+#   cluster.sh stop-kubelet                     stop the kubelet alone (pods keep running)
+#   cluster.sh start-kubelet [--read-only-port N]  start it again; N (0: off) is kept for later starts
 #   cluster.sh import IMAGE.tar                 import an image tarball into containerd
 #   cluster.sh ns CMD...                        run CMD in the harness's mount namespace
 set -euo pipefail
@@ -116,6 +118,7 @@ write_env() {
     echo "export CONTAINERD_ADDRESS=$CONTAINERD_SOCK"
     echo "export CONTAINERD_NAMESPACE=k8s.io"
     echo "export POD_IMAGE=$PAUSE_IMAGE"
+    echo "export CONTAINERD_METRICS_URL=http://127.0.0.1:$CONTAINERD_METRICS_PORT/v1/metrics"
     if [ "$MODE" != kubelet ]; then
       echo "export KUBE_APISERVER_URL=https://127.0.0.1:$APISERVER_PORT"
       echo "export KUBECONFIG=$PKI/admin.kubeconfig"
@@ -135,6 +138,7 @@ write_env() {
     echo "export KUBE_STATE_METRICS_PORT=$KSM_PORT"
     echo "export PROMETHEUS_PORT=$PROMETHEUS_PORT"
     echo "export PROMETHEUS_OPERATOR_PORT=$PROMETHEUS_OPERATOR_PORT"
+    echo "export NODEAGENT_PROMETHEUS_PORT=$NODEAGENT_PROMETHEUS_PORT"
   } >"$ENV_FILE.new"
   mv "$ENV_FILE.new" "$ENV_FILE"
 }
@@ -161,7 +165,7 @@ stop_all() {
   stop_namespace
   stop_pod_network
   remove_pod_cgroups
-  rm -f "$RUN/mode"
+  rm -f "$RUN/mode" "$RUN/readonly-port" # a new start has the read-only port closed
 }
 
 cmd_down() {
@@ -174,6 +178,44 @@ cmd_down() {
     rm -f "$ENV_FILE"
   fi
   say down
+}
+
+# cmd_stop_kubelet: the kubelet alone, for the tests of what a scraper sees
+# while it is down; containerd and the pods keep running, as on a node
+# whose kubelet crashed.
+cmd_stop_kubelet() {
+  need_root
+  MODE=$(current_mode)
+  [ -n "$MODE" ] || fail "the cluster is not up"
+  stop_kubelet
+  say "kubelet stopped (containerd and the pods run on)"
+}
+
+# cmd_start_kubelet [--read-only-port N]: start the kubelet of the running
+# mode again, with its configuration rewritten (N is remembered in
+# RUN/readonly-port); in cluster mode, wait until the Node is Ready with a
+# heartbeat of this kubelet.
+cmd_start_kubelet() {
+  need_root
+  MODE=$(current_mode)
+  [ -n "$MODE" ] || fail "the cluster is not up"
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --read-only-port) [ -n "${2:-}" ] || fail "--read-only-port needs a port (0: off)"; echo "$2" >"$RUN/readonly-port"; shift 2 ;;
+      *) fail "start-kubelet: unknown argument $1" ;;
+    esac
+  done
+  if pid_alive kubelet kubelet; then
+    # A changed configuration needs a new process.
+    stop_kubelet
+  fi
+  date +%s >"$RUN/kubelet.started"
+  start_kubelet
+  if [ "$MODE" = cluster ]; then
+    "$BIN/clustertool" wait-node -kubeconfig "$PKI/admin.kubeconfig" -node "$NODE_NAME" -timeout 3m \
+      -since "$(cat "$RUN/kubelet.started")" || fail "the node is not Ready, see $LOGS/kubelet.log"
+  fi
+  say "kubelet started (read-only port $(readonly_port))"
 }
 
 cmd_status() {
@@ -193,6 +235,8 @@ case ${1:-} in
   running) m=$(current_mode) && [ -n "$m" ] && running_as "$m" ;;
   build) need_root; build_core ;;
   build-e2e) build_e2e ;;
+  stop-kubelet) with_lock cmd_stop_kubelet ;;
+  start-kubelet) shift; with_lock cmd_start_kubelet "$@" ;;
   import) [ -n "${2:-}" ] || fail "usage: cluster.sh import IMAGE.tar"; ctr_ images import "$2" ;;
   ns) shift; in_ns "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;

@@ -15,15 +15,22 @@ import (
 // promGet GETs a Prometheus API path and decodes its data into v.
 func promGet(t *testing.T, s *monitoring, path string, query url.Values, v any) {
 	t.Helper()
+	if err := promGetErr(s, path, query, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// promGetErr is promGet returning the error.
+func promGetErr(s *monitoring, path string, query url.Values, v any) error {
 	u := s.prometheusURL + path + "?" + query.Encode()
 	resp, err := http.Get(u)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("GET %s: %w", u, err)
 	}
 	var envelope struct {
 		Status string          `json:"status"`
@@ -31,11 +38,12 @@ func promGet(t *testing.T, s *monitoring, path string, query url.Values, v any) 
 		Data   json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(body, &envelope); err != nil || envelope.Status != "success" {
-		t.Fatalf("GET %s: %s %v %s", u, resp.Status, err, envelope.Error)
+		return fmt.Errorf("GET %s: %s %v %s", u, resp.Status, err, envelope.Error)
 	}
 	if err := json.Unmarshal(envelope.Data, v); err != nil {
-		t.Fatalf("GET %s: %v", u, err)
+		return fmt.Errorf("GET %s: %w", u, err)
 	}
+	return nil
 }
 
 // sample is one series of an instant query's vector.

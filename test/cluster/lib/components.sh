@@ -18,7 +18,8 @@ spawn() {
 }
 
 # stop_process NAME COMM: SIGTERM, and SIGKILL after 15 s, if the recorded
-# pid is still that program.
+# pid is still that program; returns once the process is gone, so that a
+# start right after it finds its ports free.
 stop_process() {
   local pid i
   if pid_alive "$1" "$2"; then
@@ -28,10 +29,34 @@ stop_process() {
       [ -d "/proc/$pid" ] || break
       sleep 0.5
     done
-    [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null
+    if [ -d "/proc/$pid" ]; then
+      kill -KILL "$pid" 2>/dev/null
+      # SIGKILL is not instant either (a process in uninterruptible sleep
+      # dies when it wakes).
+      for ((i = 0; i < 20; i++)); do
+        [ -d "/proc/$pid" ] || break
+        sleep 0.5
+      done
+    fi
+    [ -d "/proc/$pid" ] && say "warning: $1 ($pid) is still there after SIGKILL"
     say "stopped $1 ($pid)"
   fi
   rm -f "$RUN/$1.pid"
+}
+
+# port_free PORT: nothing listens on 127.0.0.1:PORT (ss from iproute2).
+port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+
+# wait_ports_free SECONDS PORT...: a restarted server must not race its
+# predecessor's sockets (the old kubelet still answering /healthz would
+# pass the new one's health check, and the new one would then fail to bind).
+wait_ports_free() {
+  local secs=$1 p
+  shift
+  for p in "$@"; do
+    [ "$p" = 0 ] && continue
+    wait_for "$secs" "port $p" port_free "$p" || fail "127.0.0.1:$p is still in use; ss -ltnp names the process"
+  done
 }
 
 # alive_or_fail NAME COMM: the process has not died during start-up.
@@ -172,6 +197,9 @@ ctr_() { ctr -a "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 
 write_containerd_config() {
   mkdir -p "$STATE/cni-conf"
+  # [metrics] on loopback: containerd's own families (containerd_*, the
+  # tasks' container_*) for nodeagent's /metrics/runtime, as docs/sources.md
+  # tells users to turn them on.
   # restrict_oom_score_adj: the kubelet asks for negative OOM scores, which
   # need CAP_SYS_RESOURCE, missing in some sandboxes (and not wanted on a
   # developer's machine): they are raised to containerd's own score.
@@ -182,7 +210,7 @@ state = "$STATE/containerd-state"
 [grpc]
   address = "$CONTAINERD_SOCK"
 [metrics]
-  address = ""
+  address = "127.0.0.1:$CONTAINERD_METRICS_PORT"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   restrict_oom_score_adj = true
@@ -231,7 +259,9 @@ apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: 127.0.0.1
 port: $KUBELET_PORT
-readOnlyPort: 0
+# 0 (off) unless start-kubelet --read-only-port asked for it (the tests of
+# nodeagent's read-only port check).
+readOnlyPort: $(readonly_port)
 healthzBindAddress: 127.0.0.1
 healthzPort: $KUBELET_HEALTHZ_PORT
 tlsCertFile: $PKI/kubelet-serving.crt
@@ -262,8 +292,21 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available:
 EOC
 }
 
+# readonly_port: the kubelet's read-only port, KUBELET_READONLY_PORT or
+# what the last start-kubelet asked for, else 0.
+readonly_port() {
+  if [ -n "$KUBELET_READONLY_PORT" ]; then echo "$KUBELET_READONLY_PORT"; else cat "$RUN/readonly-port" 2>/dev/null || echo 0; fi
+}
+
+stop_kubelet() {
+  stop_process kubelet kubelet
+  wait_ports_free 30 "$KUBELET_PORT" "$KUBELET_HEALTHZ_PORT" "$(readonly_port)"
+}
+
 start_kubelet() {
   pid_alive kubelet kubelet && return 0
+  # A kubelet stopped a moment ago may still hold its ports.
+  wait_ports_free 30 "$KUBELET_PORT" "$KUBELET_HEALTHZ_PORT" "$(readonly_port)"
   write_kubelet_config
   local args=(--config="$STATE/kubelet.yaml" --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet/pki"
     --hostname-override="$NODE_NAME" --v=2)

@@ -29,6 +29,19 @@ SCHEDULER_PORT=${SCHEDULER_PORT:-17259}
 KSM_PORT=${KSM_PORT:-17080}                # telemetry is +1
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-17090}
 PROMETHEUS_OPERATOR_PORT=${PROMETHEUS_OPERATOR_PORT:-17082}
+# The Prometheus of TestNodeagentEndToEnd, which runs on the operator's
+# configuration beside the one on PROMETHEUS_PORT.
+NODEAGENT_PROMETHEUS_PORT=${NODEAGENT_PROMETHEUS_PORT:-17091}
+# containerd's metrics on loopback. Not in the 17xxx block: 1338 is where
+# containerd's documentation puts it, and where nodeagent's runtime
+# collector looks for it when no --runtime.metrics-url is given, so the
+# DaemonSet finds it as it would on a real node.
+CONTAINERD_METRICS_PORT=${CONTAINERD_METRICS_PORT:-1338}
+# The kubelet's unauthenticated read-only port: 0 (off) unless
+# `cluster.sh start-kubelet --read-only-port 10255` turns it on, for the
+# tests of nodeagent's read-only port check. Remembered in RUN/readonly-port
+# so that a later restart keeps it.
+KUBELET_READONLY_PORT=${KUBELET_READONLY_PORT:-}
 
 NODE_NAME=${CLUSTER_NODE_NAME:-nodeagent-node}
 

@@ -11,6 +11,9 @@
 #   /var/log/containers  the kubelet's log symlinks (a fixed path)
 #   /etc/hosts           the host's, plus NODE_NAME -> 127.0.0.1, so the API
 #                        server reaches the kubelet by the node's name
+#   shared propagation   every mount of the namespace is shared within it
+#                        (never with the host), as on a systemd host, for
+#                        mountPropagation: HostToContainer volumes
 #   /proc/sys/...        stand-in files for the kernel settings the kubelet
 #                        wants (protectKernelDefaults: it checks, never
 #                        writes) and for ip_forward, which the CNI bridge
@@ -45,6 +48,14 @@ start_namespace() {
   setsid unshare --mount --propagation private sleep infinity </dev/null >/dev/null 2>&1 8>&- 9>&- &
   echo $! >"$RUN/ns.pid"
   wait_for 5 namespace ns_entered || fail "could not make the mount namespace"
+  # Shared propagation inside the namespace. unshare made every mount
+  # private, which cuts them from the host's peer groups (nothing mounted
+  # here reaches the host); making them shared again creates peer groups of
+  # the namespace's own. containerd refuses a hostPath volume mounted with
+  # mountPropagation: HostToContainer (nodeagent's DaemonSet mounts / so)
+  # unless its source is a shared or slave mount: "path / is mounted on /
+  # but it is not a shared or slave mount".
+  in_ns mount --make-rshared / || fail "could not make the namespace's mounts shared"
   host_mountpoint /var/lib/cni
   host_mountpoint /var/log/containers
   { cat /etc/hosts; printf '127.0.0.1\t%s\n' "$NODE_NAME"; } >"$RUN/hosts"
