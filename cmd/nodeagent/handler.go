@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 type handlerConfig struct {
@@ -380,10 +381,10 @@ func withoutNoData(msg string) string {
 }
 
 // serve writes what g gathers in the format and encoding the scraper asked
-// for (encode.go).
+// for (internal/exposition).
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, g prometheus.Gatherer) {
 	mfs, err := g.Gather()
-	writeExposition(w, r, mfs, err, func(msg string, err error) {
+	exposition.Write(w, r, mfs, err, func(msg string, err error) {
 		h.logger.Error(msg, "path", r.URL.Path, "err", err)
 	})
 }

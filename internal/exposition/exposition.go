@@ -1,17 +1,19 @@
-package main
-
-// The exposition answer: the format and content encoding negotiated as
-// promhttp negotiates them, and written with cheaper compression.
+// Package exposition writes a metrics answer: the format and content
+// encoding negotiated as promhttp negotiates them, and written with
+// cheaper compression.
 //
 // promhttp (client_golang v1.25) is not used for this because it
 // compresses with compress/gzip at its default level and offers no way to
-// choose another (OfferedCompressions picks formats, not levels), and
-// because it encodes only client_model families: gzip at
+// choose another (OfferedCompressions picks encodings, not levels), and
+// because it answers only from a Gatherer of client_model families, which
+// leaves no room for an answer written any other way. gzip at
 // compress/gzip's default level costs as much CPU as gathering 1,000
-// containers (docs/performance.md), while klauspost/compress's at
-// BestSpeed costs a fifth of that (BenchmarkCompression). Parallel compression of independent gzip
-// members (pgzip) was measured too and dropped: +24 MiB of resident memory
-// for its per-block buffers, beyond the container layer's 40 MiB budget.
+// containers (docs/performance.md); klauspost/compress's at BestSpeed
+// costs a fifth of that (BenchmarkCompression). Parallel compression of
+// independent gzip members (pgzip) was measured too and dropped: +24 MiB
+// of resident memory for its per-block buffers, beyond the container
+// layer's 40 MiB budget.
+package exposition
 
 import (
 	"bufio"
@@ -77,11 +79,11 @@ var (
 	bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
 )
 
-// writeExposition answers r with mfs as promhttp.HandlerFor with
+// Write answers r with mfs as promhttp.HandlerFor with
 // ContinueOnError would, with the same headers and the same decoded body:
 // gatherErr is logged, and answered with a 500 only when nothing was
 // gathered; the name[] query parameter keeps only the families named.
-func writeExposition(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, gatherErr error, logf func(msg string, err error)) {
+func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, gatherErr error, logf func(msg string, err error)) {
 	if gatherErr != nil {
 		logf("error gathering metrics", gatherErr)
 		if len(mfs) == 0 {

@@ -1,4 +1,4 @@
-package main
+package exposition
 
 import (
 	"bytes"
@@ -84,7 +84,7 @@ func decodedAnswer(t *testing.T, rec *httptest.ResponseRecorder) answer {
 	return a
 }
 
-// promhttpAnswer is what promhttp, as nodeagent used it before encode.go
+// promhttpAnswer is what promhttp, as nodeagent used it before this package
 // (ContinueOnError), answers with zstd offered as well.
 func promhttpAnswer(t *testing.T, req *http.Request, mfs []*dto.MetricFamily, gatherErr error) answer {
 	t.Helper()
@@ -100,7 +100,7 @@ func ourAnswer(t *testing.T, req *http.Request, mfs []*dto.MetricFamily, gatherE
 	t.Helper()
 	rec := httptest.NewRecorder()
 	var logged []string
-	writeExposition(rec, req, mfs, gatherErr, func(msg string, err error) { logged = append(logged, msg+": "+err.Error()) })
+	Write(rec, req, mfs, gatherErr, func(msg string, err error) { logged = append(logged, msg+": "+err.Error()) })
 	return decodedAnswer(t, rec), logged
 }
 
@@ -211,10 +211,10 @@ func FuzzNegotiateEncoding(f *testing.F) {
 // BenchmarkCompression compresses a real kubelet's /metrics/cadvisor
 // (1.4 MB of text, 1.35's capture) with each candidate: compress/gzip as
 // promhttp uses it, klauspost/compress's gzip at several levels, and zstd.
-// bytes/op is the output size, MB/s the input rate; the level in encode.go
+// bytes/op is the output size, MB/s the input rate; the level in exposition.go
 // was chosen from these.
 func BenchmarkCompression(b *testing.B) {
-	in, err := os.ReadFile("../../internal/fakekubelet/testdata/k8s-1.35_metrics-cadvisor.txt")
+	in, err := os.ReadFile("../fakekubelet/testdata/k8s-1.35_metrics-cadvisor.txt")
 	if err != nil {
 		b.Fatal(err)
 	}
