@@ -32,11 +32,11 @@ import (
 // cgroups with every control file a 6.x kernel has.
 const benchPods = 250
 
-// benchFixture generates the benchmark node's tree.
-func benchFixture() *fixture {
+// benchFixture generates the benchmark node's tree with n pods.
+func benchFixture(n int) *fixture {
 	f := &fixture{procs: map[int]fxProc{}, full: true}
 	f.services("containerd.service", "kubelet.service")
-	pods := make([]podSpec, benchPods)
+	pods := make([]podSpec, n)
 	qos := []string{"guaranteed", "burstable", "besteffort"}
 	for i := range pods {
 		pods[i] = podSpec{
@@ -69,7 +69,7 @@ func benchTree(b *testing.B) string {
 		b.Cleanup(func() { os.RemoveAll(d) })
 		base = d
 	}
-	benchFixture().write(b, base)
+	benchFixture(benchPods).write(b, base)
 	return base
 }
 
@@ -346,7 +346,7 @@ func BenchmarkCadvisorScrapeKernel(b *testing.B) {
 		b.Skip(err)
 	}
 	b.Cleanup(func() { removeCgroupTree(root) })
-	f := benchFixture()
+	f := benchFixture(benchPods)
 	for _, cg := range f.cgroups {
 		if err := os.MkdirAll(filepath.Join(root, cg.path), 0o755); err != nil {
 			b.Fatal(err)
@@ -390,15 +390,24 @@ func BenchmarkCadvisorScrapeKernel(b *testing.B) {
 }
 
 // TestWriteBenchTree writes the benchmark node to $NODEAGENT_WRITE_BENCH_TREE,
-// to run the binary over it (docs/performance.md):
+// to run the binary over it (docs/performance.md, make perf), with
+// $NODEAGENT_WRITE_BENCH_PODS pods of 4 containers (250 unless set):
 //
-//	NODEAGENT_WRITE_BENCH_TREE=/dev/shm/node go test ./collectors -run TestWriteBenchTree
+//	NODEAGENT_WRITE_BENCH_TREE=/dev/shm/node go test ./collectors/cadvisor -run TestWriteBenchTree
 func TestWriteBenchTree(t *testing.T) {
 	dir := os.Getenv("NODEAGENT_WRITE_BENCH_TREE")
 	if dir == "" {
 		t.Skip("set NODEAGENT_WRITE_BENCH_TREE to write the benchmark tree")
 	}
-	benchFixture().write(t, dir)
+	pods := benchPods
+	if v := os.Getenv("NODEAGENT_WRITE_BENCH_PODS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("NODEAGENT_WRITE_BENCH_PODS=%q: want a number of pods", v)
+		}
+		pods = n
+	}
+	benchFixture(pods).write(t, dir)
 }
 
 // countingResponse is an http.ResponseWriter that counts and drops the
