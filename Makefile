@@ -69,7 +69,7 @@ CLUSTER_MODE       ?= cluster
 INTEGRATION_MODE   ?= apiserver
 export CLUSTER_DIR CLUSTER_CACHE
 
-.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration cluster-up cluster-down e2e-cluster lint fmt-check bench clean image image-smoke package package-test unit-syscalls tools manifests deploy-check helm-lint
+.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration cluster-up cluster-down e2e-cluster lint fmt-check bench soak perf clean image image-smoke package package-test unit-syscalls tools manifests deploy-check helm-lint
 
 all: build
 
@@ -127,6 +127,20 @@ e2e:
 $(NODE_EXPORTER_BIN):
 	rm -rf $(TOOLS)/.node_exporter && GOBIN=$(TOOLS)/.node_exporter $(GO) install $(NODE_EXPORTER)
 	mv $(TOOLS)/.node_exporter/node_exporter $@ && rm -rf $(TOOLS)/.node_exporter
+
+# Side by side with the peers (hack/perf, docs/performance.md): this
+# host's /metrics/node against node_exporter 1.12.1, and /metrics/cadvisor
+# over generated trees of 250 to 2,000 containers. PERF_ARGS='--rounds 5'
+# and the like; go run ./hack/perf --help lists them.
+PERF_ARGS      ?=
+perf: build $(NODE_EXPORTER_BIN)
+	$(GO) run ./hack/perf --nodeagent $(BIN) --node-exporter $(NODE_EXPORTER_BIN) $(PERF_ARGS)
+
+# The full soak: 10,000 scrapes of the built binary from 4 concurrent
+# clients over every path; resident memory, descriptors and threads must
+# hold (make unit runs 2,000 under -short).
+soak:
+	$(GO) test -count=1 -v -run 'TestSoak' ./cmd/nodeagent/
 
 node-conformance: $(NODE_EXPORTER_BIN)
 	NODE_EXPORTER_BIN=$(NODE_EXPORTER_BIN) $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/...

@@ -42,6 +42,13 @@ func buildBinary(t *testing.T) string {
 // base URL once it is ready.
 func startBinary(t *testing.T, bin string, args ...string) string {
 	t.Helper()
+	base, _ := startBinaryPID(t, bin, args...)
+	return base
+}
+
+// startBinaryPID is startBinary returning the process ID too.
+func startBinaryPID(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0"}, args...)...)
 	// The goldens name their kubelet with --kubelet.url: keep a NODE_IP or NODE_NAME of the
 	// machine running the tests out.
@@ -99,7 +106,7 @@ func startBinary(t *testing.T, bin string, args ...string) string {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return base
+	return base, cmd.Process.Pid
 }
 
 // volatileRE matches series whose values change from run to run or from

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 type handlerConfig struct {
@@ -380,12 +380,13 @@ func withoutNoData(msg string) string {
 	return strings.TrimPrefix(msg, collectors.ErrNoData.Error()+": ")
 }
 
-// serve writes what g gathers in the format the scraper asked for.
+// serve writes what g gathers in the format and encoding the scraper asked
+// for (internal/exposition).
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, g prometheus.Gatherer) {
-	promhttp.HandlerFor(g, promhttp.HandlerOpts{
-		ErrorLog:      slogPrinter{h.logger},
-		ErrorHandling: promhttp.ContinueOnError,
-	}).ServeHTTP(w, r)
+	mfs, err := g.Gather()
+	exposition.Write(w, r, mfs, err, func(msg string, err error) {
+		h.logger.Error(msg, "path", r.URL.Path, "err", err)
+	})
 }
 
 // filter applies node_exporter's collect[] (keep only these) and exclude[]
@@ -445,8 +446,3 @@ func (h *handler) timeout(r *http.Request) time.Duration {
 	}
 	return min(d, t)
 }
-
-// slogPrinter lets promhttp log through slog.
-type slogPrinter struct{ l *slog.Logger }
-
-func (p slogPrinter) Println(v ...any) { p.l.Error(fmt.Sprint(v...)) }

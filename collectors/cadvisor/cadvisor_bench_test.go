@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -22,6 +24,7 @@ import (
 	"github.com/nodeagent/nodeagent/cgroup"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // benchPods is the benchmark node: 250 pods of 4 containers (plus each
@@ -29,11 +32,11 @@ import (
 // cgroups with every control file a 6.x kernel has.
 const benchPods = 250
 
-// benchFixture generates the benchmark node's tree.
-func benchFixture() *fixture {
+// benchFixture generates the benchmark node's tree with n pods.
+func benchFixture(n int) *fixture {
 	f := &fixture{procs: map[int]fxProc{}, full: true}
 	f.services("containerd.service", "kubelet.service")
-	pods := make([]podSpec, benchPods)
+	pods := make([]podSpec, n)
 	qos := []string{"guaranteed", "burstable", "besteffort"}
 	for i := range pods {
 		pods[i] = podSpec{
@@ -66,7 +69,7 @@ func benchTree(b *testing.B) string {
 		b.Cleanup(func() { os.RemoveAll(d) })
 		base = d
 	}
-	benchFixture().write(b, base)
+	benchFixture(benchPods).write(b, base)
 	return base
 }
 
@@ -144,6 +147,39 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 			b.ReportMetric(float64(out.Len())/(1<<20), "MiB-text")
 			b.ReportMetric(rssMiB(), "RSS-MiB")
 		})
+		if bc.name == "default" {
+			// The whole answer as the HTTP handler writes it
+			// (internal/exposition): text, uncompressed and as
+			// Prometheus asks for it (gzip); µs/series is the time per
+			// op over the series served.
+			for _, enc := range []string{"identity", "gzip"} {
+				b.Run(bc.name+"/answer/"+enc, func(b *testing.B) {
+					req := httptest.NewRequest(http.MethodGet, "/metrics/cadvisor", nil)
+					req.Header.Set("Accept-Encoding", enc)
+					w := &countingResponse{header: http.Header{}}
+					series := 0
+					b.ReportAllocs()
+					for b.Loop() {
+						mfs, err := s.Gather(time.Now().Add(time.Minute), []string{"cadvisor"})
+						if err != nil {
+							b.Fatal(err)
+						}
+						series = 0
+						for _, mf := range mfs {
+							series += len(mf.GetMetric())
+						}
+						w.n = 0
+						exposition.Write(w, req, mfs, nil, func(msg string, err error) { b.Fatalf("%s: %v", msg, err) })
+					}
+					if got := w.header.Get("Content-Encoding"); enc == "gzip" && got != "gzip" {
+						b.Fatalf("Content-Encoding %q, want gzip", got)
+					}
+					b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(series), "µs/series")
+					b.ReportMetric(float64(w.n)/(1<<20), "MiB-sent")
+					b.ReportMetric(rssMiB(), "RSS-MiB")
+				})
+			}
+		}
 		closeGroups(c)
 	}
 }
@@ -310,7 +346,7 @@ func BenchmarkCadvisorScrapeKernel(b *testing.B) {
 		b.Skip(err)
 	}
 	b.Cleanup(func() { removeCgroupTree(root) })
-	f := benchFixture()
+	f := benchFixture(benchPods)
 	for _, cg := range f.cgroups {
 		if err := os.MkdirAll(filepath.Join(root, cg.path), 0o755); err != nil {
 			b.Fatal(err)
@@ -354,13 +390,36 @@ func BenchmarkCadvisorScrapeKernel(b *testing.B) {
 }
 
 // TestWriteBenchTree writes the benchmark node to $NODEAGENT_WRITE_BENCH_TREE,
-// to run the binary over it (docs/performance.md):
+// to run the binary over it (docs/performance.md, make perf), with
+// $NODEAGENT_WRITE_BENCH_PODS pods of 4 containers (250 unless set):
 //
-//	NODEAGENT_WRITE_BENCH_TREE=/dev/shm/node go test ./collectors -run TestWriteBenchTree
+//	NODEAGENT_WRITE_BENCH_TREE=/dev/shm/node go test ./collectors/cadvisor -run TestWriteBenchTree
 func TestWriteBenchTree(t *testing.T) {
 	dir := os.Getenv("NODEAGENT_WRITE_BENCH_TREE")
 	if dir == "" {
 		t.Skip("set NODEAGENT_WRITE_BENCH_TREE to write the benchmark tree")
 	}
-	benchFixture().write(t, dir)
+	pods := benchPods
+	if v := os.Getenv("NODEAGENT_WRITE_BENCH_PODS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("NODEAGENT_WRITE_BENCH_PODS=%q: want a number of pods", v)
+		}
+		pods = n
+	}
+	benchFixture(pods).write(t, dir)
+}
+
+// countingResponse is an http.ResponseWriter that counts and drops the
+// body, so that a benchmark measures writing the answer, not keeping it.
+type countingResponse struct {
+	header http.Header
+	n      int
+}
+
+func (w *countingResponse) Header() http.Header { return w.header }
+func (w *countingResponse) WriteHeader(int)     {}
+func (w *countingResponse) Write(p []byte) (int, error) {
+	w.n += len(p)
+	return len(p), nil
 }

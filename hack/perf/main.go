@@ -1,0 +1,386 @@
+// Command perf measures nodeagent side by side with its peers, as
+// docs/performance.md reports it (make perf):
+//
+//   - the host layer: nodeagent's /metrics/node against node_exporter's
+//     /metrics on this host, same collectors, scraped as Prometheus scrapes
+//     (text, gzip), in alternating blocks so that both see the same noise:
+//     process CPU per scrape from /proc/<pid>/stat, wall time per scrape,
+//     resident memory after the scrapes;
+//   - the container layer: nodeagent's /metrics/cadvisor over generated
+//     cgroup trees of growing size (collectors/cadvisor's benchmark node,
+//     written by its TestWriteBenchTree), to show that the cost grows
+//     linearly: CPU per scrape and per series, wall time, bytes sent, RSS.
+//
+// It prints Markdown tables with the load average before and after each
+// part. Timing is the machine's: compare the ratios, not the numbers.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// Prometheus 3's Accept for a target without OpenMetrics, as neither side
+// here offers it, and the encoding it asks for.
+const (
+	acceptHeader         = "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+	acceptEncodingHeader = "gzip"
+	// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
+	// every Linux architecture nodeagent is built for.
+	clockTicks = 100
+)
+
+func main() {
+	var (
+		nodeagent    = flag.String("nodeagent", "bin/nodeagent", "the nodeagent binary")
+		nodeExporter = flag.String("node-exporter", "", "the node_exporter binary (v1.12.1); the host comparison is skipped without it")
+		scrapes      = flag.Int("scrapes", 400, "scrapes per side and round of the host comparison")
+		rounds       = flag.Int("rounds", 3, "rounds of the host comparison")
+		containers   = flag.String("containers", "250,500,1000,2000", "container counts of the generated trees (rounded up to pods of 4)")
+		treeScrapes  = flag.Int("tree-scrapes", 20, "scrapes of each generated tree")
+		treeDir      = flag.String("tree-dir", "/dev/shm", "where the generated trees are written (a tmpfs keeps disk I/O out)")
+	)
+	flag.Parse()
+	fmt.Printf("# make perf, %s\n\n%d CPUs, %s, %s/%s\n\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if *nodeExporter != "" {
+		if err := host(*nodeagent, *nodeExporter, *scrapes, *rounds); err != nil {
+			fail(err)
+		}
+	}
+	if *containers != "" {
+		var counts []int
+		for _, s := range strings.Split(*containers, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n <= 0 {
+				fail(fmt.Errorf("--containers: %q is not a positive number", s))
+			}
+			counts = append(counts, n)
+		}
+		if err := containerTrees(*nodeagent, *treeDir, counts, *treeScrapes); err != nil {
+			fail(err)
+		}
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "perf:", err)
+	os.Exit(1)
+}
+
+// process is a started exporter.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	url  string
+}
+
+// start runs bin with args on a free loopback port (listenFlag=host:port)
+// and waits until url answers 200.
+func start(name, bin, listenFlag, path string, args ...string) (*process, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("finding a free port: %w", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, append([]string{listenFlag + "=" + addr}, args...)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	p := &process{name: name, cmd: cmd, url: "http://" + addr + path}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(p.url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s did not answer %s within a minute: %v", bin, p.url, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (p *process) stop() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+}
+
+// cpuTicks is the process's user+system time in clock ticks.
+func (p *process) cpuTicks() (int, error) {
+	path := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", path, err)
+	}
+	// The command name may hold spaces; fields start after its ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%s: no command name", path)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("%s: %d fields", path, len(f))
+	}
+	// utime and stime are fields 14 and 15 of the whole line.
+	u, err1 := strconv.Atoi(f[11])
+	s, err2 := strconv.Atoi(f[12])
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return u + s, nil
+}
+
+// rssMiB is the process's resident memory.
+func (p *process) rssMiB() (float64, error) {
+	path := fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kib, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				return 0, fmt.Errorf("%s: VmRSS %q: %w", path, v, err)
+			}
+			return float64(kib) / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: no VmRSS: %w", path, sc.Err())
+}
+
+var client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableCompression: true}}
+
+// scrape gets url as Prometheus does and returns the bytes received.
+func scrape(url string) (int64, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", acceptHeader)
+	req.Header.Set("Accept-Encoding", acceptEncodingHeader)
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "10")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("reading %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return n, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return n, nil
+}
+
+// series counts the samples of one gzip-encoded text scrape of url.
+func series(url string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", acceptHeader)
+	req.Header.Set("Accept-Encoding", acceptEncodingHeader)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	var body io.Reader = resp.Body
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return 0, fmt.Errorf("%s: gzip: %w", url, err)
+		}
+		body = zr
+	}
+	n := 0
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); line != "" && line[0] != '#' {
+			n++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("reading %s: %w", url, err)
+	}
+	return n, nil
+}
+
+// measurement is one block of scrapes of one process.
+type measurement struct {
+	cpuMs, wallMs, rssMiB, kbSent float64 // per scrape, except RSS
+}
+
+func measure(p *process, n int) (measurement, error) {
+	c0, err := p.cpuTicks()
+	if err != nil {
+		return measurement{}, err
+	}
+	t0 := time.Now()
+	var sent int64
+	for range n {
+		b, err := scrape(p.url)
+		if err != nil {
+			return measurement{}, err
+		}
+		sent += b
+	}
+	wall := time.Since(t0)
+	c1, err := p.cpuTicks()
+	if err != nil {
+		return measurement{}, err
+	}
+	rss, err := p.rssMiB()
+	if err != nil {
+		return measurement{}, err
+	}
+	return measurement{
+		cpuMs:  float64(c1-c0) * 1000 / clockTicks / float64(n),
+		wallMs: float64(wall.Microseconds()) / 1000 / float64(n),
+		rssMiB: rss,
+		kbSent: float64(sent) / 1000 / float64(n),
+	}, nil
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return strings.TrimSpace(string(b))
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// host compares /metrics/node with node_exporter's /metrics on this host.
+func host(nodeagentBin, nodeExporterBin string, n, rounds int) error {
+	fmt.Printf("## Host layer: nodeagent /metrics/node vs node_exporter /metrics, this host\n\n")
+	fmt.Printf("Each round: 20 warm-up scrapes each, then %d scrapes of one and %d of the other (the order alternates), text format, Accept-Encoding: gzip. Load average before: %s\n\n", n, n, loadavg())
+	// node_exporter reads /proc/net/dev, not netlink, as nodeagent does by
+	// default, and serves no Go/process metrics of its own, as
+	// /metrics/node does not.
+	ne, err := start("node_exporter", nodeExporterBin, "--web.listen-address", "/metrics",
+		"--no-collector.netdev.netlink", "--web.disable-exporter-metrics", "--log.level=error")
+	if err != nil {
+		return err
+	}
+	defer ne.stop()
+	na, err := start("nodeagent", nodeagentBin, "--web.listen-address", "/metrics/node",
+		"--no-collector.cadvisor", "--no-collector.machine", "--log.level=error")
+	if err != nil {
+		return err
+	}
+	defer na.stop()
+	for _, p := range []*process{na, ne} {
+		s, err := series(p.url)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("- %s: %d series\n", p.name, s)
+	}
+	fmt.Printf("\n| round | nodeagent CPU / wall per scrape | node_exporter CPU / wall per scrape | CPU ratio | wall ratio | nodeagent RSS | node_exporter RSS | gzip bytes per scrape (nodeagent / node_exporter) |\n|---|---|---|---|---|---|---|---|\n")
+	for r := range rounds {
+		for _, p := range []*process{na, ne} {
+			if _, err := measure(p, 20); err != nil {
+				return err
+			}
+		}
+		order := []*process{na, ne}
+		if r%2 == 1 {
+			order = []*process{ne, na}
+		}
+		got := map[*process]measurement{}
+		for _, p := range order {
+			m, err := measure(p, n)
+			if err != nil {
+				return err
+			}
+			got[p] = m
+		}
+		a, b := got[na], got[ne]
+		fmt.Printf("| %d | %.2f ms / %.2f ms | %.2f ms / %.2f ms | %.2f× | %.2f× | %.1f MiB | %.1f MiB | %.1f / %.1f kB |\n",
+			r+1, a.cpuMs, a.wallMs, b.cpuMs, b.wallMs, a.cpuMs/b.cpuMs, a.wallMs/b.wallMs, a.rssMiB, b.rssMiB, a.kbSent, b.kbSent)
+	}
+	fmt.Printf("\nLoad average after: %s\n\n", loadavg())
+	return nil
+}
+
+// containerTrees scrapes /metrics/cadvisor over generated trees.
+func containerTrees(nodeagentBin, dir string, counts []int, n int) error {
+	fmt.Printf("## Container layer: nodeagent /metrics/cadvisor over generated trees\n\n")
+	fmt.Printf("collectors/cadvisor's benchmark node (pods of 4 containers and a sandbox, systemd driver, containerd, every control file of a 6.x kernel) on %s, no kubelet (path labels); only the cadvisor collector; 3 warm-up scrapes, then %d, text format, Accept-Encoding: gzip, default GC. Load average before: %s\n\n", dir, n, loadavg())
+	fmt.Printf("| containers | series | CPU per scrape | µs CPU per series | wall per scrape | gzip MB per scrape | RSS after | load average |\n|---|---|---|---|---|---|---|---|\n")
+	for _, c := range counts {
+		pods := (c + 3) / 4 // the tree's pods have 4 containers each
+		c = pods * 4
+		tree, err := os.MkdirTemp(dir, "nodeagent-perf-")
+		if err != nil {
+			return fmt.Errorf("creating a tree under %s: %w", dir, err)
+		}
+		err = func() error {
+			defer os.RemoveAll(tree)
+			gen := exec.Command("go", "test", "-count=1", "-run", "^TestWriteBenchTree$", "./collectors/cadvisor/")
+			gen.Env = append(os.Environ(), "NODEAGENT_WRITE_BENCH_TREE="+tree, "NODEAGENT_WRITE_BENCH_PODS="+strconv.Itoa(pods))
+			if out, err := gen.CombinedOutput(); err != nil {
+				return fmt.Errorf("writing the %d-container tree: %w\n%s", c, err, out)
+			}
+			p, err := start("nodeagent", nodeagentBin, "--web.listen-address", "/metrics/cadvisor",
+				"--collector.disable-defaults", "--collector.cadvisor", "--log.level=error",
+				"--path.cgroupfs="+filepath.Join(tree, "cgroup"), "--path.procfs="+filepath.Join(tree, "proc"))
+			if err != nil {
+				return err
+			}
+			defer p.stop()
+			s, err := series(p.url)
+			if err != nil {
+				return err
+			}
+			if _, err := measure(p, 3); err != nil {
+				return err
+			}
+			m, err := measure(p, n)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("| %d | %d | %.1f ms | %.2f | %.1f ms | %.2f | %.1f MiB | %s |\n",
+				c, s, m.cpuMs, m.cpuMs*1000/float64(s), m.wallMs, m.kbSent/1000, m.rssMiB, loadavg())
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Println()
+	return nil
+}

@@ -1,0 +1,265 @@
+// Package exposition writes a metrics answer: the format and content
+// encoding negotiated as promhttp negotiates them, and written with
+// cheaper compression.
+//
+// promhttp (client_golang v1.25) is not used for this because it
+// compresses with compress/gzip at its default level and offers no way to
+// choose another (OfferedCompressions picks encodings, not levels), and
+// because it answers only from a Gatherer of client_model families, which
+// leaves no room for an answer written any other way. gzip at
+// compress/gzip's default level costs as much CPU as gathering 1,000
+// containers (docs/performance.md); klauspost/compress's at BestSpeed
+// costs a fifth of that (BenchmarkCompression). Parallel compression of
+// independent gzip members (pgzip) was measured too and dropped: +24 MiB
+// of resident memory for its per-block buffers, beyond the container
+// layer's 40 MiB budget.
+package exposition
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+const (
+	encIdentity = "identity"
+	encGzip     = "gzip"
+	encZstd     = "zstd"
+
+	// gzipLevel was chosen with BenchmarkCompression over a real
+	// kubelet's /metrics/cadvisor (1.4 MB): BestSpeed compresses it 5.4×
+	// faster than compress/gzip's default level (promhttp's), to 6.4 %
+	// of the text instead of 4.6 %; levels 2–5 cost 1.3–3.2× BestSpeed's
+	// time. CPU is what a node is short of; 30 KB more per MB of text on
+	// the scrape's connection is not.
+	gzipLevel = gzip.BestSpeed
+
+	// bufSize is the buffer between the encoder and the connection (or the
+	// compressor): net/http's own 4 KiB would make one chunk and one
+	// write system call per 4 KiB of a 16 MB answer.
+	bufSize = 64 << 10
+)
+
+// offeredEncodings are the content encodings offered, in promhttp's order
+// of preference on a tie (identity first, as promhttp lists it).
+var offeredEncodings = []string{encIdentity, encGzip, encZstd}
+
+// Pools of writers: a gzip writer holds ~800 KB of compressor state and a
+// zstd encoder a few MB, too much to allocate per scrape. Each pooled
+// object has a fixed size (bufio.Writer does not grow, the compressors'
+// windows are bounded by their level and window options), so the pools
+// cannot hold on to a large scrape's memory.
+var (
+	gzipWriters = sync.Pool{New: func() any {
+		w, err := gzip.NewWriterLevel(nil, gzipLevel)
+		if err != nil { // only for a level out of range
+			panic(fmt.Sprintf("gzip level %d: %v", gzipLevel, err))
+		}
+		return w
+	}}
+	zstdWriters = sync.Pool{New: func() any {
+		// SpeedFastest as promhttp's zstd, on one goroutine (a scrape
+		// should not take both cores of a small node) and with a 1 MiB
+		// window, which bounds its memory.
+		w, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
+		if err != nil { // only for invalid options
+			panic(fmt.Sprintf("zstd options: %v", err))
+		}
+		return w
+	}}
+	bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
+)
+
+// Write answers r with mfs as promhttp.HandlerFor with
+// ContinueOnError would, with the same headers and the same decoded body:
+// gatherErr is logged, and answered with a 500 only when nothing was
+// gathered; the name[] query parameter keeps only the families named.
+func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, gatherErr error, logf func(msg string, err error)) {
+	if gatherErr != nil {
+		logf("error gathering metrics", gatherErr)
+		if len(mfs) == 0 {
+			http.Error(w, "An error has occurred while serving metrics:\n\n"+gatherErr.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
+	hdr := w.Header()
+	hdr.Add("Vary", "Accept")
+	hdr.Add("Vary", "Accept-Encoding")
+	hdr.Set("Content-Type", string(format))
+	encoding := negotiateEncoding(r.Header)
+	if encoding != encIdentity {
+		hdr.Set("Content-Encoding", encoding)
+	}
+
+	buf := bufWriters.Get().(*bufio.Writer)
+	buf.Reset(w)
+	defer func() {
+		buf.Reset(nil) // do not keep the connection reachable from the pool
+		bufWriters.Put(buf)
+	}()
+	var out io.Writer = buf
+	var closeOut func() error
+	switch encoding {
+	case encGzip:
+		gz := gzipWriters.Get().(*gzip.Writer)
+		gz.Reset(buf)
+		defer gzipWriters.Put(gz)
+		out, closeOut = gz, gz.Close
+	case encZstd:
+		zw := zstdWriters.Get().(*zstd.Encoder)
+		zw.Reset(buf)
+		defer zstdWriters.Put(zw)
+		out, closeOut = zw, zw.Close
+	}
+
+	var keep map[string]bool
+	if r.URL != nil {
+		if names := r.URL.Query()["name[]"]; len(names) > 0 {
+			keep = make(map[string]bool, len(names))
+			for _, n := range names {
+				keep[n] = true
+			}
+		}
+	}
+	enc := expfmt.NewEncoder(out, format)
+	for _, mf := range mfs {
+		if keep != nil && !keep[mf.GetName()] {
+			continue
+		}
+		if err := enc.Encode(mf); err != nil {
+			// As promhttp under ContinueOnError: the status is sent, so
+			// log it and go on with the next family.
+			logf("error encoding and sending metric family", fmt.Errorf("%s: %w", mf.GetName(), err))
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok {
+		if err := c.Close(); err != nil {
+			logf("error encoding and sending metric family", err)
+		}
+	}
+	if closeOut != nil {
+		if err := closeOut(); err != nil {
+			logf("error closing the "+encoding+" stream", err)
+		}
+	}
+	if err := buf.Flush(); err != nil {
+		// The scraper went away: nothing to answer.
+		logf("error writing the answer", err)
+	}
+}
+
+// negotiateEncoding picks the content encoding of the answer from the
+// Accept-Encoding header as promhttp does (its parser is internal to
+// client_golang, a copy of golang/gddo's httputil, so it cannot be
+// imported): the first offer whose best-matching clause (the encoding or
+// "*") has the highest quality, identity without any match, and identity
+// too when every match has quality 0 (where promhttp logs an error and
+// answers uncompressed). FuzzNegotiateEncoding holds it to promhttp's.
+func negotiateEncoding(h http.Header) string {
+	best, bestQ := encIdentity, -1.0
+	specs := parseAcceptEncoding(h["Accept-Encoding"])
+	for _, offer := range offeredEncodings {
+		for _, s := range specs {
+			if s.q > bestQ && (s.value == "*" || s.value == offer) {
+				best, bestQ = offer, s.q
+			}
+		}
+	}
+	if bestQ == 0 {
+		return encIdentity
+	}
+	return best
+}
+
+type acceptSpec struct {
+	value string
+	q     float64
+}
+
+// parseAcceptEncoding parses Accept-Encoding values with gddo's rules,
+// which promhttp uses: tokens (slashes allowed) each with an optional
+// ";q=" of 0 or 1 with decimals; the rest of a header value is dropped at
+// the first clause that does not parse.
+func parseAcceptEncoding(values []string) []acceptSpec {
+	var specs []acceptSpec
+	for _, s := range values {
+		for {
+			var spec acceptSpec
+			spec.value, s = cutToken(s)
+			if spec.value == "" {
+				break
+			}
+			spec.q = 1
+			s = skipSpace(s)
+			if strings.HasPrefix(s, ";") {
+				s = skipSpace(s[1:])
+				if !strings.HasPrefix(s, "q=") {
+					break
+				}
+				spec.q, s = cutQuality(s[2:])
+				if spec.q < 0 {
+					break
+				}
+			}
+			specs = append(specs, spec)
+			s = skipSpace(s)
+			if !strings.HasPrefix(s, ",") {
+				break
+			}
+			s = skipSpace(s[1:])
+		}
+	}
+	return specs
+}
+
+func skipSpace(s string) string {
+	return strings.TrimLeft(s, " \t\r\n")
+}
+
+// cutToken cuts an RFC 7230 token (slashes allowed) from the front of s.
+func cutToken(s string) (token, rest string) {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c != '/' && (c <= 31 || c >= 127 || strings.IndexByte(" \t\"(),/:;<=>?@[]\\{}", c) >= 0) {
+			break
+		}
+	}
+	return s[:i], s[i:]
+}
+
+// cutQuality cuts a quality value from the front of s; -1 if there is
+// none.
+func cutQuality(s string) (q float64, rest string) {
+	switch {
+	case s == "":
+		return -1, ""
+	case s[0] == '0':
+		q = 0
+	case s[0] == '1':
+		q = 1
+	default:
+		return -1, ""
+	}
+	s = s[1:]
+	if !strings.HasPrefix(s, ".") {
+		return q, s
+	}
+	s = s[1:]
+	i, n, d := 0, 0, 1
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		n = n*10 + int(s[i]-'0')
+		d *= 10
+	}
+	return q + float64(n)/float64(d), s[i:]
+}

@@ -1,0 +1,286 @@
+package exposition
+
+import (
+	"bytes"
+	stdgzip "compress/gzip"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp/zstd" // promhttp offers zstd only with this
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+// exampleFamilies has every metric type, labels that need escaping, and a
+// name that is not a legacy Prometheus name (escaping schemes differ on it).
+func exampleFamilies(t testing.TB) []*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "example_requests_total", Help: "Requests."}, []string{"path", "code"})
+	c.WithLabelValues("/a\"b\\c\nd", "200").Add(3)
+	c.WithLabelValues("/", "500").Inc()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "example.dotted_gauge", Help: "A UTF-8 name."})
+	g.Set(-1.5)
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "example_seconds", Help: "Durations.", Buckets: []float64{0.1, 1}})
+	h.Observe(0.5)
+	s := prometheus.NewSummary(prometheus.SummaryOpts{Name: "example_bytes", Help: "Sizes.", Objectives: map[float64]float64{0.5: 0.05}})
+	s.Observe(42)
+	reg.MustRegister(c, g, h, s)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
+// answer is what a scraper sees: the headers that negotiation decides and
+// the decoded body.
+type answer struct {
+	Status                             int
+	ContentType, ContentEncoding, Vary string
+	Body                               string
+}
+
+func decodedAnswer(t *testing.T, rec *httptest.ResponseRecorder) answer {
+	t.Helper()
+	res := rec.Result()
+	a := answer{
+		Status:          res.StatusCode,
+		ContentType:     res.Header.Get("Content-Type"),
+		ContentEncoding: res.Header.Get("Content-Encoding"),
+		Vary:            strings.Join(res.Header.Values("Vary"), ","),
+	}
+	var r io.Reader = res.Body
+	switch a.ContentEncoding {
+	case "gzip":
+		zr, err := gzip.NewReader(res.Body)
+		if err != nil {
+			t.Fatalf("gzip answer: %v", err)
+		}
+		r = zr
+	case "zstd":
+		zr, err := zstd.NewReader(res.Body)
+		if err != nil {
+			t.Fatalf("zstd answer: %v", err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	body, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("reading %s answer: %v", a.ContentEncoding, err)
+	}
+	a.Body = string(body)
+	return a
+}
+
+// promhttpAnswer is what promhttp, as nodeagent used it before this package
+// (ContinueOnError), answers with zstd offered as well.
+func promhttpAnswer(t *testing.T, req *http.Request, mfs []*dto.MetricFamily, gatherErr error) answer {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return mfs, gatherErr }), promhttp.HandlerOpts{
+		ErrorHandling:       promhttp.ContinueOnError,
+		OfferedCompressions: []promhttp.Compression{promhttp.Identity, promhttp.Gzip, promhttp.Zstd},
+	}).ServeHTTP(rec, req)
+	return decodedAnswer(t, rec)
+}
+
+func ourAnswer(t *testing.T, req *http.Request, mfs []*dto.MetricFamily, gatherErr error) (answer, []string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	var logged []string
+	Write(rec, req, mfs, gatherErr, func(msg string, err error) { logged = append(logged, msg+": "+err.Error()) })
+	return decodedAnswer(t, rec), logged
+}
+
+func TestExpositionLikePromhttp(t *testing.T) {
+	mfs := exampleFamilies(t)
+	cases := []struct{ accept, acceptEncoding, query string }{
+		{"", "", ""},
+		{"", "gzip", ""}, // what Prometheus sends
+		{"", "zstd", ""},
+		{"", "gzip, zstd", ""},
+		{"", "zstd;q=1.0, gzip;q=0.5", ""},
+		{"", "gzip;q=0", ""},
+		{"", "*", ""},
+		{"", "*;q=0", ""},
+		{"", "br", ""},
+		{"", "identity", ""},
+		{"", "deflate, gzip;q=0.8, identity;q=0.9", ""},
+		{"", "garbage;;, gzip", ""},
+		// Prometheus 3's default Accept.
+		{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1", "gzip", ""},
+		{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", "zstd", ""},
+		{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=underscores", "", ""},
+		{"text/plain;version=1.0.0;escaping=allow-utf-8", "", ""},
+		{"text/plain;version=0.0.4;escaping=dots", "gzip", ""},
+		{"text/plain;version=0.0.4;escaping=values", "", ""},
+		{"text/plain;version=0.0.4;escaping=underscores", "", ""},
+		{"application/openmetrics-text;version=1.0.0", "", ""}, // not offered: text
+		{"application/json", "", ""},
+		{"*/*", "gzip", ""},
+		{"", "gzip", "name[]=example_seconds&name[]=example_bytes"},
+	}
+	for _, c := range cases {
+		req := httptest.NewRequest(http.MethodGet, "/metrics?"+c.query, nil)
+		if c.accept != "" {
+			req.Header.Set("Accept", c.accept)
+		}
+		if c.acceptEncoding != "" {
+			req.Header.Set("Accept-Encoding", c.acceptEncoding)
+		}
+		want := promhttpAnswer(t, req, mfs, nil)
+		got, logged := ourAnswer(t, req, mfs, nil)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Accept %q, Accept-Encoding %q, query %q: answer differs from promhttp's (-promhttp +nodeagent):\n%s", c.accept, c.acceptEncoding, c.query, diff)
+		}
+		if len(logged) > 0 {
+			t.Errorf("Accept %q, Accept-Encoding %q: logged %q", c.accept, c.acceptEncoding, logged)
+		}
+		if want.Body == "" && c.query == "" {
+			t.Errorf("Accept %q, Accept-Encoding %q: empty body", c.accept, c.acceptEncoding)
+		}
+	}
+}
+
+func TestExpositionGatherErrorsLikePromhttp(t *testing.T) {
+	mfs := exampleFamilies(t)
+	gatherErr := errors.New("collector x failed")
+	for _, tc := range []struct {
+		name string
+		mfs  []*dto.MetricFamily
+	}{
+		{"nothing gathered", nil},
+		{"some families gathered", mfs},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		want := promhttpAnswer(t, req, tc.mfs, gatherErr)
+		got, logged := ourAnswer(t, req, tc.mfs, gatherErr)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: answer differs from promhttp's (-promhttp +nodeagent):\n%s", tc.name, diff)
+		}
+		if len(logged) != 1 || !strings.Contains(logged[0], "collector x failed") {
+			t.Errorf("%s: logged %q, want the gather error once", tc.name, logged)
+		}
+	}
+}
+
+// FuzzNegotiateEncoding holds the negotiation of format and encoding to
+// promhttp's for any Accept and Accept-Encoding headers.
+func FuzzNegotiateEncoding(f *testing.F) {
+	for _, s := range []struct{ accept, enc string }{
+		{"", "gzip"}, {"", "gzip;q=0.5, zstd;q=0.50"}, {"*/*", "*;q=0.0001, identity;q=0"},
+		{"text/plain;version=0.0.4;escaping=dots", "x-gzip, gzip ; q=1.000"},
+		{"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,*/*;q=0.1", "zstd;q=0.9999999999999999999"},
+	} {
+		f.Add(s.accept, s.enc)
+	}
+	f.Fuzz(func(t *testing.T, accept, acceptEncoding string) {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header["Accept"] = []string{accept}
+		req.Header["Accept-Encoding"] = []string{acceptEncoding}
+		rec := httptest.NewRecorder()
+		promhttp.HandlerFor(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return nil, nil }), promhttp.HandlerOpts{
+			OfferedCompressions: []promhttp.Compression{promhttp.Identity, promhttp.Gzip, promhttp.Zstd},
+		}).ServeHTTP(rec, req)
+		wantEnc := rec.Header().Get("Content-Encoding")
+		if wantEnc == "" {
+			wantEnc = encIdentity
+		}
+		if got := negotiateEncoding(req.Header); got != wantEnc {
+			t.Errorf("Accept-Encoding %q: negotiated %q, promhttp %q", acceptEncoding, got, wantEnc)
+		}
+		if got, want := string(expfmt.NegotiateAccept(req.Header, expfmt.DefaultAcceptedFormats()...)), rec.Header().Get("Content-Type"); got != want {
+			t.Errorf("Accept %q: negotiated %q, promhttp %q", accept, got, want)
+		}
+	})
+}
+
+// BenchmarkCompression compresses a real kubelet's /metrics/cadvisor
+// (1.4 MB of text, 1.35's capture) with each candidate: compress/gzip as
+// promhttp uses it, klauspost/compress's gzip at several levels, and zstd.
+// bytes/op is the output size, MB/s the input rate; the level in exposition.go
+// was chosen from these.
+func BenchmarkCompression(b *testing.B) {
+	in, err := os.ReadFile("../fakekubelet/testdata/k8s-1.35_metrics-cadvisor.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	type writer interface {
+		io.WriteCloser
+		Reset(io.Writer)
+	}
+	for _, bc := range []struct {
+		name string
+		new  func() writer
+	}{
+		{"stdlib-gzip/default", func() writer { return stdGzipWriter() }},
+		{"stdlib-gzip/best-speed", func() writer { return stdGzipWriterLevel(1) }},
+		{"klauspost-gzip/level=1", func() writer { return kpGzip(b, 1) }},
+		{"klauspost-gzip/level=2", func() writer { return kpGzip(b, 2) }},
+		{"klauspost-gzip/level=3", func() writer { return kpGzip(b, 3) }},
+		{"klauspost-gzip/level=5", func() writer { return kpGzip(b, 5) }},
+		{"klauspost-gzip/default", func() writer { return kpGzip(b, gzip.DefaultCompression) }},
+		{"klauspost-gzip/huffman-only", func() writer { return kpGzip(b, gzip.HuffmanOnly) }},
+		{"zstd/fastest", func() writer { return kpZstd(b, zstd.SpeedFastest) }},
+		{"zstd/default", func() writer { return kpZstd(b, zstd.SpeedDefault) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			w := bc.new()
+			var out bytes.Buffer
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				out.Reset()
+				w.Reset(&out)
+				if _, err := w.Write(in); err != nil {
+					b.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(out.Len()), "out-bytes")
+			b.ReportMetric(float64(out.Len())/float64(len(in)), "ratio")
+		})
+	}
+}
+
+func kpGzip(b *testing.B, level int) *gzip.Writer {
+	w, err := gzip.NewWriterLevel(nil, level)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w
+}
+
+type zstdWriter struct{ *zstd.Encoder }
+
+func (z zstdWriter) Reset(w io.Writer) { z.Encoder.Reset(w) }
+
+func kpZstd(b *testing.B, level zstd.EncoderLevel) zstdWriter {
+	w, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return zstdWriter{w}
+}
+
+func stdGzipWriter() *stdgzip.Writer { return stdgzip.NewWriter(nil) }
+
+func stdGzipWriterLevel(level int) *stdgzip.Writer {
+	w, _ := stdgzip.NewWriterLevel(nil, level) // level 1 is valid
+	return w
+}
