@@ -19,9 +19,10 @@ type Component struct {
 	// URL is the full URL of its metrics path.
 	URL string
 
-	t    testing.TB
-	addr string
-	path string
+	t        testing.TB
+	addr     string
+	reserved reservation // the port while stopped
+	path     string
 
 	mu       sync.Mutex
 	server   *http.Server
@@ -57,7 +58,12 @@ func NewComponent(t testing.TB, path, contentType string, data []byte) *Componen
 	c := &Component{t: t, addr: l.Addr().String(), path: path, body: body{contentType, data}}
 	c.URL = "http://" + c.addr + path
 	c.serve(l)
-	t.Cleanup(c.Stop)
+	t.Cleanup(func() {
+		c.Stop()
+		c.mu.Lock()
+		c.reserved.release()
+		c.mu.Unlock()
+	})
 	return c
 }
 
@@ -93,6 +99,14 @@ func (c *Component) Stop() {
 	c.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
+		r, err := reserve(c.addr)
+		if err != nil {
+			// The port lingers or was taken: the test sees whatever is there.
+			c.t.Logf("fake server stopped, its port not held: %v", err)
+		}
+		c.mu.Lock()
+		c.reserved = r
+		c.mu.Unlock()
 	}
 }
 
@@ -101,6 +115,9 @@ func (c *Component) Restart() {
 	c.t.Helper()
 	var l net.Listener
 	var err error
+	c.mu.Lock()
+	c.reserved.release()
+	c.mu.Unlock()
 	for range 50 { // the port may linger for a moment after Close
 		if l, err = net.Listen("tcp", c.addr); err == nil {
 			break

@@ -79,6 +79,7 @@ type Kubelet struct {
 
 	t        testing.TB
 	addr     string
+	reserved reservation // the port while stopped
 	tlsCfg   *tls.Config
 	clientCA *x509.CertPool
 
@@ -146,7 +147,12 @@ func New(t testing.TB) *Kubelet {
 	k.addr = l.Addr().String()
 	k.URL = "https://" + k.addr
 	k.serve(l)
-	t.Cleanup(k.Stop)
+	t.Cleanup(func() {
+		k.Stop()
+		k.mu.Lock()
+		k.reserved.release()
+		k.mu.Unlock()
+	})
 	return k
 }
 
@@ -167,6 +173,14 @@ func (k *Kubelet) Stop() {
 	k.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
+		r, err := reserve(k.addr)
+		if err != nil {
+			// The port lingers or was taken: the test sees whatever is there.
+			k.t.Logf("fake server stopped, its port not held: %v", err)
+		}
+		k.mu.Lock()
+		k.reserved = r
+		k.mu.Unlock()
 	}
 }
 
@@ -175,6 +189,9 @@ func (k *Kubelet) Restart() {
 	k.t.Helper()
 	var l net.Listener
 	var err error
+	k.mu.Lock()
+	k.reserved.release()
+	k.mu.Unlock()
 	for range 50 { // the port may linger for a moment after Close
 		if l, err = net.Listen("tcp", k.addr); err == nil {
 			break
