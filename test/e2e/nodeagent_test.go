@@ -662,8 +662,11 @@ func (e *e2eEnv) waitAgentReady(within time.Duration) (*corev1.Pod, error) {
 // scrape GETs url with a bearer token (none when empty); the agent's
 // certificate is self-signed, as the ServiceMonitor expects.
 func scrape(url, token string) (int, string, error) {
+	// The agent's certificate is self-signed, made in memory at its start:
+	// there is nothing to verify it against (the ServiceMonitor skips
+	// verification too).
 	c := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the agent's in-memory self-signed certificate
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return 0, "", err
@@ -832,6 +835,13 @@ func (e *e2eEnv) prometheusConfig(operator []byte, ours []*unstructured.Unstruct
 	if !strings.Contains(string(operator), saTokenPath) {
 		return "", fmt.Errorf("the operator's configuration does not read %s: the ServiceMonitor's bearerTokenFile changed?", saTokenPath)
 	}
+	// In a pod, prometheus-config-reloader expands $(VAR) from the
+	// container's environment before Prometheus reads the file: SHARD
+	// (the shard's number; the sharding relabeling keeps only targets of
+	// shard 0 of 1, and drops every target while it is unexpanded) and
+	// POD_NAME (the replica's external label). This is its expansion for
+	// the one replica of shard 0.
+	text = strings.NewReplacer("$(SHARD)", "0", "$(POD_NAME)", "prometheus-"+promName+"-0").Replace(text)
 	var cfg map[string]any
 	if err := yaml.Unmarshal([]byte(text), &cfg); err != nil {
 		return "", fmt.Errorf("the operator's configuration: %w", err)
@@ -942,6 +952,42 @@ func upByTarget(prom *monitoring) (map[string]string, error) {
 	return out, nil
 }
 
+// targetsSummary says what Prometheus' target discovery found: each active
+// target's URL, health and error, and how many it dropped.
+func targetsSummary(prom *monitoring) string {
+	var data struct {
+		ActiveTargets  []target `json:"activeTargets"`
+		DroppedTargets []any    `json:"droppedTargets"`
+	}
+	if err := promGetErr(prom, "/api/v1/targets", nil, &data); err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, tg := range data.ActiveTargets {
+		out = append(out, fmt.Sprintf("%s %s %s %s", tg.Labels["job"], tg.ScrapeURL, tg.Health, tg.LastError))
+	}
+	dropped := ""
+	if len(data.DroppedTargets) > 0 {
+		// What a dropped target was discovered with says which relabeling
+		// dropped it.
+		dropped = fmt.Sprintf(" (the first: %v)", data.DroppedTargets[0])
+	}
+	return fmt.Sprintf("%d active [%s], %d dropped%s", len(out), strings.Join(out, "; "), len(data.DroppedTargets), dropped)
+}
+
+// logTail is the last n lines of a log file.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
 func describeUp(up map[string]string) string {
 	var ks []string
 	for k, v := range up {
@@ -988,7 +1034,13 @@ func (e *e2eEnv) checkPrometheus(t *testing.T, sum *summary, prom *monitoring) {
 	if !sum.step(t, "prometheus: every endpoint up", func(t *testing.T) (string, error) {
 		var seen string
 		err := eventually(2*time.Minute, 2*time.Second, func() (bool, string) { ok, s := allUp(); seen = s; return ok, s })
-		return seen, err
+		if err != nil {
+			if b, rerr := os.ReadFile(filepath.Join(e.dir, "prometheus-nodeagent.yaml")); rerr == nil {
+				t.Logf("the configuration Prometheus ran:\n%s", b)
+			}
+			return "", fmt.Errorf("%w; targets: %s; prometheus log: %s", err, targetsSummary(prom), logTail(filepath.Join(e.dir, "prometheus-nodeagent.log"), 10))
+		}
+		return seen, nil
 	}) {
 		return
 	}
@@ -1104,7 +1156,7 @@ func (e *e2eEnv) checkPrometheus(t *testing.T, sum *summary, prom *monitoring) {
 				last = state
 			}
 			v, _ := query(prom, `nodeagent_kubelet_readonly_port_open`)
-			return state == "firing", fmt.Sprintf("alert states %v; nodeagent_kubelet_readonly_port_open %v", history, v)
+			return state == "firing", fmt.Sprintf("alert states %v; nodeagent_kubelet_readonly_port_open %s", history, sampleValues(v))
 		})
 		if err != nil {
 			return "", err
@@ -1127,11 +1179,20 @@ func (e *e2eEnv) checkPrometheus(t *testing.T, sum *summary, prom *monitoring) {
 				return false, err.Error()
 			}
 			v, _ := query(prom, `nodeagent_kubelet_readonly_port_open`)
-			seen = fmt.Sprintf("alert %s; nodeagent_kubelet_readonly_port_open %v", orNone(state), v)
+			seen = fmt.Sprintf("alert %s; nodeagent_kubelet_readonly_port_open %s", orNone(state), sampleValues(v))
 			return state == "" && len(v) == 1 && v[0].Value[1] == "0", seen
 		})
 		return fmt.Sprintf("after %s: %s", time.Since(closed).Round(time.Second), seen), err
 	})
+}
+
+// sampleValues are a vector's values by instance: "[node-1=0]".
+func sampleValues(v []sample) string {
+	var out []string
+	for _, x := range v {
+		out = append(out, fmt.Sprintf("%s=%v", x.Metric["instance"], x.Value[1]))
+	}
+	return "[" + strings.Join(out, " ") + "]"
 }
 
 func orNone(s string) string {

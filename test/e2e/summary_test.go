@@ -70,7 +70,7 @@ func (s *summary) add(step, result, detail string, took time.Duration) {
 }
 
 // print writes the table: step, result, time, detail (one line each; long
-// details are cut at 160 characters, the log has them whole).
+// details are cut at 240 characters, the log has them whole).
 func (s *summary) print(w io.Writer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -78,8 +78,8 @@ func (s *summary) print(w io.Writer) {
 	fmt.Fprintln(tw, "STEP\tRESULT\tTIME\tDETAIL")
 	for _, r := range s.rows {
 		d := strings.Join(strings.Fields(r.detail), " ")
-		if len(d) > 160 {
-			d = d[:157] + "..."
+		if len(d) > 240 {
+			d = d[:237] + "..."
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.step, r.result, r.took.Round(time.Second), d)
 	}
