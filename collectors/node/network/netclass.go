@@ -63,6 +63,7 @@ type netclassCollector struct {
 	onSysfs  bool
 	mu       sync.Mutex
 	kept     map[string]*hostfile.AttrDir
+	maxKept  int // maxKeptNetDevices; tests lower it
 	logger   *slog.Logger
 	ignored  *regexp.Regexp
 	cfg      netclassConfig
@@ -90,6 +91,7 @@ func newNetclassCollector(env collectors.Env, cfg netclassConfig) (*netclassColl
 		netDir:  filepath.Join(env.Paths.SysFS, "class", "net"),
 		onSysfs: hostfile.IsSysfs(filepath.Join(env.Paths.SysFS, "class", "net")),
 		kept:    map[string]*hostfile.AttrDir{},
+		maxKept: maxKeptNetDevices,
 		logger:  env.Logger,
 		ignored: ignored,
 		cfg:     cfg,
@@ -144,7 +146,7 @@ func (c *netclassCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 		}
 		seen[dev] = true
 		read := c.readIface
-		if c.onSysfs {
+		if _, kept := c.kept[dev]; c.onSysfs && (kept || len(c.kept) < c.maxKept) {
 			read = c.readKept
 		}
 		iface, err := read(dev)
@@ -194,6 +196,12 @@ func (c *netclassCollector) readIface(dev string) (*sysfs.NetClassIface, error) 
 	}
 	return iface, nil
 }
+
+// maxKeptNetDevices bounds the devices whose descriptors are kept (22
+// each): a node with hundreds of interfaces served (the CNI ones are not by
+// default) reads the rest by path rather than hold thousands of
+// descriptors outside the container layer's --collector.cadvisor.max-open-files.
+const maxKeptNetDevices = 64
 
 // readKept reads dev's served attributes through descriptors kept from
 // earlier scrapes, opened anew when the device's directory is a new one

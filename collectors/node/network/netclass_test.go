@@ -96,4 +96,28 @@ func TestNetclassKeptMatchesProcfsOnHost(t *testing.T) {
 	if len(c.kept) != 0 {
 		t.Errorf("%d devices still kept after closeGone", len(c.kept))
 	}
+
+	// Past maxKept devices, the rest are read by path: the same
+	// exposition, one device kept.
+	all, err := collectortest.Exposition(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := newNetclassCollector(env, netclassConfig{ignoredDevices: "^$"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one.maxKept = 1
+	for range 2 {
+		got, err := collectortest.Exposition(t, one)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(all), string(got)); diff != "" {
+			t.Errorf("with one device kept (-all kept +one kept):\n%s", diff)
+		}
+	}
+	if len(one.kept) != 1 {
+		t.Errorf("%d devices kept, want 1", len(one.kept))
+	}
 }
