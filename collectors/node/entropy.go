@@ -2,13 +2,15 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
 )
 
 func init() {
@@ -29,32 +31,52 @@ func init() {
 // poolsize as node_exporter does; both files have been there since Linux
 // 2.6, so either missing is an error.
 type entropyCollector struct {
-	proc            procfs.FS
-	path            string
-	avail, poolSize *prometheus.Desc
+	path string
+	// entropy_avail and poolsize are kept open between scrapes
+	// (hostfile.ProcFile). procfs' KernelRandom would open five files, of
+	// which node_exporter's two families need two.
+	availFile, poolSizeFile *hostfile.ProcFile
+	avail, poolSize         *prometheus.Desc
 }
 
 func newEntropyCollector(env collectors.Env) *entropyCollector {
+	path := filepath.Join(env.Paths.ProcFS, "sys", "kernel", "random")
 	return &entropyCollector{
-		proc:     env.Proc,
-		path:     filepath.Join(env.Paths.ProcFS, "sys", "kernel", "random"),
-		avail:    prometheus.NewDesc("node_entropy_available_bits", "Bits of available entropy.", nil, nil),
-		poolSize: prometheus.NewDesc("node_entropy_pool_size_bits", "Bits of entropy pool.", nil, nil),
+		path:         path,
+		availFile:    hostfile.NewProcFile(filepath.Join(path, "entropy_avail")),
+		poolSizeFile: hostfile.NewProcFile(filepath.Join(path, "poolsize")),
+		avail:        prometheus.NewDesc("node_entropy_available_bits", "Bits of available entropy.", nil, nil),
+		poolSize:     prometheus.NewDesc("node_entropy_pool_size_bits", "Bits of entropy pool.", nil, nil),
 	}
 }
 
 func (c *entropyCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	r, err := c.proc.KernelRandom()
+	avail, err := c.readUint(c.availFile, "entropy_avail")
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", c.path, err)
+		return err
 	}
-	if r.EntropyAvaliable == nil {
-		return fmt.Errorf("reading %s: no entropy_avail", c.path)
+	ch <- prometheus.MustNewConstMetric(c.avail, prometheus.GaugeValue, float64(avail))
+	poolSize, err := c.readUint(c.poolSizeFile, "poolsize")
+	if err != nil {
+		return err
 	}
-	ch <- prometheus.MustNewConstMetric(c.avail, prometheus.GaugeValue, float64(*r.EntropyAvaliable))
-	if r.PoolSize == nil {
-		return fmt.Errorf("reading %s: no poolsize", c.path)
-	}
-	ch <- prometheus.MustNewConstMetric(c.poolSize, prometheus.GaugeValue, float64(*r.PoolSize))
+	ch <- prometheus.MustNewConstMetric(c.poolSize, prometheus.GaugeValue, float64(poolSize))
 	return nil
+}
+
+// readUint reads one of the files, with the errors procfs' KernelRandom
+// gave: "no <file>" when it is absent.
+func (c *entropyCollector) readUint(f *hostfile.ProcFile, name string) (uint64, error) {
+	b, err := f.Read()
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("reading %s: no %s", c.path, name)
+	}
+	if err != nil {
+		return 0, err
+	}
+	v, err := hostfile.ParseUint(b)
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", c.path, err)
+	}
+	return v, nil
 }

@@ -27,26 +27,26 @@ func init() {
 // filefdCollector serves /proc/sys/fs/file-nr as node_exporter does.
 // procfs has no reader for it, hence parseFileNr.
 type filefdCollector struct {
-	path               string
+	file               *hostfile.ProcFile // kept open between scrapes
 	allocated, maximum *prometheus.Desc
 }
 
 func newFilefdCollector(env collectors.Env) *filefdCollector {
 	return &filefdCollector{
-		path:      filepath.Join(env.Paths.ProcFS, "sys", "fs", "file-nr"),
+		file:      hostfile.NewProcFile(filepath.Join(env.Paths.ProcFS, "sys", "fs", "file-nr")),
 		allocated: prometheus.NewDesc("node_filefd_allocated", "File descriptor statistics: allocated.", nil, nil),
 		maximum:   prometheus.NewDesc("node_filefd_maximum", "File descriptor statistics: maximum.", nil, nil),
 	}
 }
 
 func (c *filefdCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := hostfile.ReadProcFile(c.path)
+	b, err := c.file.Read()
 	if err != nil {
 		return err
 	}
 	allocated, maximum, err := parseFileNr(b)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", c.path, err)
+		return fmt.Errorf("reading %s: %w", c.file.Path(), err)
 	}
 	ch <- prometheus.MustNewConstMetric(c.allocated, prometheus.GaugeValue, allocated)
 	ch <- prometheus.MustNewConstMetric(c.maximum, prometheus.GaugeValue, maximum)

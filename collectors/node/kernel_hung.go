@@ -7,9 +7,9 @@ import (
 	"io/fs"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
 )
 
 func init() {
@@ -28,29 +28,31 @@ func init() {
 // uninterruptible sleep past hung_task_timeout_secs, typically behind a
 // stuck NFS server or a failing disk.
 type kernelHungCollector struct {
-	proc  procfs.FS
-	path  string
+	file  *hostfile.ProcFile // kept open between scrapes
 	tasks *prometheus.Desc
 }
 
 func newKernelHungCollector(env collectors.Env) *kernelHungCollector {
 	return &kernelHungCollector{
-		proc: env.Proc,
-		path: env.Paths.ProcFS + "/sys/kernel/hung_task_detect_count",
+		file: hostfile.NewProcFile(env.Paths.ProcFS + "/sys/kernel/hung_task_detect_count"),
 		tasks: prometheus.NewDesc("node_kernel_hung_tasks_total",
 			"Total number of tasks that have been detected as hung since the system booted.", nil, nil),
 	}
 }
 
 func (c *kernelHungCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	h, err := c.proc.KernelHung()
+	b, err := c.file.Read()
 	if errors.Is(err, fs.ErrNotExist) {
 		// An older kernel, or one built without hung task detection.
-		return fmt.Errorf("%w: %s: %w", collectors.ErrNoData, c.path, err)
+		return fmt.Errorf("%w: %w", collectors.ErrNoData, err)
 	}
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", c.path, err)
+		return err
 	}
-	ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.CounterValue, float64(*h.HungTaskDetectCount))
+	n, err := hostfile.ParseUint(b)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", c.file.Path(), err)
+	}
+	ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.CounterValue, float64(n))
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +46,23 @@ type osCollector struct {
 	// serves, as node_exporter reads it.
 	versionRE *regexp.Regexp
 
+	// The parsed file is kept and parsed again only when its path, inode,
+	// size or modification time changes (os-release changes with an
+	// upgrade, not between scrapes): a stat instead of open, read and
+	// parse each scrape.
+	mu     sync.Mutex
+	cached osRelease
+
 	info, version, supportEnd *prometheus.Desc
+}
+
+// osRelease is one parsed os-release file and what identifies its version.
+type osRelease struct {
+	path  string
+	ino   uint64
+	size  int64
+	mtime time.Time
+	env   map[string]string
 }
 
 func newOSCollector(env collectors.Env) *osCollector {
@@ -66,25 +84,46 @@ func newOSCollector(env collectors.Env) *osCollector {
 	}
 }
 
-func (c *osCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	var (
-		env  map[string]string
-		path string
-	)
+// osRelease returns the first os-release file that exists, parsed, from
+// the cache while the file is unchanged; a nil map when none exists.
+func (c *osCollector) osRelease() (map[string]string, string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, name := range c.files {
 		// Joined as node_exporter joins them: the rootfs flag is a prefix.
-		path = c.rootfs + name
-		b, err := os.ReadFile(path)
+		path := c.rootfs + name
+		st, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", path, err)
+			return nil, path, fmt.Errorf("reading %s: %w", path, err)
 		}
-		if env, err = parseOSRelease(bytes.NewReader(b)); err != nil {
-			return fmt.Errorf("parsing %s: %w", path, err)
+		var ino uint64
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			ino = sys.Ino
 		}
-		break
+		if k := c.cached; k.env != nil && k.path == path && k.ino == ino && k.size == st.Size() && k.mtime.Equal(st.ModTime()) {
+			return k.env, path, nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, path, fmt.Errorf("reading %s: %w", path, err)
+		}
+		env, err := parseOSRelease(bytes.NewReader(b))
+		if err != nil {
+			return nil, path, fmt.Errorf("parsing %s: %w", path, err)
+		}
+		c.cached = osRelease{path: path, ino: ino, size: st.Size(), mtime: st.ModTime(), env: env}
+		return env, path, nil
+	}
+	return nil, "", nil
+}
+
+func (c *osCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	env, path, err := c.osRelease()
+	if err != nil {
+		return err
 	}
 	if env == nil {
 		c.logger.Debug("os: no os-release file", "rootfs", c.rootfs, "files", c.files)

@@ -2,11 +2,15 @@ package node
 
 import (
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 )
 
 // The fixture cases are golden cases in testdata/os.
@@ -93,4 +97,62 @@ func FuzzParseOSRelease(f *testing.F) {
 			t.Fatalf("round trip of %q via %q (-first +second):\n%s", in, b.String(), diff)
 		}
 	})
+}
+
+// TestOSReleaseChangeSeen: the parsed os-release is kept between scrapes,
+// and an upgrade that rewrites the file (in place or by rename), or one
+// that removes /etc/os-release so that /usr/lib/os-release wins, is served
+// by the next scrape.
+func TestOSReleaseChangeSeen(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	env := collectortest.TempEnv(t, root)
+	for _, d := range []string{"etc", "usr/lib"} {
+		if err := os.MkdirAll(filepath.Join(root, "root", d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	etc := filepath.Join(root, "root", "etc", "os-release")
+	write := func(path, content string) {
+		t.Helper()
+		tmp := path + ".new"
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(root, "root", "usr", "lib", "os-release"), "ID=usrlib\nVERSION_ID=9\n")
+	write(etc, "ID=debian\nVERSION_ID=12\n")
+	c := collectortest.MustBuild(t, "os", env)
+	expect := func(step, want string) {
+		t.Helper()
+		got, err := collectortest.Exposition(t, c)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if !strings.Contains(string(got), want) {
+			t.Errorf("%s: no %s in\n%s", step, want, got)
+		}
+	}
+	expect("first scrape", `id="debian"`)
+	expect("unchanged", `id="debian"`)
+	write(etc, "ID=debian\nVERSION_ID=13\n")
+	expect("replaced by rename", `version_id="13"`)
+	f, err := os.OpenFile(etc, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("VERSION_CODENAME=trixie\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	expect("appended in place", `version_codename="trixie"`)
+	if err := os.Remove(etc); err != nil {
+		t.Fatal(err)
+	}
+	expect("/etc/os-release removed", `id="usrlib"`)
 }

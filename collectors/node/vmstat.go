@@ -46,7 +46,7 @@ func init() {
 // node_vmstat_pswpout, node_vmstat_pgfault and node_vmstat_pgmajfault.
 // procfs has no /proc/vmstat reader, hence parseVMStat.
 type vmstatCollector struct {
-	path   string
+	file   *hostfile.ProcFile // kept open between scrapes
 	fields *regexp.Regexp
 	descs  descs.ByField
 }
@@ -56,17 +56,17 @@ func newVMStatCollector(env collectors.Env, cfg vmstatConfig) (*vmstatCollector,
 	if err != nil {
 		return nil, fmt.Errorf("--collector.vmstat.fields: %w", err)
 	}
-	return &vmstatCollector{path: filepath.Join(env.Paths.ProcFS, "vmstat"), fields: re}, nil
+	return &vmstatCollector{file: hostfile.NewProcFile(filepath.Join(env.Paths.ProcFS, "vmstat")), fields: re}, nil
 }
 
 func (c *vmstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := hostfile.ReadProcFile(c.path)
+	b, err := c.file.Read()
 	if err != nil {
 		return err
 	}
 	fields, err := parseVMStat(bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", c.path, err)
+		return fmt.Errorf("reading %s: %w", c.file.Path(), err)
 	}
 	for _, f := range fields {
 		d := c.descs.Get(f.name, func() *prometheus.Desc {

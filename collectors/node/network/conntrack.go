@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
 )
 
 func init() {
@@ -32,7 +35,10 @@ func init() {
 type conntrackCollector struct {
 	proc     procfs.FS
 	procPath string
-	logger   *slog.Logger
+	// sysctls are nf_conntrack_count and _max, kept open between scrapes
+	// (hostfile.ProcFile), by their sysctl names.
+	sysctls map[string]*hostfile.ProcFile
+	logger  *slog.Logger
 
 	entries, limit                               *prometheus.Desc
 	found, invalid, ignore, insert, insertFailed *prometheus.Desc
@@ -42,8 +48,12 @@ type conntrackCollector struct {
 func newConntrackCollector(env collectors.Env) *conntrackCollector {
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
 	return &conntrackCollector{
-		proc:          env.Proc,
-		procPath:      env.Paths.ProcFS,
+		proc:     env.Proc,
+		procPath: env.Paths.ProcFS,
+		sysctls: map[string]*hostfile.ProcFile{
+			"net.netfilter.nf_conntrack_count": hostfile.NewProcFile(filepath.Join(env.Paths.ProcFS, "sys", "net", "netfilter", "nf_conntrack_count")),
+			"net.netfilter.nf_conntrack_max":   hostfile.NewProcFile(filepath.Join(env.Paths.ProcFS, "sys", "net", "netfilter", "nf_conntrack_max")),
+		},
 		logger:        env.Logger,
 		entries:       d("node_nf_conntrack_entries", "Number of currently allocated flow entries for connection tracking."),
 		limit:         d("node_nf_conntrack_entries_limit", "Maximum size of connection tracking table."),
@@ -101,10 +111,12 @@ func (c *conntrackCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 
 // sysctlUint reads a sysctl holding one unsigned decimal number.
 func (c *conntrackCollector) sysctlUint(name string) (uint64, error) {
-	fields, err := c.proc.SysctlStrings(name)
+	f := c.sysctls[name]
+	b, err := f.Read()
 	if err != nil {
 		return 0, fmt.Errorf("reading sysctl %s under %s: %w", name, c.procPath, err)
 	}
+	fields := strings.Fields(string(b))
 	if len(fields) != 1 {
 		return 0, fmt.Errorf("sysctl %s under %s: want one number, got %q", name, c.procPath, fields)
 	}

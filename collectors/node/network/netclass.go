@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/procfs/sysfs"
@@ -53,8 +55,15 @@ type netclassAttr struct {
 // netclassCollector serves /sys/class/net as node_exporter's netclass
 // collector does in its default (sysfs) mode.
 type netclassCollector struct {
-	sys      sysfs.FS
-	netDir   string // <sysfs>/class/net
+	sys    sysfs.FS
+	netDir string // <sysfs>/class/net
+	// On sysfs, each device's attributes are kept open between scrapes
+	// and re-read with pread (hostfile.AttrDir); elsewhere (fixture
+	// trees) they are read by path through procfs.
+	onSysfs  bool
+	mu       sync.Mutex
+	kept     map[string]*hostfile.AttrDir
+	maxKept  int // maxKeptNetDevices; tests lower it
 	logger   *slog.Logger
 	ignored  *regexp.Regexp
 	cfg      netclassConfig
@@ -80,6 +89,9 @@ func newNetclassCollector(env collectors.Env, cfg netclassConfig) (*netclassColl
 	return &netclassCollector{
 		sys:     env.Sys,
 		netDir:  filepath.Join(env.Paths.SysFS, "class", "net"),
+		onSysfs: hostfile.IsSysfs(filepath.Join(env.Paths.SysFS, "class", "net")),
+		kept:    map[string]*hostfile.AttrDir{},
+		maxKept: maxKeptNetDevices,
 		logger:  env.Logger,
 		ignored: ignored,
 		cfg:     cfg,
@@ -120,6 +132,10 @@ func (c *netclassCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 		}
 		return fmt.Errorf("listing network devices: %w", err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := make(map[string]bool, len(devices))
+	defer c.closeGone(seen)
 	var errs []error
 	for _, dev := range devices {
 		if err := ctx.Err(); err != nil {
@@ -128,8 +144,13 @@ func (c *netclassCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 		if c.ignored.MatchString(dev) {
 			continue
 		}
-		iface, err := c.readIface(dev)
-		if errors.Is(err, fs.ErrNotExist) {
+		seen[dev] = true
+		read := c.readIface
+		if _, kept := c.kept[dev]; c.onSysfs && (kept || len(c.kept) < c.maxKept) {
+			read = c.readKept
+		}
+		iface, err := read(dev)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, hostfile.ErrGone) {
 			// The device went away between listing and reading (pod churn):
 			// node_exporter drops the whole scrape then; we skip the device.
 			c.logger.Debug("netclass: device vanished", "device", dev)
@@ -174,6 +195,121 @@ func (c *netclassCollector) readIface(dev string) (*sysfs.NetClassIface, error) 
 		}
 	}
 	return iface, nil
+}
+
+// maxKeptNetDevices bounds the devices whose descriptors are kept (22
+// each): a node with hundreds of interfaces served (the CNI ones are not by
+// default) reads the rest by path rather than hold thousands of
+// descriptors outside the container layer's --collector.cadvisor.max-open-files.
+const maxKeptNetDevices = 64
+
+// readKept reads dev's served attributes through descriptors kept from
+// earlier scrapes, opened anew when the device's directory is a new one
+// (the device was removed and added again under the same name).
+func (c *netclassCollector) readKept(dev string) (*sysfs.NetClassIface, error) {
+	dir := filepath.Join(c.netDir, dev)
+	ino, err := hostfile.DirIno(dir)
+	if err != nil {
+		return nil, err
+	}
+	d := c.kept[dev]
+	if d == nil || d.Ino() != ino {
+		if d != nil {
+			d.Close()
+		}
+		delete(c.kept, dev)
+		if d, err = hostfile.OpenAttrDir(dir, ino, netclassFiles); err != nil {
+			return nil, err
+		}
+		c.kept[dev] = d
+	}
+	iface := &sysfs.NetClassIface{Name: dev}
+	for _, attr := range netclassFiles {
+		v, ok, err := d.Read(attr)
+		if err != nil {
+			if errors.Is(err, hostfile.ErrGone) {
+				d.Close()
+				delete(c.kept, dev)
+			}
+			return nil, err
+		}
+		if ok {
+			setNetclassAttr(iface, attr, v)
+		}
+	}
+	return iface, nil
+}
+
+// closeGone closes the descriptors of devices not listed in this scrape.
+func (c *netclassCollector) closeGone(seen map[string]bool) {
+	for dev, d := range c.kept {
+		if !seen[dev] {
+			d.Close()
+			delete(c.kept, dev)
+		}
+	}
+}
+
+// setNetclassAttr sets attr's field of iface from its value as procfs'
+// ParseNetClassAttribute does, whose parser takes a path and so cannot be
+// given a value read through a kept descriptor: strings as they are,
+// numbers in any base Go's ParseInt infers, 0 for a number that does not
+// parse. TestNetclassKeptMatchesProcfsOnHost holds the two to the same
+// result.
+func setNetclassAttr(iface *sysfs.NetClassIface, attr, v string) {
+	num := func() *int64 {
+		n, err := strconv.ParseInt(v, 0, 64)
+		if err != nil {
+			n = 0
+		}
+		return &n
+	}
+	switch attr {
+	case "addr_assign_type":
+		iface.AddrAssignType = num()
+	case "address":
+		iface.Address = v
+	case "broadcast":
+		iface.Broadcast = v
+	case "carrier":
+		iface.Carrier = num()
+	case "carrier_changes":
+		iface.CarrierChanges = num()
+	case "carrier_down_count":
+		iface.CarrierDownCount = num()
+	case "carrier_up_count":
+		iface.CarrierUpCount = num()
+	case "dev_id":
+		iface.DevID = num()
+	case "dormant":
+		iface.Dormant = num()
+	case "duplex":
+		iface.Duplex = v
+	case "flags":
+		iface.Flags = num()
+	case "ifalias":
+		iface.IfAlias = v
+	case "ifindex":
+		iface.IfIndex = num()
+	case "iflink":
+		iface.IfLink = num()
+	case "link_mode":
+		iface.LinkMode = num()
+	case "mtu":
+		iface.MTU = num()
+	case "name_assign_type":
+		iface.NameAssignType = num()
+	case "netdev_group":
+		iface.NetDevGroup = num()
+	case "operstate":
+		iface.OperState = v
+	case "speed":
+		iface.Speed = num()
+	case "tx_queue_len":
+		iface.TxQueueLen = num()
+	case "type":
+		iface.Type = num()
+	}
 }
 
 func (c *netclassCollector) send(ch chan<- prometheus.Metric, iface *sysfs.NetClassIface) {

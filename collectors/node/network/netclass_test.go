@@ -54,3 +54,70 @@ func TestNetclassFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestNetclassKeptMatchesProcfsOnHost reads this host's /sys/class/net
+// through kept descriptors (twice, so that the second read is a pread of
+// descriptors kept from the first) and through procfs' parser by path:
+// every served attribute must be equal. Counters that move between the
+// reads (carrier changes) would make it flaky; they do not move on a
+// test machine's links within milliseconds.
+func TestNetclassKeptMatchesProcfsOnHost(t *testing.T) {
+	env := collectortest.HostEnv(t)
+	c, err := newNetclassCollector(env, netclassConfig{ignoredDevices: "^$"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.onSysfs {
+		t.Skipf("%s is not on sysfs", c.netDir)
+	}
+	devices, err := c.sys.NetClassDevices()
+	if err != nil || len(devices) == 0 {
+		t.Skipf("no network devices: %v", err)
+	}
+	for round := range 2 {
+		for _, dev := range devices {
+			kept, err := c.readKept(dev)
+			if err != nil {
+				t.Fatalf("round %d: %s through kept descriptors: %v", round, dev, err)
+			}
+			byPath, err := c.readIface(dev)
+			if err != nil {
+				t.Fatalf("%s through procfs: %v", dev, err)
+			}
+			if diff := cmp.Diff(byPath, kept); diff != "" {
+				t.Errorf("round %d: %s differs (-procfs +kept):\n%s", round, dev, diff)
+			}
+		}
+	}
+	if len(c.kept) != len(devices) {
+		t.Errorf("%d devices kept, want %d", len(c.kept), len(devices))
+	}
+	c.closeGone(map[string]bool{})
+	if len(c.kept) != 0 {
+		t.Errorf("%d devices still kept after closeGone", len(c.kept))
+	}
+
+	// Past maxKept devices, the rest are read by path: the same
+	// exposition, one device kept.
+	all, err := collectortest.Exposition(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := newNetclassCollector(env, netclassConfig{ignoredDevices: "^$"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one.maxKept = 1
+	for range 2 {
+		got, err := collectortest.Exposition(t, one)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(all), string(got)); diff != "" {
+			t.Errorf("with one device kept (-all kept +one kept):\n%s", diff)
+		}
+	}
+	if len(one.kept) != 1 {
+		t.Errorf("%d devices kept, want 1", len(one.kept))
+	}
+}

@@ -54,9 +54,10 @@ func init() {
 // these files only per process and into fixed structs that miss newer
 // counters, hence parseNetstat and parseSNMP6.
 type netstatCollector struct {
-	netstatPath, snmpPath, snmp6Path string
-	fields                           *regexp.Regexp
-	descs                            descs.ByField
+	// Kept open between scrapes (hostfile.ProcFile): read every scrape.
+	netstat, snmp, snmp6 *hostfile.ProcFile
+	fields               *regexp.Regexp
+	descs                descs.ByField
 }
 
 func newNetstatCollector(env collectors.Env, cfg netstatConfig) (*netstatCollector, error) {
@@ -66,10 +67,10 @@ func newNetstatCollector(env collectors.Env, cfg netstatConfig) (*netstatCollect
 	}
 	net := filepath.Join(env.Paths.ProcFS, "net")
 	return &netstatCollector{
-		netstatPath: filepath.Join(net, "netstat"),
-		snmpPath:    filepath.Join(net, "snmp"),
-		snmp6Path:   filepath.Join(net, "snmp6"),
-		fields:      re,
+		netstat: hostfile.NewProcFile(filepath.Join(net, "netstat")),
+		snmp:    hostfile.NewProcFile(filepath.Join(net, "snmp")),
+		snmp6:   hostfile.NewProcFile(filepath.Join(net, "snmp6")),
+		fields:  re,
 	}, nil
 }
 
@@ -79,16 +80,16 @@ type netstatCounters map[string]map[string]float64
 func (c *netstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	all := netstatCounters{}
 	for _, f := range []struct {
-		path     string
+		file     *hostfile.ProcFile
 		parse    func(io.Reader) (netstatCounters, error)
 		optional bool
 	}{
-		{c.netstatPath, parseNetstat, false},
-		{c.snmpPath, parseNetstat, false},
+		{c.netstat, parseNetstat, false},
+		{c.snmp, parseNetstat, false},
 		// Absent when IPv6 is disabled.
-		{c.snmp6Path, parseSNMP6, true},
+		{c.snmp6, parseSNMP6, true},
 	} {
-		b, err := hostfile.ReadProcFile(f.path)
+		b, err := f.file.Read()
 		if f.optional && errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -97,7 +98,7 @@ func (c *netstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 		}
 		counters, err := f.parse(bytes.NewReader(b))
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", f.path, err)
+			return fmt.Errorf("reading %s: %w", f.file.Path(), err)
 		}
 		// The files share no protocol; were one repeated, the last wins,
 		// as in node_exporter.
