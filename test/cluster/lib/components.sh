@@ -6,15 +6,27 @@
 comm_of() { local b=${1##*/}; echo "${b:0:15}"; }
 
 # spawn NAME PROGRAM ARGS...: start PROGRAM (nsenter execs it, so the pid
-# is the program's own).
+# is the program's own), and return once it runs as PROGRAM.
 spawn() {
-  local name=$1
+  local name=$1 want pid i
   shift
+  want=$(comm_of "$1")
   mkdir -p "$LOGS"
   printf '\n==== %s %s\n' "$(date -u +%FT%TZ)" "$*" >>"$LOGS/$name.log"
   # 8>&- 9>&-: a daemon must not hold the harness's locks.
   setsid nsenter -t "$(ns_pid)" -m --wd="$CLUSTER_DIR" -- "$@" </dev/null >>"$LOGS/$name.log" 2>&1 8>&- 9>&- &
-  echo $! >"$RUN/$name.pid"
+  pid=$!
+  echo "$pid" >"$RUN/$name.pid"
+  # setsid and then nsenter exec the program: until they have, the process
+  # bears their names, and pid_alive (which checks the name, so that a
+  # recycled pid is never taken for ours) would call it dead. A start
+  # that checked at once failed with "kubelet exited" while the kubelet was
+  # still being exec'd, and left it running.
+  for ((i = 0; i < 50; i++)); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$want" ] && return 0
+    [ -d "/proc/$pid" ] || return 0
+    sleep 0.1
+  done
 }
 
 # stop_process NAME COMM: SIGTERM, and SIGKILL after 15 s, if the recorded
