@@ -2,8 +2,6 @@ package deploy
 
 import (
 	"fmt"
-	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"sigs.k8s.io/yaml"
+
+	"github.com/nodeagent/nodeagent/internal/manifests"
 )
 
 // rule is a PolicyRule compared as sets.
@@ -150,22 +149,14 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 // from; without deployments, less the rule listing Deployments.
 func documentedDoctorRules(t *testing.T, deployments bool) []rbacv1.PolicyRule {
 	t.Helper()
-	b, err := os.ReadFile("../docs/troubleshooting.md")
+	role, err := manifests.DocumentedClusterRole("../docs/troubleshooting.md", "nodeagent-doctor")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
-		var role rbacv1.ClusterRole
-		if err := yaml.UnmarshalStrict([]byte(m[1]), &role); err != nil || role.Kind != "ClusterRole" || role.Name != "nodeagent-doctor" {
-			continue
-		}
-		if deployments {
-			return role.Rules
-		}
-		return slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "deployments") })
+	if deployments {
+		return role.Rules
 	}
-	t.Fatal("docs/troubleshooting.md has no ClusterRole nodeagent-doctor in a yaml block")
-	return nil
+	return slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "deployments") })
 }
 
 // sortedRules orders rules (and the lists in them) so that two roles

@@ -16,10 +16,10 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 	"github.com/nodeagent/nodeagent/internal/kubeapi"
+	"github.com/nodeagent/nodeagent/internal/manifests"
 )
 
 // TestIntegrationDoctor runs doctor against the real kubelet and
@@ -185,16 +185,9 @@ func splitServiceAccount(t *testing.T, user string) (ns, name string) {
 // docs/troubleshooting.md.
 func documentedDoctorRole(t *testing.T) rbacv1.ClusterRole {
 	t.Helper()
-	b, err := os.ReadFile("../../docs/troubleshooting.md")
+	role, err := manifests.DocumentedClusterRole("../../docs/troubleshooting.md", "nodeagent-doctor")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
-		var role rbacv1.ClusterRole
-		if err := yaml.UnmarshalStrict([]byte(m[1]), &role); err == nil && role.Kind == "ClusterRole" && role.Name == "nodeagent-doctor" {
-			return role
-		}
-	}
-	t.Fatal("docs/troubleshooting.md has no ClusterRole nodeagent-doctor")
-	return rbacv1.ClusterRole{}
+	return *role
 }

@@ -1,6 +1,8 @@
 package manifests
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,5 +65,34 @@ func TestSplitBySource(t *testing.T) {
 	want := map[string]string{"templates/a.yaml": "kind: A\n---\nkind: A2\n", "templates/b.yaml": "kind: B\n"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestDocumentedClusterRole: the role is found among other yaml blocks,
+// strictly decoded; a misspelt field or an absent name is an error.
+func TestDocumentedClusterRole(t *testing.T) {
+	dir := t.TempDir()
+	doc := "# RBAC\n\n```yaml\nkey: value\n```\n\n```yaml\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: x\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: x}\n```\n\n" +
+		"```yaml\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: x\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"services\"]\n    verbs: [\"list\"]\n```\n"
+	path := filepath.Join(dir, "doc.md")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	role, err := DocumentedClusterRole(path, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(role.Rules) != 1 || role.Rules[0].Resources[0] != "services" {
+		t.Errorf("rules %+v", role.Rules)
+	}
+	if _, err := DocumentedClusterRole(path, "y"); err == nil {
+		t.Error("no error for a role the file does not hold")
+	}
+	bad := strings.Replace(doc, "    verbs:", "    verb:", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DocumentedClusterRole(path, "x"); err == nil {
+		t.Error("a misspelt field was accepted")
 	}
 }

@@ -2,34 +2,25 @@ package doctor
 
 import (
 	"maps"
-	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/nodeagent/nodeagent/internal/fakeapiserver"
+	"github.com/nodeagent/nodeagent/internal/manifests"
 )
 
 // documentedRole reads the nodeagent-doctor ClusterRole from
 // docs/troubleshooting.md, where operators copy it from.
 func documentedRole(t *testing.T) rbacv1.ClusterRole {
 	t.Helper()
-	b, err := os.ReadFile("../../../docs/troubleshooting.md")
+	role, err := manifests.DocumentedClusterRole("../../../docs/troubleshooting.md", "nodeagent-doctor")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
-		var role rbacv1.ClusterRole
-		if err := yaml.UnmarshalStrict([]byte(m[1]), &role); err == nil && role.Kind == "ClusterRole" && role.Name == "nodeagent-doctor" {
-			return role
-		}
-	}
-	t.Fatal("docs/troubleshooting.md has no ClusterRole nodeagent-doctor in a yaml block")
-	return rbacv1.ClusterRole{}
+	return *role
 }
 
 // allows is RBAC's rule matching, for what the test needs.
