@@ -60,9 +60,7 @@ func NewComponent(t testing.TB, path, contentType string, data []byte) *Componen
 	c.serve(l)
 	t.Cleanup(func() {
 		c.Stop()
-		c.mu.Lock()
 		c.reserved.release()
-		c.mu.Unlock()
 	})
 	return c
 }
@@ -99,35 +97,14 @@ func (c *Component) Stop() {
 	c.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
-		r, err := reserve(c.addr)
-		if err != nil {
-			// The port lingers or was taken: the test sees whatever is there.
-			c.t.Logf("fake server stopped, its port not held: %v", err)
-		}
-		c.mu.Lock()
-		c.reserved = r
-		c.mu.Unlock()
+		c.reserved.hold(c.t, c.addr)
 	}
 }
 
 // Restart serves again on the same address after Stop.
 func (c *Component) Restart() {
 	c.t.Helper()
-	var l net.Listener
-	var err error
-	c.mu.Lock()
-	c.reserved.release()
-	c.mu.Unlock()
-	for range 50 { // the port may linger for a moment after Close
-		if l, err = net.Listen("tcp", c.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		c.t.Fatalf("restarting the fake component on %s: %v", c.addr, err)
-	}
-	c.serve(l)
+	c.serve(c.reserved.relisten(c.t, c.addr))
 }
 
 // Handle answers the metrics path with h instead of the payload: slow,

@@ -149,9 +149,7 @@ func New(t testing.TB) *Kubelet {
 	k.serve(l)
 	t.Cleanup(func() {
 		k.Stop()
-		k.mu.Lock()
 		k.reserved.release()
-		k.mu.Unlock()
 	})
 	return k
 }
@@ -173,35 +171,14 @@ func (k *Kubelet) Stop() {
 	k.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
-		r, err := reserve(k.addr)
-		if err != nil {
-			// The port lingers or was taken: the test sees whatever is there.
-			k.t.Logf("fake server stopped, its port not held: %v", err)
-		}
-		k.mu.Lock()
-		k.reserved = r
-		k.mu.Unlock()
+		k.reserved.hold(k.t, k.addr)
 	}
 }
 
 // Restart serves again on the same address after Stop.
 func (k *Kubelet) Restart() {
 	k.t.Helper()
-	var l net.Listener
-	var err error
-	k.mu.Lock()
-	k.reserved.release()
-	k.mu.Unlock()
-	for range 50 { // the port may linger for a moment after Close
-		if l, err = net.Listen("tcp", k.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		k.t.Fatalf("restarting the fake kubelet on %s: %v", k.addr, err)
-	}
-	k.serve(l)
+	k.serve(k.reserved.relisten(k.t, k.addr))
 }
 
 // Host is the kubelet's host:port.
