@@ -142,3 +142,45 @@ func mustFlush(t *testing.T, w *bufio.Writer, b *bytes.Buffer) []byte {
 	}
 	return b.Bytes()
 }
+
+// FuzzTextWriterLikeExpfmt holds the text writer to expfmt's bytes for
+// any name, help, label and value, in two families sharing a label slice.
+func FuzzTextWriterLikeExpfmt(f *testing.F) {
+	f.Add("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", "container", "app", 1.5, false)
+	f.Add("x", "a\\b\nc", "id", "/a\"b\\c\nd", math.Inf(-1), true)
+	f.Add("a:b", "", "a.b", "", math.NaN(), false)
+	f.Fuzz(func(t *testing.T, name, help, labelName, labelValue string, v float64, counter bool) {
+		lp := func(n, v string) *dto.LabelPair { return &dto.LabelPair{Name: proto.String(n), Value: proto.String(v)} }
+		labels := []*dto.LabelPair{lp(labelName, labelValue), lp("zz", labelValue)}
+		typ := dto.MetricType_GAUGE
+		m := func(v float64) *dto.Metric {
+			return &dto.Metric{Label: labels, Gauge: &dto.Gauge{Value: proto.Float64(v)}}
+		}
+		if counter {
+			typ = dto.MetricType_COUNTER
+			m = func(v float64) *dto.Metric {
+				return &dto.Metric{Label: labels, Counter: &dto.Counter{Value: proto.Float64(v)}}
+			}
+		}
+		mfs := []*dto.MetricFamily{
+			{Name: proto.String(name), Help: proto.String(help), Type: typ.Enum(), Metric: []*dto.Metric{m(v)}},
+			{Name: proto.String(name + "_2"), Help: proto.String(help), Type: typ.Enum(), Metric: []*dto.Metric{m(-v), {Gauge: &dto.Gauge{Value: proto.Float64(v)}, Counter: &dto.Counter{Value: proto.Float64(v)}}}},
+		}
+		for _, accept := range []string{"", "text/plain;version=1.0.0;escaping=allow-utf-8", "text/plain;version=0.0.4;escaping=dots"} {
+			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			if accept != "" {
+				req.Header.Set("Accept", accept)
+			}
+			var want bytes.Buffer
+			enc := expfmt.NewEncoder(&want, expfmt.NegotiateAccept(req.Header, expfmt.DefaultAcceptedFormats()...))
+			for _, mf := range mfs {
+				_ = enc.Encode(mf) // an error leaves what expfmt wrote before it
+			}
+			rec := httptest.NewRecorder()
+			Write(rec, req, mfs, nil, func(string, error) {})
+			if want.String() != rec.Body.String() {
+				t.Errorf("Accept %q: differs from expfmt\nexpfmt:\n%s\nnodeagent:\n%s", accept, want.String(), rec.Body.String())
+			}
+		}
+	})
+}
