@@ -131,10 +131,37 @@ func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, gath
 			}
 		}
 	}
-	enc := expfmt.NewEncoder(out, format)
+	// Everything is encoded into one buffered writer, so that the text
+	// writer's families and expfmt's come out in order; in front of a
+	// compressor it is a second buffer, which turns the encoders' small
+	// writes into large ones.
+	text := buf
+	if closeOut != nil {
+		text = bufWriters.Get().(*bufio.Writer)
+		text.Reset(out)
+		defer func() {
+			text.Reset(nil)
+			bufWriters.Put(text)
+		}()
+	}
+	var tw *textWriter
+	if format.FormatType() == expfmt.TypeTextPlain {
+		tw = getTextWriter()
+		defer tw.release()
+	}
+	enc := expfmt.NewEncoder(text, format)
 	for _, mf := range mfs {
 		if keep != nil && !keep[mf.GetName()] {
 			continue
+		}
+		if tw != nil {
+			done, err := tw.writeFamily(text, mf)
+			if err != nil {
+				logf("error encoding and sending metric family", fmt.Errorf("%s: %w", mf.GetName(), err))
+			}
+			if done {
+				continue
+			}
 		}
 		if err := enc.Encode(mf); err != nil {
 			// As promhttp under ContinueOnError: the status is sent, so
@@ -148,6 +175,9 @@ func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, gath
 		}
 	}
 	if closeOut != nil {
+		if err := text.Flush(); err != nil {
+			logf("error writing the answer", err)
+		}
 		if err := closeOut(); err != nil {
 			logf("error closing the "+encoding+" stream", err)
 		}
