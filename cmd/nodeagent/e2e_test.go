@@ -162,6 +162,9 @@ func e2eArgs(t *testing.T) []string {
 		"--no-collector.netdev.netlink",
 		"--no-collector.kube-proxy",
 		"--no-collector.runtime",
+		// A closed read-only port of its own: the default, 10255 on the
+		// machine, may have a kubelet behind it.
+		fmt.Sprintf("--kubelet.readonly-port=%d", fakekubelet.ClosedPort(t)),
 		// The sandboxes' image, which the kubelet's /pods does not name.
 		"--collector.cadvisor.sandbox-image=registry.k8s.io/pause:3.10.1",
 		"--log.level=debug",

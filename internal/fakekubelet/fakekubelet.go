@@ -388,16 +388,18 @@ func Silent(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// ClosedPort returns a port on 127.0.0.1 where nothing listens: it was
-// bound and released, so connections are refused.
+// ClosedPort returns a port on 127.0.0.1 where nothing listens, held for
+// the test's life by a socket bound to it but not listening: connections
+// are refused, and no listener of a test running in parallel can be given
+// the port meanwhile.
 func ClosedPort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var r reservation
+	port, err := r.holdAny()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	t.Cleanup(r.release)
 	return port
 }
 

@@ -39,6 +39,24 @@ func (r *reservation) hold(t testing.TB, addr string) {
 	r.fd, r.held = fd, true
 }
 
+// holdAny holds a port of 127.0.0.1 the kernel picks, and returns it.
+func (r *reservation) holdAny() (int, error) {
+	fd, err := bindOnly("127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		_ = unix.Close(fd)
+		return 0, fmt.Errorf("reserving a port of 127.0.0.1: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.releaseLocked()
+	r.fd, r.held = fd, true
+	return sa.(*unix.SockaddrInet4).Port, nil
+}
+
 // relisten releases the port and listens on addr again, retrying while
 // the closed server's port lingers.
 func (r *reservation) relisten(t testing.TB, addr string) net.Listener {

@@ -2,6 +2,7 @@ package fakekubelet
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"syscall"
 	"testing"
@@ -32,4 +33,17 @@ func TestReserveHoldsThePort(t *testing.T) {
 	}
 	_ = r.relisten(t, addr).Close()
 	r.release() // idempotent
+}
+
+// TestClosedPort: the port refuses connections and cannot be listened on
+// while the test runs.
+func TestClosedPort(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", ClosedPort(t))
+	if _, err := net.Dial("tcp", addr); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dialling %s: %v, want connection refused", addr, err)
+	}
+	if l, err := net.Listen("tcp", addr); err == nil {
+		_ = l.Close()
+		t.Errorf("a listener took the closed port %s", addr)
+	}
 }
