@@ -42,12 +42,13 @@ func buildBinary(t *testing.T) string {
 // base URL once it is ready.
 func startBinary(t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	base, _ := startBinaryPID(t, bin, args...)
+	base, _, _ := startBinaryProc(t, bin, args...)
 	return base
 }
 
-// startBinaryPID is startBinary returning the process ID too.
-func startBinaryPID(t *testing.T, bin string, args ...string) (string, int) {
+// startBinaryProc is startBinary returning the process ID and its log
+// (as written so far; it keeps growing) too.
+func startBinaryProc(t *testing.T, bin string, args ...string) (string, int, *testlog.Buffer) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0"}, args...)...)
 	// The goldens name their kubelet with --kubelet.url: keep a NODE_IP or NODE_NAME of the
@@ -106,7 +107,7 @@ func startBinaryPID(t *testing.T, bin string, args ...string) (string, int) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return base, cmd.Process.Pid
+	return base, cmd.Process.Pid, logs
 }
 
 // volatileRE matches series whose values change from run to run or from
