@@ -1044,6 +1044,9 @@ func (e *e2eEnv) checkPrometheus(t *testing.T, sum *summary, prom *monitoring) {
 	}) {
 		return
 	}
+	// Every endpoint has been scraped, so doctor's prometheus.scraped can
+	// be ok; the kubelet is untouched and its read-only port closed.
+	e.testDoctor(t, sum)
 
 	sum.step(t, "demo pods", func(st *testing.T) (string, error) {
 		return e.startDemo(st, t)
