@@ -215,8 +215,8 @@ func (e *e2eEnv) doctorExpectations() map[string]expectation {
 		// of it in the cluster, so doctor cannot find it and warns, which
 		// is right. The chart's doctor ClusterRole lists Services only
 		// (doctor.rbac.listDeployments is off by default), so the warning
-		// also says Deployments could not be listed; Services could.
-		"kube-state-metrics.present": {"warn", []string{"no Service labelled app.kubernetes.io/name=kube-state-metrics", "may not list Deployments"}},
+		// also says Deployments were not looked at; Services were.
+		"kube-state-metrics.present": {"warn", []string{"no Service labelled app.kubernetes.io/name=kube-state-metrics in any namespace", "Deployments were not looked at"}},
 		// No custom or external metrics adapter: absent is fine.
 		"metrics-adapters.custom":   {"ok", []string{"no custom adapter"}},
 		"metrics-adapters.external": {"ok", []string{"no external adapter"}},
