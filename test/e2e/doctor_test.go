@@ -139,14 +139,16 @@ func newExecutor(cfg *rest.Config, req *rest.Request) (remotecommand.Executor, e
 	})
 }
 
-// runDoctor execs /bin/nodeagent with args in the agent's pod and decodes
-// its JSON; the process's exit code must be the one the JSON reports.
-func (e *e2eEnv) runDoctor(pod *corev1.Pod, args ...string) (*doctorReport, error) {
+// runDoctor execs /bin/nodeagent with args (which ask for -o json) in the
+// agent's pod, logs its output as it came and decodes it; the process's
+// exit code must be the one the JSON reports.
+func (e *e2eEnv) runDoctor(t *testing.T, pod *corev1.Pod, args ...string) (*doctorReport, error) {
 	cmd := append([]string{"/bin/nodeagent"}, args...)
 	out, stderr, code, err := e.execInPod(pod, "nodeagent", cmd)
 	if err != nil {
 		return nil, fmt.Errorf("exec %s in %s/%s: %w (stderr %q)", strings.Join(cmd, " "), pod.Namespace, pod.Name, err, stderr)
 	}
+	t.Logf("kubectl exec -n %s %s -- %s: exit code %d\n%s%s", pod.Namespace, pod.Name, strings.Join(cmd, " "), code, out, stderr)
 	r, err := decodeDoctor(out)
 	if err != nil {
 		return nil, fmt.Errorf("%s (exit code %d, stderr %q): %w", strings.Join(cmd, " "), code, stderr, err)
@@ -168,7 +170,9 @@ type expectation struct {
 // Helm release's pod of this harness, and why each is what it is. A check
 // doctor gains must be added here: the test fails on a check it does not
 // expect, so that a new check is proved in a pod too.
-func (e *e2eEnv) doctorExpectations() map[string]expectation {
+//
+// promURL is doctor's --prometheus.url, "" for none.
+func (e *e2eEnv) doctorExpectations(promURL string) map[string]expectation {
 	m := map[string]expectation{
 		// The pod mounts the host's /proc, /sys and / and runs in the
 		// host's PID and network namespaces (the chart's DaemonSet).
@@ -225,9 +229,17 @@ func (e *e2eEnv) doctorExpectations() map[string]expectation {
 		// https://127.0.0.1:9812 with the pod's token, which the doctor
 		// ClusterRole allows /metrics/nodeagent.
 		"prometheus.scraped": {"ok", nil},
-		// doctor is not given --prometheus.url: nothing to ask.
-		"prometheus.targets": {"skipped", nil},
-		"prometheus.jobs":    {"skipped", nil},
+		// Without --prometheus.url there is no Prometheus to ask.
+		"prometheus.targets": {"skipped", []string{"no --prometheus.url"}},
+		"prometheus.jobs":    {"skipped", []string{"no --prometheus.url"}},
+	}
+	if promURL != "" {
+		// The test's Prometheus, on the operator's configuration, listens
+		// on the node's loopback, which the pod shares (host network).
+		// Every target of the node is up (the step before), and the
+		// ServiceMonitor relabels the agent's paths into the stock jobs.
+		m["prometheus.targets"] = expectation{"ok", []string{"targets of node " + e.env["KUBELET_NODE_NAME"] + " are up"}}
+		m["prometheus.jobs"] = expectation{"ok", []string{"job=node-exporter", "job=kubelet metrics_path=/metrics/cadvisor", "job=kubelet metrics_path=/metrics/probes"}}
 	}
 	return m
 }
@@ -262,8 +274,8 @@ func hostPSIExpectation() expectation {
 
 // checkDoctorReport compares a plain run's report with the expectations
 // and returns the table's detail: the counts and what does not pass.
-func (e *e2eEnv) checkDoctorReport(r *doctorReport) (string, error) {
-	want := e.doctorExpectations()
+func (e *e2eEnv) checkDoctorReport(r *doctorReport, promURL string) (string, error) {
+	want := e.doctorExpectations(promURL)
 	var errs []string
 	seen := map[string]bool{}
 	for _, c := range r.Checks {
@@ -328,9 +340,10 @@ func doctorDetail(r *doctorReport) string {
 }
 
 // testDoctor runs `nodeagent doctor` in the Helm release's pod, as
-// docs/troubleshooting.md tells a user to (kubectl exec), once for every
-// check and once for kubectl top's symptom.
-func (e *e2eEnv) testDoctor(t *testing.T, sum *summary) {
+// docs/troubleshooting.md tells a user to (kubectl exec): as a table and
+// in JSON, then with the test's Prometheus, then for kubectl top's
+// symptom.
+func (e *e2eEnv) testDoctor(t *testing.T, sum *summary, prom *monitoring) {
 	var pod *corev1.Pod
 	sum.step(t, "helm: doctor in the pod", func(t *testing.T) (string, error) {
 		p, err := e.waitAgentReady(time.Minute)
@@ -338,23 +351,57 @@ func (e *e2eEnv) testDoctor(t *testing.T, sum *summary) {
 			return "", err
 		}
 		pod = p
-		r, err := e.runDoctor(p, "doctor", "-o", "json")
+		// The documented command as a person runs it: the table.
+		cmd := []string{"/bin/nodeagent", "doctor"}
+		table, stderr, code, err := e.execInPod(p, "nodeagent", cmd)
+		if err != nil {
+			return "", fmt.Errorf("exec %s: %w (stderr %q)", strings.Join(cmd, " "), err, stderr)
+		}
+		t.Logf("kubectl exec -n %s %s -- %s: exit code %d\n%s%s", p.Namespace, p.Name, strings.Join(cmd, " "), code, table, stderr)
+		r, err := e.runDoctor(t, p, "doctor", "-o", "json")
 		if err != nil {
 			return "", err
 		}
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(r)
-		t.Logf("nodeagent doctor -o json in %s/%s:\n%s", p.Namespace, p.Name, b.String())
-		return e.checkDoctorReport(r)
+		detail, err := e.checkDoctorReport(r, "")
+		if err != nil {
+			return "", err
+		}
+		// The table says what the JSON says (two runs a moment apart on
+		// a cluster that does not change in between).
+		s := r.Summary
+		line := fmt.Sprintf("summary: %d ok, %d warn, %d fail, %d skipped\n", s.OK, s.Warn, s.Fail, s.Skipped)
+		failing := false
+		for _, l := range strings.Split(string(table), "\n") {
+			if f := strings.Fields(l); len(f) > 2 && f[0] == "fail" && f[1] == "metrics-server.apiservice" {
+				failing = true
+			}
+		}
+		if code != s.ExitCode || !bytes.Contains(table, []byte(line)) || !failing {
+			return "", fmt.Errorf("%s exited %d and printed a table without %q or a failing metrics-server.apiservice; the JSON run exited %d", strings.Join(cmd, " "), code, strings.TrimSpace(line), s.ExitCode)
+		}
+		return detail, nil
 	})
 	if pod == nil {
-		sum.skip("helm: doctor why kubectl-top", "no agent pod")
+		sum.skip("helm: doctor --prometheus.url, why kubectl-top", "no agent pod to exec in")
 		return
 	}
+	sum.step(t, "helm: doctor --prometheus.url", func(t *testing.T) (string, error) {
+		r, err := e.runDoctor(t, pod, "doctor", "-o", "json", "--prometheus.url="+prom.prometheusURL)
+		if err != nil {
+			return "", err
+		}
+		detail, err := e.checkDoctorReport(r, prom.prometheusURL)
+		if err != nil {
+			return "", err
+		}
+		by := map[string]string{}
+		for _, c := range r.Checks {
+			by[c.ID] = c.Detail
+		}
+		return detail + "; " + by["prometheus.targets"], nil
+	})
 	sum.step(t, "helm: doctor why kubectl-top", func(t *testing.T) (string, error) {
-		r, err := e.runDoctor(pod, "doctor", "why", "kubectl-top", "-o", "json")
+		r, err := e.runDoctor(t, pod, "doctor", "why", "kubectl-top", "-o", "json")
 		if err != nil {
 			return "", err
 		}
@@ -362,7 +409,6 @@ func (e *e2eEnv) testDoctor(t *testing.T, sum *summary) {
 		if s == nil {
 			return "", errors.New("doctor why kubectl-top: symptom is null")
 		}
-		t.Logf("doctor why kubectl-top: %+v", *s)
 		wantChain := []string{"api.access", "metrics-server.apiservice", "metrics-server.node", "kubelet.reachable", "kubelet.tls"}
 		var ids []string
 		for _, c := range r.Checks {

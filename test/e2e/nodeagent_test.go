@@ -1046,7 +1046,7 @@ func (e *e2eEnv) checkPrometheus(t *testing.T, sum *summary, prom *monitoring) {
 	}
 	// Every endpoint has been scraped, so doctor's prometheus.scraped can
 	// be ok; the kubelet is untouched and its read-only port closed.
-	e.testDoctor(t, sum)
+	e.testDoctor(t, sum, prom)
 
 	sum.step(t, "demo pods", func(st *testing.T) (string, error) {
 		return e.startDemo(st, t)
