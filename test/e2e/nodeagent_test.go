@@ -74,7 +74,9 @@ var (
 //     configuration with Prometheus' own service-account token, with
 //     kubernetes-mixin's and node-mixin's rules (kube-prometheus' files) and
 //     nodeagent's PrometheusRule, next to kube-state-metrics and demo pods:
-//     every endpoint is up, the container recording rules name the demo
+//     every endpoint is up, nodeagent doctor exec'd in the pod gives every
+//     check the verdict this cluster calls for (doctor_test.go), the
+//     container recording rules name the demo
 //     pods, the node rules have values, a stopped kubelet shows as the
 //     kubelet's /metrics down with KubeletDown pending while cAdvisor and
 //     node series keep coming, an opened read-only port fires nodeagent's
