@@ -74,7 +74,9 @@ var (
 //     configuration with Prometheus' own service-account token, with
 //     kubernetes-mixin's and node-mixin's rules (kube-prometheus' files) and
 //     nodeagent's PrometheusRule, next to kube-state-metrics and demo pods:
-//     every endpoint is up, the container recording rules name the demo
+//     every endpoint is up, nodeagent doctor exec'd in the pod gives every
+//     check the verdict this cluster calls for (doctor_test.go), the
+//     container recording rules name the demo
 //     pods, the node rules have values, a stopped kubelet shows as the
 //     kubelet's /metrics down with KubeletDown pending while cAdvisor and
 //     node series keep coming, an opened read-only port fires nodeagent's
@@ -1044,6 +1046,9 @@ func (e *e2eEnv) checkPrometheus(t *testing.T, sum *summary, prom *monitoring) {
 	}) {
 		return
 	}
+	// Every endpoint has been scraped, so doctor's prometheus.scraped can
+	// be ok; the kubelet is untouched and its read-only port closed.
+	e.testDoctor(t, sum, prom)
 
 	sum.step(t, "demo pods", func(st *testing.T) (string, error) {
 		return e.startDemo(st, t)

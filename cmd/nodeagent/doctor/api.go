@@ -382,8 +382,13 @@ func checkKubeStateMetrics(ctx context.Context, d *doctor) outcome {
 	case derr != nil && serr != nil:
 		return warn(fmt.Sprintf("may not list Deployments and Services to find kube-state-metrics: %v", derr), doctorRoleFix)
 	case derr != nil:
-		return warn(fmt.Sprintf("no Service labelled %s, and may not list Deployments: %v", ksmSelector, derr),
-			doctorRoleFix+"; or install kube-state-metrics if it is not there")
+		// What the nodeagent-doctor ClusterRole as shipped gives (the
+		// chart and the kustomize base leave out listing Deployments):
+		// binding it again would change nothing, so the fix says what
+		// would.
+		return warn(fmt.Sprintf("no Service labelled %s in any namespace; Deployments were not looked at (doctor may not list them: %v)", ksmSelector, derr),
+			"install kube-state-metrics (kube-prometheus, or the prometheus-community kube-state-metrics chart), or label its Service "+ksmSelector+
+				"; to find it by its Deployment too, let doctor list Deployments (the chart's doctor.rbac.listDeployments, the rule in docs/troubleshooting.md)")
 	case serr != nil:
 		return warn(fmt.Sprintf("no Deployment labelled %s, and may not list Services: %v", ksmSelector, serr),
 			doctorRoleFix+"; or install kube-state-metrics if it is not there")

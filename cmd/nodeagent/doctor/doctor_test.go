@@ -624,6 +624,13 @@ func TestKubeStateMetrics(t *testing.T) {
 		}, want{verdict: Fail, detail: "kube-system/kube-state-metrics of kube-state-metrics has no ready replica (0 of 1)", fix: "kubectl -n kube-system describe deployment kube-state-metrics"}},
 		{"missing", func(c *cluster) { c.api = newAPIWith(t, c) }, want{verdict: Warn, detail: "no Deployment or Service labelled app.kubernetes.io/name=kube-state-metrics", fix: "install kube-state-metrics"}},
 		{"Deployments not listable, a Service", func(c *cluster) { c.api.Forbid(fakeapiserver.Deployments, true) }, want{verdict: OK, detail: "has the Service monitoring/kube-state-metrics"}},
+		// The nodeagent-doctor ClusterRole as the chart and the kustomize
+		// base ship it (no Deployments) and no Service: binding the role is
+		// not the fix, it is bound.
+		{"Deployments not listable, no Service", func(c *cluster) {
+			c.api = newAPIWith(t, c)
+			c.api.Forbid(fakeapiserver.Deployments, true)
+		}, want{verdict: Warn, detail: "no Service labelled app.kubernetes.io/name=kube-state-metrics in any namespace; Deployments were not looked at", fix: "doctor.rbac.listDeployments"}},
 		{"nothing listable", func(c *cluster) {
 			c.api.Forbid(fakeapiserver.Deployments, true)
 			c.api.Forbid(fakeapiserver.Services, true)
