@@ -60,8 +60,7 @@ var (
 )
 
 // TestNodeagentEndToEnd deploys nodeagent's image on the test cluster the
-// two documented ways and checks what a user of kube-prometheus would see
-// (issue 9):
+// two documented ways and checks what a user of kube-prometheus would see:
 //
 //   - the kustomize base (rendered with kustomize's library, as kubectl
 //     apply -k does) with the image rewritten to the imported one: the
