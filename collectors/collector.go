@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/procfs"
 	"github.com/prometheus/procfs/sysfs"
 
+	"github.com/nodeagent/nodeagent/internal/exposition"
 	"github.com/nodeagent/nodeagent/internal/podmeta"
 )
 
@@ -63,7 +64,8 @@ type Collector interface {
 // client_model families, which the Scraper serves as they are, skipping the
 // per-metric copy and consistency checks of the Update path (about 1.7 µs
 // and 11 allocations per series; see docs/performance.md). When a Collector also implements
-// FamilyCollector, the Scraper calls only UpdateFamilies.
+// FamilyCollector, the Scraper calls only UpdateFamilies (unless it is a
+// CompactCollector too, which comes first).
 //
 // The collector owns correctness: every family has a name, help, type and
 // metrics whose label names are consistent and whose label sets are unique;
@@ -72,6 +74,19 @@ type Collector interface {
 // scrape also emits is dropped and counted as an exposition error.
 type FamilyCollector interface {
 	UpdateFamilies(ctx context.Context) ([]*dto.MetricFamily, error)
+}
+
+// CompactCollector is an optional interface for the collectors with the
+// most series (the container layer): it returns counter and gauge
+// families in compact form, whose series share label sets and cost a
+// sixth of client_model's objects (exposition.CompactFamily), and which
+// the text answer writes straight out. The collector owns their
+// correctness as a FamilyCollector does; the Scraper checks only that each
+// is a counter or gauge with as many label sets as values, and drops and
+// counts one that is not. When a Collector implements CompactCollector,
+// the Scraper calls only UpdateCompact.
+type CompactCollector interface {
+	UpdateCompact(ctx context.Context) ([]*exposition.CompactFamily, error)
 }
 
 // ErrNoData says a collector found nothing to report on this host.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // ErrTimeout marks a collector run that missed its deadline; its output is
@@ -86,6 +88,7 @@ type run struct {
 	done     chan struct{}
 	metrics  []prometheus.Metric
 	families []*dto.MetricFamily // from a FamilyCollector
+	compact  []*exposition.CompactFamily
 	err      error
 	duration time.Duration
 }
@@ -178,15 +181,23 @@ func (s *Scraper) Timeout() time.Duration { return s.opts.Timeout }
 // The returned families are shared between joined callers: read, never modify.
 // The error reports inconsistent metrics that were left out; the families
 // returned with it are complete otherwise and safe to serve.
+//
+// Compact families come back in their client_model form, merged by name:
+// the answers of the metrics paths take GatherResult's, which the text
+// writer writes straight out.
 func (s *Scraper) Gather(deadline time.Time, names []string) ([]*dto.MetricFamily, error) {
 	r, err := s.GatherResult(deadline, names)
-	return r.Families, err
+	return r.All(), err
 }
 
 // Result is one Gather's output.
 type Result struct {
-	// Families are what Gather returns; shared between joined callers.
+	// Families are the client_model families, sorted by name; shared
+	// between joined callers.
 	Families []*dto.MetricFamily
+	// Compact are the CompactCollectors' families, sorted by name, none
+	// with a name in Families; shared between joined callers.
+	Compact []*exposition.CompactFamily
 	// Errors holds each requested collector's error in this scrape: nil on
 	// success, ErrNoData when it had nothing to report, ErrTimeout or
 	// ErrStuck when the deadline cut it. A passthrough path turns it into
@@ -194,7 +205,22 @@ type Result struct {
 	Errors map[string]error
 }
 
-// GatherResult is Gather that also says how each collector fared.
+// All returns Families and Compact's client_model forms merged by name.
+func (r Result) All() []*dto.MetricFamily {
+	if len(r.Compact) == 0 {
+		return r.Families
+	}
+	all := make([]*dto.MetricFamily, 0, len(r.Families)+len(r.Compact))
+	all = append(all, r.Families...)
+	for _, c := range r.Compact {
+		all = append(all, c.MetricFamily())
+	}
+	slices.SortFunc(all, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return all
+}
+
+// GatherResult is Gather that also says how each collector fared, with
+// the compact families as they are.
 func (s *Scraper) GatherResult(deadline time.Time, names []string) (Result, error) {
 	key := strings.Join(names, ",")
 	s.mu.Lock()
@@ -247,6 +273,7 @@ type result struct {
 	name     string
 	metrics  []prometheus.Metric
 	families []*dto.MetricFamily
+	compact  []*exposition.CompactFamily
 	err      error
 	duration time.Duration
 }
@@ -282,7 +309,7 @@ func (s *Scraper) await(deadline time.Time, entries []*entry, runs []*run) []res
 	for i, r := range runs {
 		res := result{name: entries[i].Name}
 		if waitRun(ctx, r) {
-			res.metrics, res.families, res.err, res.duration = r.metrics, r.families, r.err, r.duration
+			res.metrics, res.families, res.compact, res.err, res.duration = r.metrics, r.families, r.compact, r.err, r.duration
 		} else {
 			res.err, res.duration = ErrTimeout, time.Since(start)
 		}
@@ -326,20 +353,22 @@ func (s *Scraper) respond(results []result) (Result, error) {
 		s.invalid.Add(float64(n))
 		errs = append(errs, err)
 	}
-	mfs, err = mergeFamilies(mfs, results)
+	mfs, compact, err := mergeFamilies(mfs, results)
 	if err != nil {
 		s.invalid.Inc()
 		errs = append(errs, err)
 	}
 	StripTimestamps(mfs)
-	outcome.Families = mfs
+	outcome.Families, outcome.Compact = mfs, compact
 	return outcome, errors.Join(errs...)
 }
 
 // mergeFamilies adds the families of FamilyCollectors to the registry's
-// output, sorted by name; a name already present is dropped, because one
-// response must not carry a family twice.
-func mergeFamilies(mfs []*dto.MetricFamily, results []result) ([]*dto.MetricFamily, error) {
+// output, sorted by name, and returns the CompactCollectors' families
+// sorted by name apart; a name already present in either is dropped,
+// because one response must not carry a family twice, and so is a compact
+// family that is not a counter or gauge with a label set per value.
+func mergeFamilies(mfs []*dto.MetricFamily, results []result) ([]*dto.MetricFamily, []*exposition.CompactFamily, error) {
 	var errs []error
 	added := false
 	seen := make(map[string]bool, len(mfs))
@@ -360,7 +389,26 @@ func mergeFamilies(mfs []*dto.MetricFamily, results []result) ([]*dto.MetricFami
 	if added {
 		slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 	}
-	return mfs, errors.Join(errs...)
+	var compact []*exposition.CompactFamily
+	for _, r := range results {
+		for _, c := range r.compact {
+			switch {
+			case seen[c.Name]:
+				errs = append(errs, fmt.Errorf("collector %s: family %s is already served by another collector; dropped", r.name, c.Name))
+				continue
+			case c.Type != dto.MetricType_COUNTER && c.Type != dto.MetricType_GAUGE:
+				errs = append(errs, fmt.Errorf("collector %s: compact family %s is of type %s, not a counter or gauge; dropped", r.name, c.Name, c.Type))
+				continue
+			case len(c.Labels) != len(c.Values):
+				errs = append(errs, fmt.Errorf("collector %s: compact family %s has %d label sets for %d values; dropped", r.name, c.Name, len(c.Labels), len(c.Values)))
+				continue
+			}
+			seen[c.Name] = true
+			compact = append(compact, c)
+		}
+	}
+	slices.SortFunc(compact, func(a, b *exposition.CompactFamily) int { return strings.Compare(a.Name, b.Name) })
+	return mfs, compact, errors.Join(errs...)
 }
 
 // StripTimestamps removes explicit sample timestamps: Prometheus then stamps
@@ -440,9 +488,18 @@ func (s *Scraper) execute(e *entry, r *run, deadline time.Time) {
 	// The duration reported is the collector's own, not its wait for a slot.
 	x.began = time.Now()
 	x.w = &worker{since: x.began}
-	if fc, ok := e.Collector.(FamilyCollector); ok {
-		x.runFamilies(ctx, fc)
-	} else {
+	switch c := e.Collector.(type) {
+	case CompactCollector:
+		x.runCall(ctx, func(o *output) (err error) {
+			o.compact, err = c.UpdateCompact(ctx)
+			return err
+		})
+	case FamilyCollector:
+		x.runCall(ctx, func(o *output) (err error) {
+			o.families, err = c.UpdateFamilies(ctx)
+			return err
+		})
+	default:
 		x.runMetrics(ctx)
 	}
 }
@@ -461,7 +518,7 @@ type execution struct {
 
 // finish publishes the run's output to every scrape waiting for it.
 func (x *execution) finish(o output) {
-	x.r.metrics, x.r.families, x.r.err, x.r.duration = o.metrics, o.families, o.err, time.Since(x.began)
+	x.r.metrics, x.r.families, x.r.compact, x.r.err, x.r.duration = o.metrics, o.families, o.compact, o.err, time.Since(x.began)
 	x.e.mu.Lock()
 	x.e.running = nil
 	x.e.ranOnce = true
@@ -492,15 +549,13 @@ func (x *execution) abandon() {
 	x.finish(output{err: ErrTimeout})
 }
 
-// runFamilies runs a FamilyCollector: one call that returns its families.
-func (x *execution) runFamilies(ctx context.Context, fc FamilyCollector) {
+// runCall runs a FamilyCollector or CompactCollector: one call that
+// returns its families into o.
+func (x *execution) runCall(ctx context.Context, call func(o *output) error) {
 	out := make(chan output, 1)
 	go func() {
 		var o output
-		o.err = x.s.guard(x.e, func() (err error) {
-			o.families, err = fc.UpdateFamilies(ctx)
-			return err
-		})
+		o.err = x.s.guard(x.e, func() error { return call(&o) })
 		x.workerDone()
 		out <- o
 	}()
@@ -561,6 +616,7 @@ func (e *entry) stuckWorker() *worker {
 type output struct {
 	metrics  []prometheus.Metric
 	families []*dto.MetricFamily
+	compact  []*exposition.CompactFamily
 	err      error
 }
 

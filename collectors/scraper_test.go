@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nodeagent/nodeagent/internal/collectortest"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func newTestScraper(t *testing.T, timeout time.Duration, cs ...*collectortest.Fake) *collectors.Scraper {
@@ -390,6 +391,98 @@ func TestScraperFamilyCollector(t *testing.T) {
 	}
 	if n := collectortest.Values(own)["nodeagent_exposition_errors_total{}"]; n != 1 {
 		t.Errorf("nodeagent_exposition_errors_total = %v, want 1", n)
+	}
+}
+
+// compactCollector returns compact families, as the container layer does;
+// it is a FamilyCollector too, which the Scraper must not call.
+type compactCollector struct {
+	familyCollector
+	compact func() []*exposition.CompactFamily
+}
+
+func (c *compactCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
+	return c.compact(), nil
+}
+
+func compactGauge(name string, ids ...string) *exposition.CompactFamily {
+	f := &exposition.CompactFamily{Name: name, Help: "A family.", Type: dto.MetricType_GAUGE}
+	for i, id := range ids {
+		f.Labels = append(f.Labels, []*dto.LabelPair{{Name: proto.String("id"), Value: proto.String(id)}})
+		f.Values = append(f.Values, float64(i+1))
+	}
+	return f
+}
+
+// TestScraperCompactCollector: a CompactCollector's families come back
+// apart and sorted from GatherResult, merged by name in their client_model
+// form from Gather; one whose name another collector serves, or whose
+// label sets and values disagree in number, or that is not a counter or
+// gauge, is dropped and counted.
+func TestScraperCompactCollector(t *testing.T) {
+	t.Parallel()
+	mismatched := compactGauge("test_bad_mismatch", "/a", "/b")
+	mismatched.Labels = mismatched.Labels[:1]
+	untyped := compactGauge("test_bad_untyped", "/a")
+	untyped.Type = dto.MetricType_UNTYPED
+	cc := &compactCollector{
+		familyCollector: familyCollector{families: func() []*dto.MetricFamily {
+			return []*dto.MetricFamily{gaugeFamily("test_from_update_families", false, [2]string{"id", "/"})}
+		}},
+		compact: func() []*exposition.CompactFamily {
+			return []*exposition.CompactFamily{
+				compactGauge("test_zz_last", "/a", "/b"),
+				compactGauge("test_a_value", "/dup"), // also emitted by the fake collector "a"
+				compactGauge("aaa_first", "/"),
+				mismatched, untyped,
+			}
+		},
+	}
+	plain := &collectortest.Fake{Name: "a", Value: 5}
+	reg := prometheus.NewRegistry()
+	s, err := collectors.NewScraper([]collectors.Instance{
+		{Name: "compact", Layer: collectors.LayerCadvisor, Collector: cc},
+		{Name: "a", Layer: collectors.LayerNode, Collector: plain},
+	}, collectors.ScraperOptions{Timeout: time.Second, MaxConcurrency: 2, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.GatherResult(time.Now().Add(time.Second), []string{"a", "compact"})
+	for _, want := range []string{"test_a_value is already served", "test_bad_mismatch has 1 label sets for 2 values", "test_bad_untyped is of type UNTYPED"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q reported, got %v", want, err)
+		}
+	}
+	if cc.calls.Load() != 0 {
+		t.Error("the Scraper called UpdateFamilies of a CompactCollector")
+	}
+	var compact []string
+	for _, f := range res.Compact {
+		compact = append(compact, f.Name)
+	}
+	if want := []string{"aaa_first", "test_zz_last"}; !slices.Equal(compact, want) {
+		t.Errorf("compact families %v, want %v", compact, want)
+	}
+	var names []string
+	for _, mf := range res.All() {
+		names = append(names, mf.GetName())
+	}
+	want := []string{"aaa_first", "nodeagent_scrape_collector_duration_seconds", "nodeagent_scrape_collector_success", "test_a_value", "test_zz_last"}
+	if !slices.Equal(names, want) {
+		t.Errorf("all families %v, want %v", names, want)
+	}
+	mfs, _ := s.Gather(time.Now().Add(time.Second), []string{"a", "compact"})
+	got := collectortest.Values(mfs)
+	if got["test_zz_last{id=/b}"] != 2 || got["aaa_first{id=/}"] != 1 || got["test_a_value{}"] != 5 {
+		t.Errorf("values from Gather: %v", got)
+	}
+	own, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One merge error per scrape, of the two scrapes above.
+	if n := collectortest.Values(own)["nodeagent_exposition_errors_total{}"]; n != 2 {
+		t.Errorf("nodeagent_exposition_errors_total = %v, want 2", n)
 	}
 }
 

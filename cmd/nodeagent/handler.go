@@ -280,16 +280,24 @@ func (h *handler) metrics(ep *endpoint) http.Handler {
 			h.passthrough(w, r, names, deadline)
 			return
 		}
-		var g prometheus.Gatherer = prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-			if len(names) == 0 {
-				return nil, nil
-			}
-			return h.scraper.Gather(deadline, names)
-		})
 		if ep.self {
-			g = prometheus.Gatherers{g, h.self, h.passthroughOutcomes()}
+			// Merged with the agent's own registry by a Gatherers, which
+			// takes client_model families only.
+			g := prometheus.Gatherers{prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+				if len(names) == 0 {
+					return nil, nil
+				}
+				return h.scraper.Gather(deadline, names)
+			}), h.self, h.passthroughOutcomes()}
+			mfs, err := g.Gather()
+			h.serve(w, r, collectors.Result{Families: mfs}, err)
+			return
 		}
-		h.serve(w, r, g)
+		var res collectors.Result
+		if len(names) > 0 {
+			res, err = h.scraper.GatherResult(deadline, names)
+		}
+		h.serve(w, r, res, err)
 	})
 }
 
@@ -300,7 +308,7 @@ func (h *handler) metrics(ep *endpoint) http.Handler {
 // with its families otherwise. Never a half-written exposition.
 func (h *handler) passthrough(w http.ResponseWriter, r *http.Request, names []string, deadline time.Time) {
 	if len(names) == 0 { // exclude[] left nothing
-		h.serve(w, r, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return nil, nil }))
+		h.serve(w, r, collectors.Result{}, nil)
 		return
 	}
 	res, gatherErr := h.scraper.GatherResult(deadline, names)
@@ -324,7 +332,7 @@ func (h *handler) passthrough(w http.ResponseWriter, r *http.Request, names []st
 		http.Error(w, strings.Join(missing, "\n"), http.StatusNotFound)
 		return
 	}
-	h.serve(w, r, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return res.Families, gatherErr }))
+	h.serve(w, r, res, gatherErr)
 }
 
 // sourceError is one line of a passthrough's error body: which collector,
@@ -380,11 +388,10 @@ func withoutNoData(msg string) string {
 	return strings.TrimPrefix(msg, collectors.ErrNoData.Error()+": ")
 }
 
-// serve writes what g gathers in the format and encoding the scraper asked
-// for (internal/exposition).
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, g prometheus.Gatherer) {
-	mfs, err := g.Gather()
-	exposition.Write(w, r, mfs, err, func(msg string, err error) {
+// serve writes res's families in the format and encoding the scraper
+// asked for (internal/exposition); err is the gather's.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, res collectors.Result, err error) {
+	exposition.Write(w, r, res.Families, res.Compact, err, func(msg string, err error) {
 		h.logger.Error(msg, "path", r.URL.Path, "err", err)
 	})
 }

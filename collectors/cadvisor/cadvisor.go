@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeagent/nodeagent/cgroup"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 	"github.com/nodeagent/nodeagent/internal/podmeta"
 
 	"github.com/nodeagent/nodeagent/collectors"
@@ -273,13 +274,23 @@ func (c *cadvisorCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 	return collectors.SendFamilies(ctx, ch, c.UpdateFamilies)
 }
 
+// UpdateFamilies is UpdateCompact's families in client_model form.
+func (c *cadvisorCollector) UpdateFamilies(ctx context.Context) ([]*dto.MetricFamily, error) {
+	compact, err := c.UpdateCompact(ctx)
+	mfs := make([]*dto.MetricFamily, len(compact))
+	for i, f := range compact {
+		mfs[i] = f.MetricFamily()
+	}
+	return mfs, err
+}
+
 // maxReportedErrors bounds how many per-cgroup errors one scrape returns;
 // the rest are counted.
 const maxReportedErrors = 10
 
-// UpdateFamilies walks the hierarchy, reads every served cgroup (in
+// UpdateCompact walks the hierarchy, reads every served cgroup (in
 // parallel), labels them from pod metadata and builds the families.
-func (c *cadvisorCollector) UpdateFamilies(ctx context.Context) ([]*dto.MetricFamily, error) {
+func (c *cadvisorCollector) UpdateCompact(ctx context.Context) ([]*exposition.CompactFamily, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.openFS(); err != nil {
@@ -495,9 +506,9 @@ func (c *cadvisorCollector) machineMemory() (memTotal, swapTotal float64) {
 
 // build turns the served cgroups into families, in parallel across
 // families; a family no cgroup has data for is left out.
-func (c *cadvisorCollector) build(served []*cgState, now, memTotal, swapTotal float64) []*dto.MetricFamily {
+func (c *cadvisorCollector) build(served []*cgState, now, memTotal, swapTotal float64) []*exposition.CompactFamily {
 	env := buildEnv{now: now, memTotal: memTotal, swapTotal: swapTotal, pairs: &c.pairs}
-	out := make([]*dto.MetricFamily, len(c.families))
+	out := make([]*exposition.CompactFamily, len(c.families))
 	for len(c.series) < c.workers {
 		c.series = append(c.series, seriesBuf{})
 	}
@@ -509,5 +520,5 @@ func (c *cadvisorCollector) build(served []*cgState, now, memTotal, swapTotal fl
 		}
 		out[i] = sb.family(f)
 	})
-	return slices.DeleteFunc(out, func(mf *dto.MetricFamily) bool { return mf == nil })
+	return slices.DeleteFunc(out, func(f *exposition.CompactFamily) bool { return f == nil })
 }

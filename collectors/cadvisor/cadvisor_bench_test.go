@@ -91,6 +91,18 @@ func benchEnv(b *testing.B, dir string) collectors.Env {
 // 1,000-container node costs: the Scraper running the collector (walk,
 // parallel reads, labels, families), and with text encoding as promhttp
 // does it. Sub-benchmarks vary the descriptor cache.
+// countSeries is the number of series in res.
+func countSeries(res collectors.Result) int {
+	n := 0
+	for _, mf := range res.Families {
+		n += len(mf.GetMetric())
+	}
+	for _, f := range res.Compact {
+		n += f.Len()
+	}
+	return n
+}
+
 func BenchmarkCadvisorScrape(b *testing.B) {
 	dir := benchTree(b)
 	for _, bc := range []struct {
@@ -107,16 +119,14 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// gather is a scrape's collection as the metrics paths take it:
+		// the compact families as the collector built them.
 		gather := func(b *testing.B) int {
-			mfs, err := s.Gather(time.Now().Add(time.Minute), []string{"cadvisor"})
+			res, err := s.GatherResult(time.Now().Add(time.Minute), []string{"cadvisor"})
 			if err != nil {
 				b.Fatal(err)
 			}
-			n := 0
-			for _, mf := range mfs {
-				n += len(mf.GetMetric())
-			}
-			return n
+			return countSeries(res)
 		}
 		gather(b) // open the descriptors, as the first scrape after start does
 		b.Run(bc.name+"/gather", func(b *testing.B) {
@@ -160,16 +170,13 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 					series := 0
 					b.ReportAllocs()
 					for b.Loop() {
-						mfs, err := s.Gather(time.Now().Add(time.Minute), []string{"cadvisor"})
+						res, err := s.GatherResult(time.Now().Add(time.Minute), []string{"cadvisor"})
 						if err != nil {
 							b.Fatal(err)
 						}
-						series = 0
-						for _, mf := range mfs {
-							series += len(mf.GetMetric())
-						}
+						series = countSeries(res)
 						w.n = 0
-						exposition.Write(w, req, mfs, nil, func(msg string, err error) { b.Fatalf("%s: %v", msg, err) })
+						exposition.Write(w, req, res.Families, res.Compact, nil, func(msg string, err error) { b.Fatalf("%s: %v", msg, err) })
 					}
 					if got := w.header.Get("Content-Encoding"); enc == "gzip" && got != "gzip" {
 						b.Fatalf("Content-Encoding %q, want gzip", got)

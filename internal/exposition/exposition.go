@@ -79,14 +79,17 @@ var (
 	bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
 )
 
-// Write answers r with mfs as promhttp.HandlerFor with
-// ContinueOnError would, with the same headers and the same decoded body:
-// gatherErr is logged, and answered with a 500 only when nothing was
-// gathered; the name[] query parameter keeps only the families named.
-func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, gatherErr error, logf func(msg string, err error)) {
+// Write answers r with mfs and compact as promhttp.HandlerFor with
+// ContinueOnError would answer with mfs and each compact family's
+// MetricFamily, with the same headers and the same decoded body: gatherErr
+// is logged, and answered with a 500 only when nothing was gathered; the
+// name[] query parameter keeps only the families named. mfs and compact
+// are each sorted by name, and no name is in both (the Scraper's Result
+// is so); the answer writes them merged by name.
+func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, compact []*CompactFamily, gatherErr error, logf func(msg string, err error)) {
 	if gatherErr != nil {
 		logf("error gathering metrics", gatherErr)
-		if len(mfs) == 0 {
+		if len(mfs) == 0 && len(compact) == 0 {
 			http.Error(w, "An error has occurred while serving metrics:\n\n"+gatherErr.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -150,23 +153,35 @@ func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, gath
 		defer tw.release()
 	}
 	enc := expfmt.NewEncoder(text, format)
-	for _, mf := range mfs {
-		if keep != nil && !keep[mf.GetName()] {
+	for f := range inOrder(mfs, compact) {
+		name := f.name()
+		if keep != nil && !keep[name] {
 			continue
 		}
 		if tw != nil {
-			done, err := tw.writeFamily(text, mf)
+			var done bool
+			var err error
+			if f.compact != nil {
+				done, err = tw.writeCompact(text, f.compact)
+			} else {
+				done, err = tw.writeFamily(text, f.full)
+			}
 			if err != nil {
-				logf("error encoding and sending metric family", fmt.Errorf("%s: %w", mf.GetName(), err))
+				logf("error encoding and sending metric family", fmt.Errorf("%s: %w", name, err))
 			}
 			if done {
 				continue
 			}
 		}
+		mf := f.full
+		if f.compact != nil {
+			// Protobuf, or a name the text writer leaves to expfmt.
+			mf = f.compact.MetricFamily()
+		}
 		if err := enc.Encode(mf); err != nil {
 			// As promhttp under ContinueOnError: the status is sent, so
 			// log it and go on with the next family.
-			logf("error encoding and sending metric family", fmt.Errorf("%s: %w", mf.GetName(), err))
+			logf("error encoding and sending metric family", fmt.Errorf("%s: %w", name, err))
 		}
 	}
 	if c, ok := enc.(expfmt.Closer); ok {

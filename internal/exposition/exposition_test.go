@@ -100,12 +100,26 @@ func ourAnswer(t *testing.T, req *http.Request, mfs []*dto.MetricFamily, gatherE
 	t.Helper()
 	rec := httptest.NewRecorder()
 	var logged []string
-	Write(rec, req, mfs, gatherErr, func(msg string, err error) { logged = append(logged, msg+": "+err.Error()) })
+	Write(rec, req, mfs, nil, gatherErr, func(msg string, err error) { logged = append(logged, msg+": "+err.Error()) })
 	return decodedAnswer(t, rec), logged
 }
 
 func TestExpositionLikePromhttp(t *testing.T) {
 	mfs := exampleFamilies(t)
+	// Without the counter's created timestamps, which the container
+	// layer's counters do not have, so that it can be given in compact
+	// form too.
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			if m.Counter != nil {
+				m.Counter.CreatedTimestamp = nil
+			}
+		}
+	}
+	_, rest, compact := splitCompact(mfs)
+	if len(compact) != 2 {
+		t.Fatalf("%d compact families; want the counter and the gauge", len(compact))
+	}
 	cases := []struct{ accept, acceptEncoding, query string }{
 		{"", "", ""},
 		{"", "gzip", ""}, // what Prometheus sends
@@ -144,6 +158,12 @@ func TestExpositionLikePromhttp(t *testing.T) {
 		got, logged := ourAnswer(t, req, mfs, nil)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Accept %q, Accept-Encoding %q, query %q: answer differs from promhttp's (-promhttp +nodeagent):\n%s", c.accept, c.acceptEncoding, c.query, diff)
+		}
+		// The same families with the counters and gauges in compact form.
+		rec := httptest.NewRecorder()
+		Write(rec, req, rest, compact, nil, func(msg string, err error) { logged = append(logged, msg+": "+err.Error()) })
+		if diff := cmp.Diff(want, decodedAnswer(t, rec)); diff != "" {
+			t.Errorf("Accept %q, Accept-Encoding %q, query %q, compact families: answer differs from promhttp's (-promhttp +nodeagent):\n%s", c.accept, c.acceptEncoding, c.query, diff)
 		}
 		if len(logged) > 0 {
 			t.Errorf("Accept %q, Accept-Encoding %q: logged %q", c.accept, c.acceptEncoding, logged)

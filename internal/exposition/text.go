@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
@@ -67,15 +68,29 @@ const (
 )
 
 var textWriters = sync.Pool{New: func() any {
-	return &textWriter{labels: map[labelKey]span{}, num: make([]byte, 0, 32)}
+	return &textWriter{labels: make(map[labelKey]span, labelsHint.Load()), num: make([]byte, 0, 32)}
 }}
 
-func getTextWriter() *textWriter { return textWriters.Get().(*textWriter) }
+// The sizes the last answer's writer reached: a writer taken from an empty
+// pool (a GC empties it, and a large answer makes a GC each time) starts
+// at them instead of growing to them by doubling, which allocated twice
+// the arena per answer of the container layer.
+var arenaHint, labelsHint atomic.Int64
+
+func getTextWriter() *textWriter {
+	t := textWriters.Get().(*textWriter)
+	if h := int(arenaHint.Load()); cap(t.arena) < h {
+		t.arena = make([]byte, 0, h)
+	}
+	return t
+}
 
 func (t *textWriter) release() {
 	if cap(t.arena) > maxArena || cap(t.scratch) > maxArena || len(t.labels) > maxLabelSets {
 		return
 	}
+	arenaHint.Store(int64(len(t.arena)))
+	labelsHint.Store(int64(len(t.labels)))
 	clear(t.labels)
 	t.arena = t.arena[:0]
 	textWriters.Put(t)
@@ -86,36 +101,87 @@ func (t *textWriter) release() {
 func (t *textWriter) writeFamily(w *bufio.Writer, mf *dto.MetricFamily) (bool, error) {
 	typ := mf.GetType()
 	name := mf.GetName()
-	if len(mf.Metric) == 0 || (typ != dto.MetricType_COUNTER && typ != dto.MetricType_GAUGE) ||
-		!model.LegacyValidation.IsValidMetricName(name) {
+	if len(mf.Metric) == 0 || !writable(name, typ) {
 		return false, nil
 	}
-	// Check every series, and render the label sets not yet rendered,
-	// before writing anything.
+	// Check every series, and the label sets not yet seen, before
+	// writing anything.
 	for _, m := range mf.Metric {
 		if m.TimestampMs != nil || (typ == dto.MetricType_COUNTER && m.Counter == nil) || (typ == dto.MetricType_GAUGE && m.Gauge == nil) {
 			return false, nil
 		}
-		if len(m.Label) == 0 {
-			continue
+		if !t.check(m.Label) {
+			return false, nil
 		}
-		k := labelKey{&m.Label[0], len(m.Label)}
-		if _, ok := t.labels[k]; ok {
-			continue
-		}
-		for _, lp := range m.Label {
-			if n := lp.GetName(); n == model.MetricNameLabel || !model.LegacyValidation.IsValidMetricName(n) {
-				return false, nil
-			}
-		}
-		t.labels[k] = validated
 	}
+	t.writeHeader(w, name, mf.Help, typ)
+	for _, m := range mf.Metric {
+		var v float64
+		if typ == dto.MetricType_COUNTER {
+			v = m.Counter.GetValue()
+		} else {
+			v = m.Gauge.GetValue()
+		}
+		if err := t.writeSeries(w, name, m.Label, v); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
 
-	if mf.Help != nil {
+// writeCompact is writeFamily for a compact family: the same bytes as
+// expfmt writes for f.MetricFamily().
+func (t *textWriter) writeCompact(w *bufio.Writer, f *CompactFamily) (bool, error) {
+	if f.Len() == 0 || len(f.Labels) != f.Len() || !writable(f.Name, f.Type) {
+		return false, nil
+	}
+	for _, l := range f.Labels {
+		if !t.check(l) {
+			return false, nil
+		}
+	}
+	t.writeHeader(w, f.Name, &f.Help, f.Type)
+	for i, l := range f.Labels {
+		if err := t.writeSeries(w, f.Name, l, f.Values[i]); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// writable says whether a family of this name and type is one the writer
+// writes: counters and gauges with legacy Prometheus names (other names
+// depend on the escaping scheme: expfmt's).
+func writable(name string, typ dto.MetricType) bool {
+	return (typ == dto.MetricType_COUNTER || typ == dto.MetricType_GAUGE) && model.LegacyValidation.IsValidMetricName(name)
+}
+
+// check says whether labels can be written by this writer (legacy label
+// names, no __name__), remembering label sets already checked.
+func (t *textWriter) check(labels []*dto.LabelPair) bool {
+	if len(labels) == 0 {
+		return true
+	}
+	k := labelKey{&labels[0], len(labels)}
+	if _, ok := t.labels[k]; ok {
+		return true
+	}
+	for _, lp := range labels {
+		if n := lp.GetName(); n == model.MetricNameLabel || !model.LegacyValidation.IsValidMetricName(n) {
+			return false
+		}
+	}
+	t.labels[k] = validated
+	return true
+}
+
+// writeHeader writes a family's HELP (when it has one) and TYPE lines.
+func (t *textWriter) writeHeader(w *bufio.Writer, name string, help *string, typ dto.MetricType) {
+	if help != nil {
 		_, _ = w.WriteString("# HELP ")
 		_, _ = w.WriteString(name)
 		_ = w.WriteByte(' ')
-		_, _ = helpEscaper.WriteString(w, *mf.Help)
+		_, _ = helpEscaper.WriteString(w, *help)
 		_ = w.WriteByte('\n')
 	}
 	_, _ = w.WriteString("# TYPE ")
@@ -125,39 +191,32 @@ func (t *textWriter) writeFamily(w *bufio.Writer, mf *dto.MetricFamily) (bool, e
 	} else {
 		_, _ = w.WriteString(" gauge\n")
 	}
-	for _, m := range mf.Metric {
-		_, _ = w.WriteString(name)
-		if len(m.Label) > 0 {
-			k := labelKey{&m.Label[0], len(m.Label)}
-			switch s := t.labels[k]; s {
-			case validated:
-				t.scratch = appendLabels(t.scratch[:0], m.Label)
-				_, _ = w.Write(t.scratch)
-				t.labels[k] = writtenOnce
-			case writtenOnce:
-				start := len(t.arena)
-				t.arena = appendLabels(t.arena, m.Label)
-				t.labels[k] = span{int32(start), int32(len(t.arena) - start)}
-				_, _ = w.Write(t.arena[start:])
-			default:
-				_, _ = w.Write(t.arena[s.off : s.off+s.n])
-			}
-		}
-		_ = w.WriteByte(' ')
-		var v float64
-		if typ == dto.MetricType_COUNTER {
-			v = m.Counter.GetValue()
-		} else {
-			v = m.Gauge.GetValue()
-		}
-		t.writeFloat(w, v)
-		if err := w.WriteByte('\n'); err != nil {
-			// bufio.Writer keeps its first error: checking the last
-			// write of each series is enough.
-			return true, err
+}
+
+// writeSeries writes one series whose labels were checked.
+func (t *textWriter) writeSeries(w *bufio.Writer, name string, labels []*dto.LabelPair, v float64) error {
+	_, _ = w.WriteString(name)
+	if len(labels) > 0 {
+		k := labelKey{&labels[0], len(labels)}
+		switch s := t.labels[k]; s {
+		case validated:
+			t.scratch = appendLabels(t.scratch[:0], labels)
+			_, _ = w.Write(t.scratch)
+			t.labels[k] = writtenOnce
+		case writtenOnce:
+			start := len(t.arena)
+			t.arena = appendLabels(t.arena, labels)
+			t.labels[k] = span{int32(start), int32(len(t.arena) - start)}
+			_, _ = w.Write(t.arena[start:])
+		default:
+			_, _ = w.Write(t.arena[s.off : s.off+s.n])
 		}
 	}
-	return true, nil
+	_ = w.WriteByte(' ')
+	t.writeFloat(w, v)
+	// bufio.Writer keeps its first error: checking the last write of each
+	// series is enough.
+	return w.WriteByte('\n')
 }
 
 // appendLabels appends the text of labels, whose names were checked, as

@@ -108,7 +108,7 @@ func TestTextWriterLikeExpfmt(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			var gotErrs int
-			Write(rec, req, mfs, nil, func(string, error) { gotErrs++ })
+			Write(rec, req, mfs, nil, nil, func(string, error) { gotErrs++ })
 			if diff := cmp.Diff(want.String(), rec.Body.String()); diff != "" {
 				t.Errorf("%s, Accept %q: differs from expfmt (-expfmt +nodeagent):\n%s", name, accept, diff)
 			}
@@ -177,7 +177,7 @@ func FuzzTextWriterLikeExpfmt(f *testing.F) {
 				_ = enc.Encode(mf) // an error leaves what expfmt wrote before it
 			}
 			rec := httptest.NewRecorder()
-			Write(rec, req, mfs, nil, func(string, error) {})
+			Write(rec, req, mfs, nil, nil, func(string, error) {})
 			if want.String() != rec.Body.String() {
 				t.Errorf("Accept %q: differs from expfmt\nexpfmt:\n%s\nnodeagent:\n%s", accept, want.String(), rec.Body.String())
 			}
