@@ -2,15 +2,12 @@ package exposition
 
 import (
 	"bytes"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 )
@@ -46,52 +43,6 @@ families:
 		compact = append(compact, c)
 	}
 	return sorted, rest, compact
-}
-
-// TestCompactLikeExpfmt: families given in compact form are answered, in
-// every text format and escaping scheme, byte for byte as expfmt writes
-// their client_model form, merged by name with the client_model families
-// of the same answer.
-func TestCompactLikeExpfmt(t *testing.T) {
-	sets := map[string][]*dto.MetricFamily{
-		"e2e golden":              parsedFamilies(t, "../../cmd/nodeagent/testdata/e2e/metrics.prom"),
-		"kubelet 1.35 capture":    parsedFamilies(t, "../fakekubelet/testdata/k8s-1.35_metrics-cadvisor.txt"),
-		"shared label slices etc": sharedFamilies(),
-	}
-	for name, mfs := range sets {
-		sorted, rest, compact := splitCompact(mfs)
-		if len(compact) == 0 || len(rest) == 0 {
-			t.Fatalf("%s: %d compact and %d other families; want both", name, len(compact), len(rest))
-		}
-		for _, accept := range []string{
-			"",
-			"text/plain;version=0.0.4;escaping=dots",
-			"text/plain;version=1.0.0;escaping=allow-utf-8",
-			"text/plain;version=1.0.0;escaping=underscores",
-		} {
-			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-			if accept != "" {
-				req.Header.Set("Accept", accept)
-			}
-			var want bytes.Buffer
-			enc := expfmt.NewEncoder(&want, expfmt.NegotiateAccept(req.Header, expfmt.DefaultAcceptedFormats()...))
-			var wantErrs int
-			for _, mf := range sorted {
-				if enc.Encode(mf) != nil {
-					wantErrs++
-				}
-			}
-			rec := httptest.NewRecorder()
-			var gotErrs int
-			Write(rec, req, rest, compact, nil, func(string, error) { gotErrs++ })
-			if diff := cmp.Diff(want.String(), rec.Body.String()); diff != "" {
-				t.Errorf("%s, Accept %q: differs from expfmt (-expfmt +nodeagent):\n%s", name, accept, diff)
-			}
-			if gotErrs != wantErrs {
-				t.Errorf("%s, Accept %q: %d encoding errors logged, expfmt had %d", name, accept, gotErrs, wantErrs)
-			}
-		}
-	}
 }
 
 // TestCompactMetricFamily: the client_model form of a compact family is

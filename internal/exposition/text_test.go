@@ -77,14 +77,20 @@ func sharedFamilies() []*dto.MetricFamily {
 
 // TestTextWriterLikeExpfmt: the answer in each text format and escaping
 // scheme is byte for byte expfmt's, over the end-to-end goldens, a real
-// kubelet's /metrics/cadvisor and families built to reach every branch.
+// kubelet's /metrics/cadvisor and families built to reach every branch;
+// and so it is when the counters and gauges among them are given in
+// compact form, merged by name with the rest.
 func TestTextWriterLikeExpfmt(t *testing.T) {
 	sets := map[string][]*dto.MetricFamily{
 		"e2e golden":              parsedFamilies(t, "../../cmd/nodeagent/testdata/e2e/metrics.prom"),
 		"kubelet 1.35 capture":    parsedFamilies(t, "../fakekubelet/testdata/k8s-1.35_metrics-cadvisor.txt"),
 		"shared label slices etc": sharedFamilies(),
 	}
-	for name, mfs := range sets {
+	for name, set := range sets {
+		mfs, rest, compact := splitCompact(set)
+		if len(compact) == 0 || len(rest) == 0 {
+			t.Fatalf("%s: %d compact and %d other families; want both", name, len(compact), len(rest))
+		}
 		for _, accept := range []string{
 			"",
 			"text/plain;version=0.0.4",
@@ -106,14 +112,19 @@ func TestTextWriterLikeExpfmt(t *testing.T) {
 					wantErrs++
 				}
 			}
-			rec := httptest.NewRecorder()
-			var gotErrs int
-			Write(rec, req, mfs, nil, nil, func(string, error) { gotErrs++ })
-			if diff := cmp.Diff(want.String(), rec.Body.String()); diff != "" {
-				t.Errorf("%s, Accept %q: differs from expfmt (-expfmt +nodeagent):\n%s", name, accept, diff)
-			}
-			if gotErrs != wantErrs {
-				t.Errorf("%s, Accept %q: %d encoding errors logged, expfmt had %d", name, accept, gotErrs, wantErrs)
+			for form, answer := range map[string]func(http.ResponseWriter, func(string, error)){
+				"client_model": func(w http.ResponseWriter, logf func(string, error)) { Write(w, req, mfs, nil, nil, logf) },
+				"compact":      func(w http.ResponseWriter, logf func(string, error)) { Write(w, req, rest, compact, nil, logf) },
+			} {
+				rec := httptest.NewRecorder()
+				var gotErrs int
+				answer(rec, func(string, error) { gotErrs++ })
+				if diff := cmp.Diff(want.String(), rec.Body.String()); diff != "" {
+					t.Errorf("%s, Accept %q, %s families: differs from expfmt (-expfmt +nodeagent):\n%s", name, accept, form, diff)
+				}
+				if gotErrs != wantErrs {
+					t.Errorf("%s, Accept %q, %s families: %d encoding errors logged, expfmt had %d", name, accept, form, gotErrs, wantErrs)
+				}
 			}
 			if want.Len() == 0 {
 				t.Errorf("%s, Accept %q: nothing written", name, accept)
