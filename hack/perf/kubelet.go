@@ -264,6 +264,8 @@ type block struct {
 	series, bytes   int64
 	kubeletTicks    int
 	nodeagentTicks  int
+	kubeletSys      int     // system time of kubeletTicks
+	nodeagentSys    int     // system time of nodeagentTicks
 	kubeletRSS, rss float64 // MiB after the block; rss is nodeagent's
 }
 
@@ -274,6 +276,8 @@ func (b *block) add(o block) {
 	b.bytes += o.bytes
 	b.kubeletTicks += o.kubeletTicks
 	b.nodeagentTicks += o.nodeagentTicks
+	b.kubeletSys += o.kubeletSys
+	b.nodeagentSys += o.nodeagentSys
 	b.kubeletRSS, b.rss = o.kubeletRSS, o.rss
 }
 
@@ -281,8 +285,8 @@ func (b *block) add(o block) {
 // processes' CPU.
 func runBlock(kubelet, nodeagent, target *process, n int, quiet time.Duration) (block, error) {
 	var b block
-	k0, err1 := kubelet.cpuTicks()
-	a0, err2 := nodeagent.cpuTicks()
+	ku0, ks0, err1 := kubelet.cpuSplit()
+	au0, as0, err2 := nodeagent.cpuSplit()
 	if err := errors.Join(err1, err2); err != nil {
 		return b, err
 	}
@@ -300,12 +304,13 @@ func runBlock(kubelet, nodeagent, target *process, n int, quiet time.Duration) (
 		b.bytes += s.bytes
 	}
 	b.wall = time.Since(t0)
-	k1, err1 := kubelet.cpuTicks()
-	a1, err2 := nodeagent.cpuTicks()
+	ku1, ks1, err1 := kubelet.cpuSplit()
+	au1, as1, err2 := nodeagent.cpuSplit()
 	if err := errors.Join(err1, err2); err != nil {
 		return b, err
 	}
-	b.kubeletTicks, b.nodeagentTicks = k1-k0, a1-a0
+	b.kubeletTicks, b.nodeagentTicks = ku1+ks1-ku0-ks0, au1+as1-au0-as0
+	b.kubeletSys, b.nodeagentSys = ks1-ks0, as1-as0
 	b.kubeletRSS, err1 = kubelet.rssMiB()
 	b.rss, err2 = nodeagent.rssMiB()
 	return b, errors.Join(err1, err2)
@@ -445,6 +450,8 @@ func kubeletCompare(nodeagentBin string, o kubeletOptions) error {
 	extra := float64(total.n.kubeletTicks) - idleTicks(total.q.kubeletTicks, total.q.wall, total.n.wall)
 	fmt.Printf("- the kubelet's CPU during nodeagent's blocks, less its idle: %.2f ms per nodeagent scrape (%d ticks in %v)\n",
 		extra*float64(tick.Milliseconds())/float64(total.n.scrapes), total.n.kubeletTicks, total.n.wall.Round(time.Millisecond))
+	fmt.Printf("- system time, of the CPU in its own blocks: the kubelet %.0f %%, nodeagent %.0f %%\n",
+		100*float64(total.k.kubeletSys)/float64(total.k.kubeletTicks), 100*float64(total.n.nodeagentSys)/float64(total.n.nodeagentTicks))
 	fmt.Printf("- nodeagent's CPU in the quiet intervals: %d ticks in %v\n", total.q.nodeagentTicks, total.q.wall.Round(time.Millisecond))
 	fmt.Printf("- the kubelet's CPU in the quiet intervals: %d ticks in %v (%.1f %% of a core)\n\n",
 		total.q.kubeletTicks, total.q.wall.Round(time.Millisecond), 100*float64(total.q.kubeletTicks)*tick.Seconds()/total.q.wall.Seconds())

@@ -156,27 +156,33 @@ func (p *process) stop() {
 
 // cpuTicks is the process's user+system time in clock ticks.
 func (p *process) cpuTicks() (int, error) {
+	u, s, err := p.cpuSplit()
+	return u + s, err
+}
+
+// cpuSplit is the process's user and system time in clock ticks.
+func (p *process) cpuSplit() (user, system int, err error) {
 	path := fmt.Sprintf("/proc/%d/stat", p.pid)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("reading %s: %w", path, err)
+		return 0, 0, fmt.Errorf("reading %s: %w", path, err)
 	}
 	// The command name may hold spaces; fields start after its ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("%s: no command name", path)
+		return 0, 0, fmt.Errorf("%s: no command name", path)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("%s: %d fields", path, len(f))
+		return 0, 0, fmt.Errorf("%s: %d fields", path, len(f))
 	}
 	// utime and stime are fields 14 and 15 of the whole line.
 	u, err1 := strconv.Atoi(f[11])
 	s, err2 := strconv.Atoi(f[12])
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
+		return 0, 0, fmt.Errorf("%s: %w", path, err)
 	}
-	return u + s, nil
+	return u, s, nil
 }
 
 // rssMiB is the process's resident memory.
