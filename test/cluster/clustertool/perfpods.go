@@ -79,7 +79,7 @@ func runPerfPods(ctx context.Context, cs *kubernetes.Clientset, ns, image string
 			return fmt.Errorf("updating Deployment %s/%s: %w", ns, perfApp, err)
 		}
 	} else if err != nil {
-		return fmt.Errorf("Deployment %s/%s: %w", ns, perfApp, err)
+		return fmt.Errorf("creating Deployment %s/%s: %w", ns, perfApp, err)
 	}
 	t0 := time.Now()
 	last := ""
