@@ -281,7 +281,7 @@ func (b *block) add(o block) {
 	b.kubeletRSS, b.rss = o.kubeletRSS, o.rss
 }
 
-// run scrapes target n times (n 0: sleeps for quiet) and records both
+// runBlock scrapes target n times (target nil: sleeps for quiet) and records both
 // processes' CPU.
 func runBlock(kubelet, nodeagent, target *process, n int, quiet time.Duration) (block, error) {
 	var b block
