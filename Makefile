@@ -69,7 +69,7 @@ CLUSTER_MODE       ?= cluster
 INTEGRATION_MODE   ?= apiserver
 export CLUSTER_DIR CLUSTER_CACHE
 
-.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration cluster-up cluster-down e2e-cluster lint fmt-check bench soak perf clean image image-smoke package package-test unit-syscalls tools manifests deploy-check helm-lint
+.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration cluster-up cluster-down e2e-cluster lint fmt-check bench soak perf perf-kubelet clean image image-smoke package package-test unit-syscalls tools manifests deploy-check helm-lint
 
 all: build
 
@@ -135,6 +135,24 @@ $(NODE_EXPORTER_BIN):
 PERF_ARGS      ?=
 perf: build $(NODE_EXPORTER_BIN)
 	$(GO) run ./hack/perf --nodeagent $(BIN) --node-exporter $(NODE_EXPORTER_BIN) $(PERF_ARGS)
+
+# nodeagent's /metrics/cadvisor against the kubelet's own on the test
+# cluster's node (hack/perf --kubelet-env, docs/performance.md): brings the
+# cluster up in cluster mode unless it runs so, runs PODS small pods of the
+# harness's image (a Deployment in namespace nodeagent-perf; the node takes
+# 110 pods, 3 of them the static pods), waits until they run, measures,
+# deletes the pods again and stops the cluster if it started it.
+# PERF_KUBELET_ARGS='--kubelet-rounds 10' and the like. Not part of make test.
+PODS              ?= 100
+PERF_KUBELET_ARGS ?=
+perf-kubelet: build
+	@if $(CLUSTER) running && [ "$$(cat $(CLUSTER_DIR)/run/mode)" = cluster ]; then started=0; else started=1; fi; \
+	$(CLUSTER) up cluster || exit 1; \
+	pods() { . $(CLUSTER_DIR)/env && $(CLUSTER_CACHE)/bin/clustertool perf-pods -kubeconfig "$$KUBECONFIG" -image "$$POD_IMAGE" -replicas $$1; }; \
+	pods $(PODS) && $(GO) run ./hack/perf --nodeagent $(BIN) --containers '' --kubelet-env $(CLUSTER_DIR)/env $(PERF_KUBELET_ARGS); rc=$$?; \
+	pods 0 || rc=1; \
+	if [ $$started = 1 ]; then $(CLUSTER) down; fi; \
+	exit $$rc
 
 # The full soak: 10,000 scrapes of the built binary from 4 concurrent
 # clients over every path; resident memory, descriptors and threads must

@@ -9,7 +9,12 @@
 //   - the container layer: nodeagent's /metrics/cadvisor over generated
 //     cgroup trees of growing size (collectors/cadvisor's benchmark node,
 //     written by its TestWriteBenchTree), to show that the cost grows
-//     linearly: CPU per scrape and per series, wall time, bytes sent, RSS.
+//     linearly: CPU per scrape and per series, wall time, bytes sent, RSS;
+//   - with --kubelet-env (make perf-kubelet), the container layer against
+//     a real kubelet: nodeagent's /metrics/cadvisor beside the kubelet's
+//     own on the test cluster's node (test/cluster), in alternating blocks
+//     with a quiet interval for the kubelet's idle CPU: CPU per scrape and
+//     per series of each side, series, RSS.
 //
 // It prints Markdown tables with the load average before and after each
 // part. Timing is the machine's: compare the ratios, not the numbers.
@@ -61,11 +66,23 @@ func main() {
 		containers   = flag.String("containers", "250,500,1000,2000", "container counts of the generated trees (rounded up to pods of 4)")
 		treeScrapes  = flag.Int("tree-scrapes", 20, "scrapes of each generated tree")
 		treeDir      = flag.String("tree-dir", "/dev/shm", "where the generated trees are written (a tmpfs keeps disk I/O out)")
+		kubeletEnv   = flag.String("kubelet-env", "", "the test cluster's env file (/tmp/nodeagent-cluster/env): compare /metrics/cadvisor with that kubelet's")
+		ko           kubeletOptions
 	)
+	flag.StringVar(&ko.auth, "kubelet-auth", "token", "how the kubelet is scraped: token (KUBELET_TOKEN_FILE, as Prometheus does) or cert (the harness's client certificate)")
+	flag.IntVar(&ko.rounds, "kubelet-rounds", 6, "rounds of the comparison with the kubelet")
+	flag.IntVar(&ko.scrapes, "kubelet-scrapes", 30, "scrapes per side and round of the comparison with the kubelet")
+	flag.DurationVar(&ko.settle, "kubelet-settle", 3*time.Minute, "at most this long for both answers' series counts to settle first")
 	flag.Parse()
 	fmt.Printf("# make perf, %s\n\n%d CPUs, %s, %s/%s\n\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if *nodeExporter != "" {
 		if err := host(*nodeagent, *nodeExporter, *scrapes, *rounds); err != nil {
+			fail(err)
+		}
+	}
+	if *kubeletEnv != "" {
+		ko.envFile = *kubeletEnv
+		if err := kubeletCompare(*nodeagent, ko); err != nil {
 			fail(err)
 		}
 	}
@@ -89,11 +106,14 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// process is a started exporter.
+// process is a started exporter, or a running one that was found
+// (cmd nil, pid set).
 type process struct {
-	name string
-	cmd  *exec.Cmd
-	url  string
+	name   string
+	cmd    *exec.Cmd
+	pid    int
+	url    string
+	client *http.Client // nil: client
 }
 
 // start runs bin with args on a free loopback port (listenFlag=host:port)
@@ -110,7 +130,7 @@ func start(name, bin, listenFlag, path string, args ...string) (*process, error)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
-	p := &process{name: name, cmd: cmd, url: "http://" + addr + path}
+	p := &process{name: name, cmd: cmd, pid: cmd.Process.Pid, url: "http://" + addr + path}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(p.url)
@@ -136,32 +156,38 @@ func (p *process) stop() {
 
 // cpuTicks is the process's user+system time in clock ticks.
 func (p *process) cpuTicks() (int, error) {
-	path := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
+	u, s, err := p.cpuSplit()
+	return u + s, err
+}
+
+// cpuSplit is the process's user and system time in clock ticks.
+func (p *process) cpuSplit() (user, system int, err error) {
+	path := fmt.Sprintf("/proc/%d/stat", p.pid)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("reading %s: %w", path, err)
+		return 0, 0, fmt.Errorf("reading %s: %w", path, err)
 	}
 	// The command name may hold spaces; fields start after its ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("%s: no command name", path)
+		return 0, 0, fmt.Errorf("%s: no command name", path)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("%s: %d fields", path, len(f))
+		return 0, 0, fmt.Errorf("%s: %d fields", path, len(f))
 	}
 	// utime and stime are fields 14 and 15 of the whole line.
 	u, err1 := strconv.Atoi(f[11])
 	s, err2 := strconv.Atoi(f[12])
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
+		return 0, 0, fmt.Errorf("%s: %w", path, err)
 	}
-	return u + s, nil
+	return u, s, nil
 }
 
 // rssMiB is the process's resident memory.
 func (p *process) rssMiB() (float64, error) {
-	path := fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)
+	path := fmt.Sprintf("/proc/%d/status", p.pid)
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("opening %s: %w", path, err)

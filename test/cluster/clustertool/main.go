@@ -7,6 +7,7 @@
 //	clustertool bootstrap -kubeconfig FILE -tokens DIR
 //	clustertool wait-node -kubeconfig FILE -node NAME -timeout 2m
 //	clustertool wait-pods -kubelet URL -ca F -cert F -key F -names a,b -timeout 2m
+//	clustertool perf-pods -kubeconfig FILE -replicas 100   (0: delete them)
 package main
 
 import (
@@ -20,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: clustertool image|bootstrap|wait-node|wait-pods [flags]")
+		fmt.Fprintln(os.Stderr, "usage: clustertool image|bootstrap|wait-node|wait-pods|perf-pods [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -36,6 +37,8 @@ func main() {
 		run = waitNodeCommand(fs)
 	case "wait-pods":
 		run = waitPodsCommand(fs)
+	case "perf-pods":
+		run = perfPodsCommand(fs)
 	default:
 		fmt.Fprintf(os.Stderr, "clustertool: unknown command %q\n", os.Args[1])
 		os.Exit(2)
