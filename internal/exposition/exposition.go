@@ -10,7 +10,7 @@
 // compress/gzip's default level costs as much CPU as gathering 1,000
 // containers (docs/performance.md); klauspost/compress's at BestSpeed
 // costs a fifth of that (BenchmarkCompression). Parallel compression of
-// independent gzip members (pgzip) was measured too and dropped: +24 MiB
+// independent gzip members (pgzip) was measured too and dropped: +24–25 MiB
 // of resident memory for its per-block buffers, beyond the container
 // layer's 40 MiB budget.
 package exposition
