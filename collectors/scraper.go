@@ -48,7 +48,8 @@ type Scraper struct {
 	opts    ScraperOptions
 	logger  *slog.Logger
 	slots   chan struct{}
-	entries []*entry // sorted by name
+	workers *goroutines // run every collector call and its execution
+	entries []*entry    // sorted by name
 	byName  map[string]*entry
 
 	mu       sync.Mutex
@@ -114,7 +115,10 @@ func NewScraper(instances []Instance, opts ScraperOptions) (*Scraper, error) {
 		opts:   opts,
 		logger: opts.Logger,
 		slots:  make(chan struct{}, opts.MaxConcurrency),
-		byName: map[string]*entry{},
+		// Longer than any usual scrape interval, so that the goroutines
+		// of one scrape are there for the next.
+		workers: newGoroutines(5 * time.Minute),
+		byName:  map[string]*entry{},
 		successDesc: prometheus.NewDesc("nodeagent_scrape_collector_success",
 			"nodeagent: whether a collector succeeded in this scrape (1) or failed, timed out or was skipped (0).",
 			[]string{"collector"}, nil),
@@ -460,7 +464,7 @@ func (s *Scraper) start(e *entry, deadline time.Time) *run {
 	}
 	r := &run{done: make(chan struct{})}
 	e.running = r
-	go s.execute(e, r, deadline)
+	s.workers.Go(func() { s.execute(e, r, deadline) })
 	return r
 }
 
@@ -553,12 +557,12 @@ func (x *execution) abandon() {
 // returns its families into o.
 func (x *execution) runCall(ctx context.Context, call func(o *output) error) {
 	out := make(chan output, 1)
-	go func() {
+	x.s.workers.Go(func() {
 		var o output
 		o.err = x.s.guard(x.e, func() error { return call(&o) })
 		x.workerDone()
 		out <- o
-	}()
+	})
 	select {
 	case o := <-out:
 		x.finish(o)
@@ -574,12 +578,12 @@ func (x *execution) runMetrics(ctx context.Context) {
 	// allocation that shows.
 	ch := make(chan prometheus.Metric, 16)
 	errc := make(chan error, 1)
-	go func() {
+	x.s.workers.Go(func() {
 		err := x.s.guard(x.e, func() error { return x.e.Collector.Update(ctx, ch) })
 		close(ch)
 		errc <- err
 		x.workerDone()
-	}()
+	})
 	// Sized by the last run, so that a collector's output is not copied
 	// again and again while it grows.
 	ms := make([]prometheus.Metric, 0, x.e.lastLen)
