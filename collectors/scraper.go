@@ -55,11 +55,10 @@ type Scraper struct {
 	mu       sync.Mutex
 	inflight map[string]*gatherCall // Gathers in flight by collector set
 
-	successDesc  *prometheus.Desc
-	durationDesc *prometheus.Desc
-	invalid      prometheus.Counter
-	requests     *prometheus.CounterVec // by outcome: collected, joined
-	runs         *prometheus.CounterVec // by outcome: ran, joined
+	successDesc *prometheus.Desc // for LastSuccess
+	invalid     prometheus.Counter
+	requests    *prometheus.CounterVec // by outcome: collected, joined
+	runs        *prometheus.CounterVec // by outcome: ran, joined
 }
 
 // gatherCall is one Gather in flight, which Gathers for the same collector
@@ -72,6 +71,9 @@ type gatherCall struct {
 
 type entry struct {
 	Instance
+	// labels is the label set of the collector's own series
+	// (nodeagent_scrape_collector_*), built once.
+	labels  []*dto.LabelPair
 	mu      sync.Mutex
 	running *run    // the run in flight, which new scrapes join
 	stuck   *worker // a worker abandoned at its deadline that has not returned
@@ -100,6 +102,12 @@ type worker struct {
 	abandoned bool
 }
 
+// The Scraper's own series, one of each per collector and scrape.
+const (
+	successHelp  = "nodeagent: whether a collector succeeded in this scrape (1) or failed, timed out or was skipped (0)."
+	durationHelp = "nodeagent: how long a collector took in this scrape."
+)
+
 // NewScraper returns a Scraper over the built collectors.
 func NewScraper(instances []Instance, opts ScraperOptions) (*Scraper, error) {
 	if opts.Timeout <= 0 {
@@ -117,14 +125,9 @@ func NewScraper(instances []Instance, opts ScraperOptions) (*Scraper, error) {
 		slots:  make(chan struct{}, opts.MaxConcurrency),
 		// Longer than any usual scrape interval, so that the goroutines
 		// of one scrape are there for the next.
-		workers: newGoroutines(5 * time.Minute),
-		byName:  map[string]*entry{},
-		successDesc: prometheus.NewDesc("nodeagent_scrape_collector_success",
-			"nodeagent: whether a collector succeeded in this scrape (1) or failed, timed out or was skipped (0).",
-			[]string{"collector"}, nil),
-		durationDesc: prometheus.NewDesc("nodeagent_scrape_collector_duration_seconds",
-			"nodeagent: how long a collector took in this scrape.",
-			[]string{"collector"}, nil),
+		workers:     newGoroutines(5 * time.Minute),
+		byName:      map[string]*entry{},
+		successDesc: prometheus.NewDesc("nodeagent_scrape_collector_success", successHelp, []string{"collector"}, nil),
 		invalid: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "nodeagent_exposition_errors_total",
 			Help: "nodeagent: metrics dropped from a response because they were inconsistent (duplicate series, a family with two types).",
@@ -156,7 +159,8 @@ func NewScraper(instances []Instance, opts ScraperOptions) (*Scraper, error) {
 		if _, dup := s.byName[in.Name]; dup {
 			return nil, fmt.Errorf("collector %s given twice", in.Name)
 		}
-		e := &entry{Instance: in}
+		label, name := "collector", in.Name
+		e := &entry{Instance: in, labels: []*dto.LabelPair{{Name: &label, Value: &name}}}
 		s.entries = append(s.entries, e)
 		s.byName[in.Name] = e
 	}
@@ -331,6 +335,19 @@ func (s *Scraper) await(deadline time.Time, entries []*entry, runs []*run) []res
 func (s *Scraper) respond(results []result) (Result, error) {
 	var all []prometheus.Metric
 	outcome := Result{Errors: make(map[string]error, len(results))}
+	// The two series per collector are compact families (a fifth of a
+	// host scrape's series, where client_golang's const metrics and the
+	// registry's checks cost several times what the compact form does),
+	// by collector name as the registry would sort them.
+	byName := func(a, b result) int { return strings.Compare(a.name, b.name) }
+	if !slices.IsSortedFunc(results, byName) {
+		results = slices.Clone(results)
+		slices.SortFunc(results, byName)
+	}
+	success := &exposition.CompactFamily{Name: "nodeagent_scrape_collector_success", Help: successHelp, Type: dto.MetricType_GAUGE,
+		Labels: make([][]*dto.LabelPair, 0, len(results)), Values: make([]float64, 0, len(results))}
+	duration := &exposition.CompactFamily{Name: "nodeagent_scrape_collector_duration_seconds", Help: durationHelp, Type: dto.MetricType_GAUGE,
+		Labels: make([][]*dto.LabelPair, 0, len(results)), Values: make([]float64, 0, len(results))}
 	for _, r := range results {
 		outcome.Errors[r.name] = r.err
 		ok := 0.0
@@ -338,10 +355,11 @@ func (s *Scraper) respond(results []result) (Result, error) {
 			ok = 1
 		}
 		all = append(all, r.metrics...)
-		all = append(all,
-			prometheus.MustNewConstMetric(s.successDesc, prometheus.GaugeValue, ok, r.name),
-			prometheus.MustNewConstMetric(s.durationDesc, prometheus.GaugeValue, r.duration.Seconds(), r.name))
+		labels := s.byName[r.name].labels
+		success.Labels, success.Values = append(success.Labels, labels), append(success.Values, ok)
+		duration.Labels, duration.Values = append(duration.Labels, labels), append(duration.Values, r.duration.Seconds())
 	}
+	results = append(results, result{name: "scraper", compact: []*exposition.CompactFamily{duration, success}})
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(MetricSlice(all)); err != nil {
 		return Result{}, fmt.Errorf("registering scrape output: %w", err)

@@ -460,7 +460,8 @@ func TestScraperCompactCollector(t *testing.T) {
 	for _, f := range res.Compact {
 		compact = append(compact, f.Name)
 	}
-	if want := []string{"aaa_first", "test_zz_last"}; !slices.Equal(compact, want) {
+	// The Scraper's own series are compact too.
+	if want := []string{"aaa_first", "nodeagent_scrape_collector_duration_seconds", "nodeagent_scrape_collector_success", "test_zz_last"}; !slices.Equal(compact, want) {
 		t.Errorf("compact families %v, want %v", compact, want)
 	}
 	var names []string
@@ -599,4 +600,36 @@ func TestScraperResultAndLastSuccess(t *testing.T) {
 	if diff := cmp.Diff(want, collectortest.Values(mfs)); diff != "" {
 		t.Errorf("LastSuccess (-want +got):\n%s", diff)
 	}
+}
+
+// The Scraper's own series come out by collector name, whatever order the
+// collectors were asked for in, as the registry sorted them.
+func TestScraperOwnSeriesByCollector(t *testing.T) {
+	var instances []collectors.Instance
+	for _, n := range []string{"b", "c", "a"} {
+		f := &collectortest.Fake{Name: n, Value: 1}
+		if n == "c" {
+			f.Err = errors.New("broken")
+		}
+		instances = append(instances, collectors.Instance{Name: n, Layer: collectors.LayerNode, Collector: f})
+	}
+	s, err := collectors.NewScraper(instances, collectors.ScraperOptions{Timeout: time.Second, MaxConcurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := s.GatherResult(time.Now().Add(time.Second), []string{"c", "a", "b"})
+	for _, mf := range res.All() {
+		if mf.GetName() != "nodeagent_scrape_collector_success" {
+			continue
+		}
+		var got []string
+		for _, m := range mf.GetMetric() {
+			got = append(got, fmt.Sprintf("%s=%v", m.GetLabel()[0].GetValue(), m.GetGauge().GetValue()))
+		}
+		if want := []string{"a=1", "b=1", "c=0"}; !slices.Equal(got, want) {
+			t.Errorf("nodeagent_scrape_collector_success: %v, want %v", got, want)
+		}
+		return
+	}
+	t.Error("no nodeagent_scrape_collector_success")
 }
