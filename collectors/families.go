@@ -2,10 +2,14 @@ package collectors
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // SendFamilies sends client_model families on ch as prometheus.Metrics, so
@@ -46,4 +50,103 @@ func (d dtoMetric) Write(out *dto.Metric) error {
 	proto.Reset(out)
 	proto.Merge(out, d.m)
 	return nil
+}
+
+// SendCompact sends a CompactCollector's families on ch as
+// prometheus.Metrics, as SendFamilies does for a FamilyCollector:
+//
+//	func (c *x) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+//		return SendCompact(ctx, ch, c.UpdateCompact)
+//	}
+func SendCompact(ctx context.Context, ch chan<- prometheus.Metric, update func(context.Context) ([]*exposition.CompactFamily, error)) error {
+	return SendFamilies(ctx, ch, func(ctx context.Context) ([]*dto.MetricFamily, error) {
+		compact, err := update(ctx)
+		mfs := make([]*dto.MetricFamily, len(compact))
+		for i, f := range compact {
+			mfs[i] = f.MetricFamily()
+		}
+		return mfs, err
+	})
+}
+
+// CompactBuilder gathers a host collector's series into compact families
+// in whatever order it reads them, and returns each family's series in the
+// order the registry sorts the Update path's output (by label values), so
+// that a collector can move from Update to UpdateCompact without changing
+// a byte of what it serves. The zero value is ready; a builder is for one
+// Update.
+type CompactBuilder struct {
+	families []*exposition.CompactFamily
+	byName   map[string]int
+}
+
+// Add adds one series. labels must be sorted by label name (LabelSet
+// builds them so) and may be shared between series of different
+// families; name's help and type are those of its first series.
+func (b *CompactBuilder) Add(name, help string, typ dto.MetricType, labels []*dto.LabelPair, v float64) {
+	i, ok := b.byName[name]
+	if !ok {
+		if b.byName == nil {
+			b.byName = map[string]int{}
+		}
+		i = len(b.families)
+		b.byName[name] = i
+		b.families = append(b.families, &exposition.CompactFamily{Name: name, Help: help, Type: typ})
+	}
+	f := b.families[i]
+	f.Labels = append(f.Labels, labels)
+	f.Values = append(f.Values, v)
+}
+
+// Families returns the families built, each family's series sorted by
+// their label values.
+func (b *CompactBuilder) Families() []*exposition.CompactFamily {
+	for _, f := range b.families {
+		sortSeries(f)
+	}
+	return b.families
+}
+
+// sortSeries sorts f's series by label values, label by label, as
+// client_golang's registry sorts a family's metrics.
+func sortSeries(f *exposition.CompactFamily) {
+	less := func(i, j int) int {
+		a, b := f.Labels[i], f.Labels[j]
+		for k := range min(len(a), len(b)) {
+			if c := strings.Compare(a[k].GetValue(), b[k].GetValue()); c != 0 {
+				return c
+			}
+		}
+		return len(a) - len(b)
+	}
+	sorted := true
+	for i := 1; i < len(f.Values) && sorted; i++ {
+		sorted = less(i-1, i) <= 0
+	}
+	if sorted {
+		return
+	}
+	idx := make([]int, len(f.Values))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, less)
+	labels := make([][]*dto.LabelPair, len(idx))
+	values := make([]float64, len(idx))
+	for k, i := range idx {
+		labels[k], values[k] = f.Labels[i], f.Values[i]
+	}
+	f.Labels, f.Values = labels, values
+}
+
+// LabelSet returns a label set for CompactBuilder.Add from name, value
+// pairs, sorted by name.
+func LabelSet(nameValues ...string) []*dto.LabelPair {
+	kept := slices.Clone(nameValues) // the pairs point into it
+	out := make([]*dto.LabelPair, 0, len(kept)/2)
+	for i := 0; i+1 < len(kept); i += 2 {
+		out = append(out, &dto.LabelPair{Name: &kept[i], Value: &kept[i+1]})
+	}
+	slices.SortFunc(out, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return out
 }

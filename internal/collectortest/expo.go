@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/ from the current output")
@@ -27,7 +30,39 @@ func Updating() bool { return *update }
 // Exposition runs c once and returns its output in the text format, with
 // the error Update returned. The output goes through a pedantic registry,
 // so an inconsistent collector fails the test.
+//
+// For a CompactCollector it calls UpdateCompact, as the Scraper does, and
+// returns the text answer written from its families as they come, which
+// is what is served: each family's series in the collector's order. They
+// go through the pedantic registry too, for its consistency checks.
 func Exposition(t testing.TB, c collectors.Collector) ([]byte, error) {
+	t.Helper()
+	if cc, ok := c.(collectors.CompactCollector); ok {
+		return compactExposition(t, cc)
+	}
+	return updateExposition(t, c)
+}
+
+func compactExposition(t testing.TB, c collectors.CompactCollector) ([]byte, error) {
+	t.Helper()
+	compact, err := c.UpdateCompact(context.Background())
+	updateExposition(t, updateFunc(func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		return collectors.SendCompact(ctx, ch, func(context.Context) ([]*exposition.CompactFamily, error) { return compact, nil })
+	}))
+	fams := slices.Clone(compact)
+	slices.SortFunc(fams, func(a, b *exposition.CompactFamily) int { return strings.Compare(a.Name, b.Name) })
+	rec := httptest.NewRecorder()
+	exposition.Write(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil), nil, fams, nil,
+		func(msg string, err error) { t.Errorf("%s: %v", msg, err) })
+	return rec.Body.Bytes(), err
+}
+
+// updateFunc is a function as a collectors.Collector.
+type updateFunc func(ctx context.Context, ch chan<- prometheus.Metric) error
+
+func (f updateFunc) Update(ctx context.Context, ch chan<- prometheus.Metric) error { return f(ctx, ch) }
+
+func updateExposition(t testing.TB, c collectors.Collector) ([]byte, error) {
 	t.Helper()
 	ch := make(chan prometheus.Metric)
 	var ms collectors.MetricSlice

@@ -9,12 +9,14 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 	"github.com/prometheus/procfs/sysfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/devicefilter"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // defaultNetDeviceExclude is the Kubernetes default of
@@ -71,9 +73,12 @@ type netdevCollector struct {
 	ifAlias   bool
 	detailed  bool
 	stats     func() (map[string]netdevCounters, error)
-	descs     map[string]*prometheus.Desc // by statistic, as node_exporter names them
-	address   *prometheus.Desc            // nil unless --collector.netdev.address-info
+	help      map[string]string // by statistic, as node_exporter names them
+	address   bool              // --collector.netdev.address-info
 	addresses func() ([]ifaceAddrs, error)
+	// labels are the label sets of the devices of the last scrape, by
+	// name (and alias), so that each is built once while it exists.
+	labels map[string][]*dto.LabelPair
 }
 
 // netdevCounters are one interface's counters by node_exporter's statistic
@@ -140,7 +145,8 @@ func newNetdevCollector(env collectors.Env, cfg netdevConfig) (*netdevCollector,
 		devices:   devices,
 		ifAlias:   cfg.ifAlias,
 		detailed:  cfg.detailed,
-		descs:     map[string]*prometheus.Desc{},
+		help:      map[string]string{},
+		address:   cfg.addressInfo,
 		addresses: hostAddresses,
 	}
 	if cfg.netlink {
@@ -149,25 +155,26 @@ func newNetdevCollector(env collectors.Env, cfg netdevConfig) (*netdevCollector,
 		proc, path := env.Proc, env.Paths.ProcFS+"/net/dev"
 		c.stats = func() (map[string]netdevCounters, error) { return procNetdev(proc, path) }
 	}
-	labels := []string{"device"}
-	if cfg.ifAlias {
-		labels = append(labels, "ifalias")
-	}
-	for stat, name := range netdevFamilies {
-		c.descs[stat] = prometheus.NewDesc(name, "Network device statistic "+stat+".", labels, nil)
-	}
-	if cfg.addressInfo {
-		c.address = prometheus.NewDesc("node_network_address_info", "node network address by device",
-			[]string{"device", "address", "netmask", "scope"}, nil)
+	for stat := range netdevFamilies {
+		c.help[stat] = "Network device statistic " + stat + "."
 	}
 	return c, nil
 }
 
-func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *netdevCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the counters as compact families: a host's
+// largest collector by series (a dozen per interface), whose label sets
+// change only when an interface comes or goes.
+func (c *netdevCollector) UpdateCompact(_ context.Context) ([]*exposition.CompactFamily, error) {
 	devs, err := c.stats()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var b collectors.CompactBuilder
+	labels := make(map[string][]*dto.LabelPair, len(devs))
 	for name, counters := range devs {
 		if c.devices.Ignored(name) {
 			continue
@@ -175,20 +182,27 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 		if !c.detailed {
 			foldLegacy(counters)
 		}
-		lv := []string{hostfile.ValidLabel(name)}
+		key, lv := name, []string{"device", hostfile.ValidLabel(name)}
 		if c.ifAlias {
-			lv = append(lv, hostfile.ValidLabel(c.alias(name)))
+			alias := hostfile.ValidLabel(c.alias(name))
+			key, lv = name+"\x00"+alias, append(lv, "ifalias", alias)
 		}
+		ls, ok := c.labels[key]
+		if !ok {
+			ls = collectors.LabelSet(lv...)
+		}
+		labels[key] = ls
 		for stat, v := range counters {
-			ch <- prometheus.MustNewConstMetric(c.descs[stat], prometheus.CounterValue, float64(v), lv...)
+			b.Add(netdevFamilies[stat], c.help[stat], dto.MetricType_COUNTER, ls, float64(v))
 		}
 	}
-	if c.address == nil {
-		return nil
+	c.labels = labels // runs of one collector are serial
+	if !c.address {
+		return b.Families(), nil
 	}
 	ifaces, err := c.addresses()
 	if err != nil {
-		return fmt.Errorf("listing network interfaces: %w", err)
+		return b.Families(), fmt.Errorf("listing network interfaces: %w", err)
 	}
 	for _, iface := range ifaces {
 		if c.devices.Ignored(iface.name) {
@@ -200,11 +214,12 @@ func (c *netdevCollector) Update(_ context.Context, ch chan<- prometheus.Metric)
 				continue
 			}
 			ones, _ := ipNet.Mask.Size()
-			ch <- prometheus.MustNewConstMetric(c.address, prometheus.GaugeValue, 1,
-				hostfile.ValidLabel(iface.name), ip.String(), strconv.Itoa(ones), addressScope(ip))
+			b.Add("node_network_address_info", "node network address by device", dto.MetricType_GAUGE,
+				collectors.LabelSet("device", hostfile.ValidLabel(iface.name), "address", ip.String(),
+					"netmask", strconv.Itoa(ones), "scope", addressScope(ip)), 1)
 		}
 	}
-	return nil
+	return b.Families(), nil
 }
 
 // procNetdev reads <procfs>/net/dev: the reading process's network
