@@ -15,10 +15,12 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs/sysfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -47,9 +49,9 @@ type netclassConfig struct {
 
 // netclassAttr is one numeric attribute of /sys/class/net/<iface>.
 type netclassAttr struct {
-	desc  *prometheus.Desc
-	typ   prometheus.ValueType
-	value func(*sysfs.NetClassIface) *int64
+	name, help string
+	typ        dto.MetricType
+	value      func(*sysfs.NetClassIface) *int64
 }
 
 // netclassCollector serves /sys/class/net as node_exporter's netclass
@@ -60,16 +62,17 @@ type netclassCollector struct {
 	// On sysfs, each device's attributes are kept open between scrapes
 	// and re-read with pread (hostfile.AttrDir); elsewhere (fixture
 	// trees) they are read by path through procfs.
-	onSysfs  bool
-	mu       sync.Mutex
-	kept     map[string]*hostfile.AttrDir
-	maxKept  int // maxKeptNetDevices; tests lower it
-	logger   *slog.Logger
-	ignored  *regexp.Regexp
-	cfg      netclassConfig
-	up, info *prometheus.Desc
-	speed    *prometheus.Desc
-	attrs    []netclassAttr
+	onSysfs bool
+	mu      sync.Mutex
+	kept    map[string]*hostfile.AttrDir
+	maxKept int // maxKeptNetDevices; tests lower it
+	logger  *slog.Logger
+	ignored *regexp.Regexp
+	cfg     netclassConfig
+	attrs   []netclassAttr
+	// labels are the devices' label sets ({device=...}) of the last
+	// scrape, so that each is built once while the device exists.
+	labels map[string][]*dto.LabelPair
 }
 
 func newNetclassCollector(env collectors.Env, cfg netclassConfig) (*netclassCollector, error) {
@@ -81,11 +84,11 @@ func newNetclassCollector(env collectors.Env, cfg netclassConfig) (*netclassColl
 		return nil, fmt.Errorf("--collector.netclass.ignored-devices: %w", err)
 	}
 	// node_exporter's help for these is "Network device property: <name>".
-	attr := func(name string, typ prometheus.ValueType, value func(*sysfs.NetClassIface) *int64) netclassAttr {
+	attr := func(name string, typ dto.MetricType, value func(*sysfs.NetClassIface) *int64) netclassAttr {
 		help := "Network device property: " + strings.TrimPrefix(name, "node_network_")
-		return netclassAttr{desc: prometheus.NewDesc(name, help, []string{"device"}, nil), typ: typ, value: value}
+		return netclassAttr{name: name, help: help, typ: typ, value: value}
 	}
-	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	gauge, counter := dto.MetricType_GAUGE, dto.MetricType_COUNTER
 	return &netclassCollector{
 		sys:     env.Sys,
 		netDir:  filepath.Join(env.Paths.SysFS, "class", "net"),
@@ -95,13 +98,6 @@ func newNetclassCollector(env collectors.Env, cfg netclassConfig) (*netclassColl
 		logger:  env.Logger,
 		ignored: ignored,
 		cfg:     cfg,
-		up: prometheus.NewDesc("node_network_up",
-			"Value is 1 if operstate is 'up', 0 otherwise.", []string{"device"}, nil),
-		info: prometheus.NewDesc("node_network_info",
-			"Non-numeric data from /sys/class/net/<iface>, value is always 1.",
-			[]string{"device", "address", "broadcast", "duplex", "operstate", "adminstate", "ifalias"}, nil),
-		speed: prometheus.NewDesc("node_network_speed_bytes",
-			"Network device property: speed_bytes", []string{"device"}, nil),
 		attrs: []netclassAttr{
 			attr("node_network_address_assign_type", gauge, func(i *sysfs.NetClassIface) *int64 { return i.AddrAssignType }),
 			attr("node_network_carrier", gauge, func(i *sysfs.NetClassIface) *int64 { return i.Carrier }),
@@ -124,22 +120,32 @@ func newNetclassCollector(env collectors.Env, cfg netclassConfig) (*netclassColl
 }
 
 func (c *netclassCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the attributes as compact families: a host's
+// second largest collector by series (16 or more per interface), whose
+// label sets change only when an interface comes or goes.
+func (c *netclassCollector) UpdateCompact(ctx context.Context) ([]*exposition.CompactFamily, error) {
 	devices, err := c.sys.NetClassDevices()
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 			c.logger.Debug("netclass: cannot list network devices", "err", err)
-			return fmt.Errorf("%w: %w", collectors.ErrNoData, err)
+			return nil, fmt.Errorf("%w: %w", collectors.ErrNoData, err)
 		}
-		return fmt.Errorf("listing network devices: %w", err)
+		return nil, fmt.Errorf("listing network devices: %w", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	seen := make(map[string]bool, len(devices))
 	defer c.closeGone(seen)
+	var b collectors.CompactBuilder
+	labels := make(map[string][]*dto.LabelPair, len(devices))
+	defer func() { c.labels = labels }()
 	var errs []error
 	for _, dev := range devices {
 		if err := ctx.Err(); err != nil {
-			return err
+			return b.Families(), err
 		}
 		if c.ignored.MatchString(dev) {
 			continue
@@ -160,9 +166,9 @@ func (c *netclassCollector) Update(ctx context.Context, ch chan<- prometheus.Met
 			errs = append(errs, fmt.Errorf("network device %s: %w", dev, err))
 			continue
 		}
-		c.send(ch, iface)
+		c.add(&b, labels, iface)
 	}
-	return errors.Join(errs...)
+	return b.Families(), errors.Join(errs...)
 }
 
 // netclassFiles are the attributes of /sys/class/net/<iface> that send
@@ -312,27 +318,36 @@ func setNetclassAttr(iface *sysfs.NetClassIface, attr, v string) {
 	}
 }
 
-func (c *netclassCollector) send(ch chan<- prometheus.Metric, iface *sysfs.NetClassIface) {
+// add adds one interface's series to b; labels collects the label sets of
+// this scrape's devices.
+func (c *netclassCollector) add(b *collectors.CompactBuilder, labels map[string][]*dto.LabelPair, iface *sysfs.NetClassIface) {
 	up := 0.0
 	if iface.OperState == "up" {
 		up = 1
 	}
 	// Label values must be UTF-8; ifalias is whatever an administrator set.
 	name := hostfile.ValidLabel(iface.Name)
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, name)
-	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, name,
-		hostfile.ValidLabel(iface.Address), hostfile.ValidLabel(iface.Broadcast),
-		hostfile.ValidLabel(iface.Duplex), hostfile.ValidLabel(iface.OperState),
-		adminState(iface.Flags), hostfile.ValidLabel(iface.IfAlias))
+	ls, ok := c.labels[name]
+	if !ok {
+		ls = collectors.LabelSet("device", name)
+	}
+	labels[name] = ls
+	gauge := dto.MetricType_GAUGE
+	b.Add("node_network_up", "Value is 1 if operstate is 'up', 0 otherwise.", gauge, ls, up)
+	b.Add("node_network_info", "Non-numeric data from /sys/class/net/<iface>, value is always 1.", gauge,
+		collectors.LabelSet("device", name,
+			"address", hostfile.ValidLabel(iface.Address), "broadcast", hostfile.ValidLabel(iface.Broadcast),
+			"duplex", hostfile.ValidLabel(iface.Duplex), "operstate", hostfile.ValidLabel(iface.OperState),
+			"adminstate", adminState(iface.Flags), "ifalias", hostfile.ValidLabel(iface.IfAlias)), 1)
 	for _, a := range c.attrs {
 		if v := a.value(iface); v != nil {
-			ch <- prometheus.MustNewConstMetric(a.desc, a.typ, float64(*v), name)
+			b.Add(a.name, a.help, a.typ, ls, float64(*v))
 		}
 	}
 	// The kernel reports Mbit/s, and -1 when the speed is unknown;
 	// node_exporter serves the -1 as -125000 bytes unless told to skip it.
 	if s := iface.Speed; s != nil && (*s >= 0 || !c.cfg.ignoreInvalidSpeed) {
-		ch <- prometheus.MustNewConstMetric(c.speed, prometheus.GaugeValue, float64(*s*1000*1000/8), name)
+		b.Add("node_network_speed_bytes", "Network device property: speed_bytes", gauge, ls, float64(*s*1000*1000/8))
 	}
 }
 
