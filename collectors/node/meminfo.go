@@ -6,9 +6,11 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -27,8 +29,8 @@ func init() {
 
 // meminfoField is one /proc/meminfo key as node_exporter serves it.
 type meminfoField struct {
-	desc  *prometheus.Desc
-	value func(*procfs.Meminfo) *uint64
+	name, help string
+	value      func(*procfs.Meminfo) *uint64
 }
 
 // meminfoCollector serves /proc/meminfo as node_exporter 1.12 does: the
@@ -46,7 +48,7 @@ func newMeminfoCollector(env collectors.Env) *meminfoCollector {
 	add := func(name string, value func(*procfs.Meminfo) *uint64) {
 		// node_exporter's help names the field: the metric name less its prefix.
 		help := fmt.Sprintf("Memory information field %s.", strings.TrimPrefix(name, "node_memory_"))
-		c.fields = append(c.fields, meminfoField{prometheus.NewDesc(name, help, nil, nil), value})
+		c.fields = append(c.fields, meminfoField{name, help, value})
 	}
 	add("node_memory_Active_bytes", func(m *procfs.Meminfo) *uint64 { return m.ActiveBytes })
 	add("node_memory_Active_anon_bytes", func(m *procfs.Meminfo) *uint64 { return m.ActiveAnonBytes })
@@ -103,15 +105,27 @@ func newMeminfoCollector(env collectors.Env) *meminfoCollector {
 	return c
 }
 
-func (c *meminfoCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *meminfoCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the fields as compact families (some fifty series
+// without labels).
+func (c *meminfoCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
 	m, err := c.proc.Meminfo()
 	if err != nil {
-		return fmt.Errorf("reading %s/meminfo: %w", c.procPath, err)
+		return nil, fmt.Errorf("reading %s/meminfo: %w", c.procPath, err)
 	}
+	fams := make([]*exposition.CompactFamily, 0, len(c.fields))
 	for _, f := range c.fields {
 		if v := f.value(&m); v != nil {
-			ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, float64(*v))
+			fams = append(fams, &exposition.CompactFamily{Name: f.name, Help: f.help, Type: dto.MetricType_GAUGE,
+				Labels: noLabels, Values: []float64{float64(*v)}})
 		}
 	}
-	return nil
+	return fams, nil
 }
+
+// noLabels is the label sets of a family of one series without labels,
+// shared by every such family and never modified.
+var noLabels = [][]*dto.LabelPair{nil}
