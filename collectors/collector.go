@@ -77,12 +77,12 @@ type FamilyCollector interface {
 }
 
 // CompactCollector is an optional interface for the collectors with the
-// most series (the container layer): it returns counter and gauge
-// families in compact form, whose series share label sets and cost a
+// most series (the container layer, the host layer's largest): it returns
+// counter, gauge and untyped families in compact form, whose series share label sets and cost a
 // sixth of client_model's objects (exposition.CompactFamily), and which
 // the text answer writes straight out. The collector owns their
 // correctness as a FamilyCollector does; the Scraper checks only that each
-// is a counter or gauge with as many label sets as values, and drops and
+// is a counter, gauge or untyped with as many label sets as values, and drops and
 // counts one that is not. When a Collector implements CompactCollector,
 // the Scraper calls only UpdateCompact.
 type CompactCollector interface {

@@ -389,7 +389,7 @@ func (s *Scraper) respond(results []result) (Result, error) {
 // output, sorted by name, and returns the CompactCollectors' families
 // sorted by name apart; a name already present in either is dropped,
 // because one response must not carry a family twice, and so is a compact
-// family that is not a counter or gauge with a label set per value.
+// family that is not a counter, gauge or untyped with a label set per value.
 func mergeFamilies(mfs []*dto.MetricFamily, results []result) ([]*dto.MetricFamily, []*exposition.CompactFamily, error) {
 	var errs []error
 	added := false
@@ -418,8 +418,8 @@ func mergeFamilies(mfs []*dto.MetricFamily, results []result) ([]*dto.MetricFami
 			case seen[c.Name]:
 				errs = append(errs, fmt.Errorf("collector %s: family %s is already served by another collector; dropped", r.name, c.Name))
 				continue
-			case c.Type != dto.MetricType_COUNTER && c.Type != dto.MetricType_GAUGE:
-				errs = append(errs, fmt.Errorf("collector %s: compact family %s is of type %s, not a counter or gauge; dropped", r.name, c.Name, c.Type))
+			case c.Type != dto.MetricType_COUNTER && c.Type != dto.MetricType_GAUGE && c.Type != dto.MetricType_UNTYPED:
+				errs = append(errs, fmt.Errorf("collector %s: compact family %s is of type %s, not a counter, gauge or untyped; dropped", r.name, c.Name, c.Type))
 				continue
 			case len(c.Labels) != len(c.Values):
 				errs = append(errs, fmt.Errorf("collector %s: compact family %s has %d label sets for %d values; dropped", r.name, c.Name, len(c.Labels), len(c.Values)))

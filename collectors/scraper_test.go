@@ -417,14 +417,14 @@ func compactGauge(name string, ids ...string) *exposition.CompactFamily {
 // TestScraperCompactCollector: a CompactCollector's families come back
 // apart and sorted from GatherResult, merged by name in their client_model
 // form from Gather; one whose name another collector serves, or whose
-// label sets and values disagree in number, or that is not a counter or
-// gauge, is dropped and counted.
+// label sets and values disagree in number, or that is not a counter,
+// gauge or untyped, is dropped and counted.
 func TestScraperCompactCollector(t *testing.T) {
 	t.Parallel()
 	mismatched := compactGauge("test_bad_mismatch", "/a", "/b")
 	mismatched.Labels = mismatched.Labels[:1]
-	untyped := compactGauge("test_bad_untyped", "/a")
-	untyped.Type = dto.MetricType_UNTYPED
+	summary := compactGauge("test_bad_summary", "/a")
+	summary.Type = dto.MetricType_SUMMARY
 	cc := &compactCollector{
 		familyCollector: familyCollector{families: func() []*dto.MetricFamily {
 			return []*dto.MetricFamily{gaugeFamily("test_from_update_families", false, [2]string{"id", "/"})}
@@ -434,7 +434,7 @@ func TestScraperCompactCollector(t *testing.T) {
 				compactGauge("test_zz_last", "/a", "/b"),
 				compactGauge("test_a_value", "/dup"), // also emitted by the fake collector "a"
 				compactGauge("aaa_first", "/"),
-				mismatched, untyped,
+				mismatched, summary,
 			}
 		},
 	}
@@ -448,7 +448,7 @@ func TestScraperCompactCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := s.GatherResult(time.Now().Add(time.Second), []string{"a", "compact"})
-	for _, want := range []string{"test_a_value is already served", "test_bad_mismatch has 1 label sets for 2 values", "test_bad_untyped is of type UNTYPED"} {
+	for _, want := range []string{"test_a_value is already served", "test_bad_mismatch has 1 label sets for 2 values", "test_bad_summary is of type SUMMARY"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q reported, got %v", want, err)
 		}

@@ -7,8 +7,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// CompactFamily is a counter or gauge family held as the container layer
-// builds it: per series, a label set and a value. A label set is a slice
+// CompactFamily is a counter, gauge or untyped family held as the
+// container layer builds it: per series, a label set and a value. A label set is a slice
 // the collector may share between series of several families (the
 // container layer shares one per cgroup across the ~40 families a cgroup
 // serves), so a series costs a slice header and a float, 32 bytes, where
@@ -25,7 +25,7 @@ import (
 // neither the family nor any label set modified afterwards.
 type CompactFamily struct {
 	Name, Help string
-	Type       dto.MetricType // COUNTER or GAUGE
+	Type       dto.MetricType // COUNTER, GAUGE or UNTYPED
 	Labels     [][]*dto.LabelPair
 	Values     []float64 // one per label set
 }
@@ -49,6 +49,12 @@ func (f *CompactFamily) MetricFamily() *dto.MetricFamily {
 		for i := range ms {
 			cs[i].Value = &vals[i]
 			ms[i].Counter = &cs[i]
+		}
+	case dto.MetricType_UNTYPED:
+		us := make([]dto.Untyped, n)
+		for i := range ms {
+			us[i].Value = &vals[i]
+			ms[i].Untyped = &us[i]
 		}
 	default:
 		gs := make([]dto.Gauge, n)

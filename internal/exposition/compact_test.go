@@ -23,19 +23,22 @@ func splitCompact(mfs []*dto.MetricFamily) (sorted, rest []*dto.MetricFamily, co
 families:
 	for _, mf := range sorted {
 		typ := mf.GetType()
-		if mf.Help == nil || typ != dto.MetricType_COUNTER && typ != dto.MetricType_GAUGE {
+		if mf.Help == nil || typ != dto.MetricType_COUNTER && typ != dto.MetricType_GAUGE && typ != dto.MetricType_UNTYPED {
 			rest = append(rest, mf)
 			continue
 		}
 		c := &CompactFamily{Name: mf.GetName(), Help: mf.GetHelp(), Type: typ}
 		for _, m := range mf.Metric {
-			if m.TimestampMs != nil || typ == dto.MetricType_COUNTER && (m.Counter == nil || m.Counter.CreatedTimestamp != nil || m.Counter.Exemplar != nil) || typ == dto.MetricType_GAUGE && m.Gauge == nil {
+			if m.TimestampMs != nil || typ == dto.MetricType_COUNTER && (m.Counter == nil || m.Counter.CreatedTimestamp != nil || m.Counter.Exemplar != nil) || typ == dto.MetricType_GAUGE && m.Gauge == nil || typ == dto.MetricType_UNTYPED && m.Untyped == nil {
 				rest = append(rest, mf)
 				continue families
 			}
 			v := m.GetGauge().GetValue()
-			if typ == dto.MetricType_COUNTER {
+			switch typ {
+			case dto.MetricType_COUNTER:
 				v = m.GetCounter().GetValue()
+			case dto.MetricType_UNTYPED:
+				v = m.GetUntyped().GetValue()
 			}
 			c.Labels = append(c.Labels, m.Label)
 			c.Values = append(c.Values, v)

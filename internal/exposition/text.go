@@ -107,7 +107,7 @@ func (t *textWriter) writeFamily(w *bufio.Writer, mf *dto.MetricFamily) (bool, e
 	// Check every series, and the label sets not yet seen, before
 	// writing anything.
 	for _, m := range mf.Metric {
-		if m.TimestampMs != nil || (typ == dto.MetricType_COUNTER && m.Counter == nil) || (typ == dto.MetricType_GAUGE && m.Gauge == nil) {
+		if m.TimestampMs != nil || (typ == dto.MetricType_COUNTER && m.Counter == nil) || (typ == dto.MetricType_GAUGE && m.Gauge == nil) || (typ == dto.MetricType_UNTYPED && m.Untyped == nil) {
 			return false, nil
 		}
 		if !t.check(m.Label) {
@@ -117,10 +117,13 @@ func (t *textWriter) writeFamily(w *bufio.Writer, mf *dto.MetricFamily) (bool, e
 	t.writeHeader(w, name, mf.Help, typ)
 	for _, m := range mf.Metric {
 		var v float64
-		if typ == dto.MetricType_COUNTER {
+		switch typ {
+		case dto.MetricType_COUNTER:
 			v = m.Counter.GetValue()
-		} else {
+		case dto.MetricType_GAUGE:
 			v = m.Gauge.GetValue()
+		default:
+			v = m.Untyped.GetValue()
 		}
 		if err := t.writeSeries(w, name, m.Label, v); err != nil {
 			return true, err
@@ -150,10 +153,11 @@ func (t *textWriter) writeCompact(w *bufio.Writer, f *CompactFamily) (bool, erro
 }
 
 // writable says whether a family of this name and type is one the writer
-// writes: counters and gauges with legacy Prometheus names (other names
-// depend on the escaping scheme: expfmt's).
+// writes: counters, gauges and untyped with legacy Prometheus names (other
+// names depend on the escaping scheme: expfmt's).
 func writable(name string, typ dto.MetricType) bool {
-	return (typ == dto.MetricType_COUNTER || typ == dto.MetricType_GAUGE) && model.LegacyValidation.IsValidMetricName(name)
+	return (typ == dto.MetricType_COUNTER || typ == dto.MetricType_GAUGE || typ == dto.MetricType_UNTYPED) &&
+		model.LegacyValidation.IsValidMetricName(name)
 }
 
 // check says whether labels can be written by this writer (legacy label
@@ -186,10 +190,13 @@ func (t *textWriter) writeHeader(w *bufio.Writer, name string, help *string, typ
 	}
 	_, _ = w.WriteString("# TYPE ")
 	_, _ = w.WriteString(name)
-	if typ == dto.MetricType_COUNTER {
+	switch typ {
+	case dto.MetricType_COUNTER:
 		_, _ = w.WriteString(" counter\n")
-	} else {
+	case dto.MetricType_GAUGE:
 		_, _ = w.WriteString(" gauge\n")
+	default:
+		_, _ = w.WriteString(" untyped\n")
 	}
 }
 
