@@ -13,12 +13,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/descs"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // defaultNetstatFields is node_exporter 1.12's default field filter.
@@ -57,8 +60,12 @@ type netstatCollector struct {
 	// Kept open between scrapes (hostfile.ProcFile): read every scrape.
 	netstat, snmp, snmp6 *hostfile.ProcFile
 	fields               *regexp.Regexp
-	descs                descs.ByField
+	mu                   sync.Mutex
+	served               map[string]*netstatField // by Protocol_Counter; nil when --collector.netstat.fields leaves it out
 }
+
+// netstatField is how one counter is served.
+type netstatField struct{ name, help string }
 
 func newNetstatCollector(env collectors.Env, cfg netstatConfig) (*netstatCollector, error) {
 	re, err := regexp.Compile(cfg.fields)
@@ -77,7 +84,12 @@ func newNetstatCollector(env collectors.Env, cfg netstatConfig) (*netstatCollect
 // netstatCounters maps protocol → counter → value.
 type netstatCounters map[string]map[string]float64
 
-func (c *netstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *netstatCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the counters as compact families, one series each.
+func (c *netstatCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
 	all := netstatCounters{}
 	for _, f := range []struct {
 		file     *hostfile.ProcFile
@@ -94,31 +106,39 @@ func (c *netstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		counters, err := f.parse(bytes.NewReader(b))
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", f.file.Path(), err)
+			return nil, fmt.Errorf("reading %s: %w", f.file.Path(), err)
 		}
 		// The files share no protocol; were one repeated, the last wins,
 		// as in node_exporter.
 		maps.Copy(all, counters)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.served == nil {
+		c.served = map[string]*netstatField{}
+	}
+	var b collectors.CompactBuilder
 	for proto, counters := range all {
 		for name, v := range counters {
 			key := proto + "_" + name
-			d := c.descs.Get(key, func() *prometheus.Desc {
-				if !c.fields.MatchString(key) {
-					return nil
+			f, ok := c.served[key]
+			if !ok {
+				if c.fields.MatchString(key) {
+					f = &netstatField{name: "node_netstat_" + key, help: fmt.Sprintf("Statistic %s.", proto+name)}
 				}
-				return prometheus.NewDesc("node_netstat_"+key, fmt.Sprintf("Statistic %s.", proto+name), nil, nil)
-			})
-			if d != nil {
-				ch <- prometheus.MustNewConstMetric(d, prometheus.UntypedValue, v)
+				c.served[key] = f
+			}
+			if f != nil {
+				// node_exporter serves these as untyped.
+				b.Add(f.name, f.help, dto.MetricType_UNTYPED, nil, v)
 			}
 		}
 	}
-	return nil
+	return b.Families(), nil
 }
 
 // parseNetstat parses /proc/net/netstat or /proc/net/snmp: pairs of lines,
