@@ -129,3 +129,6 @@ func (c *meminfoCollector) UpdateCompact(context.Context) ([]*exposition.Compact
 // noLabels is the label sets of a family of one series without labels,
 // shared by every such family and never modified.
 var noLabels = [][]*dto.LabelPair{nil}
+
+// family is the name and help of a family of compact series.
+type family struct{ name, help string }

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -45,13 +47,13 @@ type timexCollector struct {
 	// adjtimex is the system call; tests replace it.
 	adjtimex func(*unix.Timex) (int, error)
 
-	syncStatus, offset, freq, maxError, estError, status, constant, tick  *prometheus.Desc
-	ppsFreq, ppsJitter, ppsShift, ppsStability, tai                       *prometheus.Desc
-	ppsJitterTotal, ppsCalibrationTotal, ppsErrorTotal, ppsStabilityTotal *prometheus.Desc
+	syncStatus, offset, freq, maxError, estError, status, constant, tick  family
+	ppsFreq, ppsJitter, ppsShift, ppsStability, tai                       family
+	ppsJitterTotal, ppsCalibrationTotal, ppsErrorTotal, ppsStabilityTotal family
 }
 
 func newTimexCollector(logger *slog.Logger, adjtimex func(*unix.Timex) (int, error)) *timexCollector {
-	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	d := func(name, help string) family { return family{name, help} }
 	return &timexCollector{
 		logger:              logger,
 		adjtimex:            adjtimex,
@@ -75,15 +77,20 @@ func newTimexCollector(logger *slog.Logger, adjtimex func(*unix.Timex) (int, err
 	}
 }
 
-func (c *timexCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *timexCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the state as compact families, one series each.
+func (c *timexCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
 	var tx unix.Timex // Modes 0: read only.
 	state, err := c.adjtimex(&tx)
 	if errors.Is(err, fs.ErrPermission) {
 		c.logger.Debug("timex: adjtimex not permitted", "err", err)
-		return fmt.Errorf("%w: adjtimex: %w", collectors.ErrNoData, err)
+		return nil, fmt.Errorf("%w: adjtimex: %w", collectors.ErrNoData, err)
 	}
 	if err != nil {
-		return fmt.Errorf("adjtimex: %w", err)
+		return nil, fmt.Errorf("adjtimex: %w", err)
 	}
 	synced := 1.0
 	if state == timexTimeError {
@@ -93,12 +100,9 @@ func (c *timexCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 	if tx.Status&timexStaNano != 0 {
 		divisor = 1e9
 	}
-	gauge := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
-	}
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
-	}
+	var b collectors.CompactBuilder
+	gauge := func(f family, v float64) { b.Add(f.name, f.help, dto.MetricType_GAUGE, nil, v) }
+	counter := func(f family, v float64) { b.Add(f.name, f.help, dto.MetricType_COUNTER, nil, v) }
 	gauge(c.syncStatus, synced)
 	gauge(c.offset, float64(tx.Offset)/divisor)
 	gauge(c.freq, 1+float64(tx.Freq)/timexPPM16)
@@ -116,5 +120,5 @@ func (c *timexCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 	counter(c.ppsErrorTotal, float64(tx.Errcnt))
 	counter(c.ppsStabilityTotal, float64(tx.Stbcnt))
 	gauge(c.tai, float64(tx.Tai))
-	return nil
+	return b.Families(), nil
 }

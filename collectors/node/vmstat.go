@@ -9,12 +9,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/descs"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // defaultVMStatFields is node_exporter 1.12's default field filter.
@@ -48,7 +51,8 @@ func init() {
 type vmstatCollector struct {
 	file   *hostfile.ProcFile // kept open between scrapes
 	fields *regexp.Regexp
-	descs  descs.ByField
+	mu     sync.Mutex
+	served map[string]*family // by field; nil when --collector.vmstat.fields leaves it out
 }
 
 func newVMStatCollector(env collectors.Env, cfg vmstatConfig) (*vmstatCollector, error) {
@@ -59,27 +63,40 @@ func newVMStatCollector(env collectors.Env, cfg vmstatConfig) (*vmstatCollector,
 	return &vmstatCollector{file: hostfile.NewProcFile(filepath.Join(env.Paths.ProcFS, "vmstat")), fields: re}, nil
 }
 
-func (c *vmstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *vmstatCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the fields as compact untyped families, one series
+// each.
+func (c *vmstatCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
 	b, err := c.file.Read()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fields, err := parseVMStat(bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", c.file.Path(), err)
+		return nil, fmt.Errorf("reading %s: %w", c.file.Path(), err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.served == nil {
+		c.served = map[string]*family{}
+	}
+	var out collectors.CompactBuilder
 	for _, f := range fields {
-		d := c.descs.Get(f.name, func() *prometheus.Desc {
-			if !c.fields.MatchString(f.name) {
-				return nil
+		fam, ok := c.served[f.name]
+		if !ok {
+			if c.fields.MatchString(f.name) {
+				fam = &family{"node_vmstat_" + f.name, fmt.Sprintf("/proc/vmstat information field %s.", f.name)}
 			}
-			return prometheus.NewDesc("node_vmstat_"+f.name, fmt.Sprintf("/proc/vmstat information field %s.", f.name), nil, nil)
-		})
-		if d != nil {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.UntypedValue, f.value)
+			c.served[f.name] = fam
+		}
+		if fam != nil {
+			out.Add(fam.name, fam.help, dto.MetricType_UNTYPED, nil, f.value)
 		}
 	}
-	return nil
+	return out.Families(), nil
 }
 
 // vmstatField is one "name value" line of /proc/vmstat.
