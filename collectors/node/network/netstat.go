@@ -61,11 +61,11 @@ type netstatCollector struct {
 	netstat, snmp, snmp6 *hostfile.ProcFile
 	fields               *regexp.Regexp
 	mu                   sync.Mutex
-	served               map[string]*netstatField // by Protocol_Counter; nil when --collector.netstat.fields leaves it out
+	served               map[string]*family // by Protocol_Counter; nil when --collector.netstat.fields leaves it out
 }
 
-// netstatField is how one counter is served.
-type netstatField struct{ name, help string }
+// family is the name and help of a compact family.
+type family struct{ name, help string }
 
 func newNetstatCollector(env collectors.Env, cfg netstatConfig) (*netstatCollector, error) {
 	re, err := regexp.Compile(cfg.fields)
@@ -119,7 +119,7 @@ func (c *netstatCollector) UpdateCompact(context.Context) ([]*exposition.Compact
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.served == nil {
-		c.served = map[string]*netstatField{}
+		c.served = map[string]*family{}
 	}
 	var b collectors.CompactBuilder
 	for proto, counters := range all {
@@ -128,7 +128,7 @@ func (c *netstatCollector) UpdateCompact(context.Context) ([]*exposition.Compact
 			f, ok := c.served[key]
 			if !ok {
 				if c.fields.MatchString(key) {
-					f = &netstatField{name: "node_netstat_" + key, help: fmt.Sprintf("Statistic %s.", proto+name)}
+					f = &family{name: "node_netstat_" + key, help: fmt.Sprintf("Statistic %s.", proto+name)}
 				}
 				c.served[key] = f
 			}

@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/descs"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -36,8 +39,8 @@ type sockstatCollector struct {
 	procPath string
 	logger   *slog.Logger
 	pageSize int
-	used     *prometheus.Desc
-	descs    descs.ByField
+	mu       sync.Mutex
+	served   map[string]*family // by Protocol_field
 }
 
 func newSockstatCollector(env collectors.Env) *sockstatCollector {
@@ -46,11 +49,19 @@ func newSockstatCollector(env collectors.Env) *sockstatCollector {
 		procPath: env.Paths.ProcFS,
 		logger:   env.Logger,
 		pageSize: os.Getpagesize(),
-		used:     prometheus.NewDesc("node_sockstat_sockets_used", "Number of IPv4 sockets in use.", nil, nil),
+		served:   map[string]*family{},
 	}
 }
 
-func (c *sockstatCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *sockstatCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the counts as compact families, one series each.
+func (c *sockstatCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b collectors.CompactBuilder
 	for _, f := range []struct {
 		file string
 		read func() (*procfs.NetSockstat, error)
@@ -66,19 +77,19 @@ func (c *sockstatCollector) Update(_ context.Context, ch chan<- prometheus.Metri
 			c.logger.Debug("sockstat statistics not found, skipping", "path", path)
 			continue
 		case err != nil:
-			return fmt.Errorf("reading %s: %w", path, err)
+			return b.Families(), fmt.Errorf("reading %s: %w", path, err)
 		}
-		if err := c.send(ch, path, s); err != nil {
-			return err
+		if err := c.add(&b, path, s); err != nil {
+			return b.Families(), err
 		}
 	}
-	return nil
+	return b.Families(), nil
 }
 
-func (c *sockstatCollector) send(ch chan<- prometheus.Metric, path string, s *procfs.NetSockstat) error {
+func (c *sockstatCollector) add(b *collectors.CompactBuilder, path string, s *procfs.NetSockstat) error {
 	// Only sockstat (IPv4) has the "sockets: used" line.
 	if s.Used != nil {
-		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(*s.Used))
+		b.Add("node_sockstat_sockets_used", "Number of IPv4 sockets in use.", dto.MetricType_GAUGE, nil, float64(*s.Used))
 	}
 	for _, p := range s.Protocols {
 		if !descs.IsMetricNamePart([]byte(p.Protocol)) {
@@ -102,11 +113,13 @@ func (c *sockstatCollector) send(ch chan<- prometheus.Metric, path string, s *pr
 			if f.v == nil {
 				continue
 			}
-			d := c.descs.Get(p.Protocol+"_"+f.name, func() *prometheus.Desc {
-				return prometheus.NewDesc("node_sockstat_"+p.Protocol+"_"+f.name,
-					fmt.Sprintf("Number of %s sockets in state %s.", p.Protocol, f.name), nil, nil)
-			})
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(*f.v))
+			key := p.Protocol + "_" + f.name
+			fam, ok := c.served[key]
+			if !ok {
+				fam = &family{"node_sockstat_" + key, fmt.Sprintf("Number of %s sockets in state %s.", p.Protocol, f.name)}
+				c.served[key] = fam
+			}
+			b.Add(fam.name, fam.help, dto.MetricType_GAUGE, nil, float64(*f.v))
 		}
 	}
 	return nil
