@@ -150,3 +150,37 @@ func LabelSet(nameValues ...string) []*dto.LabelPair {
 	slices.SortFunc(out, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out
 }
+
+// CompactDesc describes a family for CompactBuilder.AddValues, as a
+// prometheus.Desc does for prometheus.MustNewConstMetric.
+type CompactDesc struct {
+	name, help string
+	typ        dto.MetricType
+	labelNames []string
+}
+
+// NewCompactDesc returns a family's description: its full name, help,
+// type and variable label names.
+func NewCompactDesc(name, help string, typ dto.MetricType, labelNames ...string) *CompactDesc {
+	return &CompactDesc{name: name, help: help, typ: typ, labelNames: labelNames}
+}
+
+// AddValues adds one series of d with these label values, in the order of
+// d's label names, as prometheus.MustNewConstMetric takes them; a missing
+// value is empty. For series whose label sets stay the same from scrape to
+// scrape, Add with a kept LabelSet saves building them.
+func (b *CompactBuilder) AddValues(d *CompactDesc, v float64, labelValues ...string) {
+	var labels []*dto.LabelPair
+	if n := len(d.labelNames); n > 0 {
+		values := make([]string, n)
+		copy(values, labelValues)
+		pairs := make([]dto.LabelPair, n)
+		labels = make([]*dto.LabelPair, n)
+		for i := range pairs {
+			pairs[i].Name, pairs[i].Value = &d.labelNames[i], &values[i]
+			labels[i] = &pairs[i]
+		}
+		slices.SortFunc(labels, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+	}
+	b.Add(d.name, d.help, d.typ, labels, v)
+}

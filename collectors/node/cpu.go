@@ -13,11 +13,13 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 	"github.com/prometheus/procfs/sysfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // cpuConfig holds the cpu collector's flags, spelled as node_exporter's.
@@ -66,10 +68,10 @@ type cpuCollector struct {
 	flagsRE   *regexp.Regexp
 	bugsRE    *regexp.Regexp
 
-	seconds, guest, info, flagInfo, bugInfo *prometheus.Desc
-	frequencyDesc                           *prometheus.Desc
-	coreThrottles, packageThrottles         *prometheus.Desc
-	isolatedDesc, online                    *prometheus.Desc
+	seconds, guest, info, flagInfo, bugInfo *collectors.CompactDesc
+	frequencyDesc                           *collectors.CompactDesc
+	coreThrottles, packageThrottles         *collectors.CompactDesc
+	isolatedDesc, online                    *collectors.CompactDesc
 
 	// mu guards last, the counters last served per CPU, kept so that they
 	// never go backwards between scrapes, and cores, each CPU's package and
@@ -84,6 +86,7 @@ type cpuCollector struct {
 type cpuCore struct{ pkg, core string }
 
 func newCPUCollector(env collectors.Env, cfg cpuConfig) (*cpuCollector, error) {
+	counter, gauge := dto.MetricType_COUNTER, dto.MetricType_GAUGE
 	c := &cpuCollector{
 		cfg:      cfg,
 		proc:     env.Proc,
@@ -93,27 +96,27 @@ func newCPUCollector(env collectors.Env, cfg cpuConfig) (*cpuCollector, error) {
 		logger:   env.Logger,
 		last:     map[int64]procfs.CPUStat{},
 		cores:    map[sysfs.CPU]cpuCore{},
-		seconds: prometheus.NewDesc("node_cpu_seconds_total",
-			"Seconds the CPUs spent in each mode.", []string{"cpu", "mode"}, nil),
-		guest: prometheus.NewDesc("node_cpu_guest_seconds_total",
-			"Seconds the CPUs spent in guests (VMs) for each mode.", []string{"cpu", "mode"}, nil),
-		info: prometheus.NewDesc("node_cpu_info",
-			"CPU information from /proc/cpuinfo.",
-			[]string{"package", "core", "cpu", "vendor", "family", "model", "model_name", "microcode", "stepping", "cachesize"}, nil),
-		frequencyDesc: prometheus.NewDesc("node_cpu_frequency_hertz",
-			"CPU frequency in hertz from /proc/cpuinfo.", []string{"package", "core", "cpu"}, nil),
-		flagInfo: prometheus.NewDesc("node_cpu_flag_info",
-			"The `flags` field of CPU information from /proc/cpuinfo taken from the first core.", []string{"flag"}, nil),
-		bugInfo: prometheus.NewDesc("node_cpu_bug_info",
-			"The `bugs` field of CPU information from /proc/cpuinfo taken from the first core.", []string{"bug"}, nil),
-		coreThrottles: prometheus.NewDesc("node_cpu_core_throttles_total",
-			"Number of times this CPU core has been throttled.", []string{"package", "core"}, nil),
-		packageThrottles: prometheus.NewDesc("node_cpu_package_throttles_total",
-			"Number of times this CPU package has been throttled.", []string{"package"}, nil),
-		isolatedDesc: prometheus.NewDesc("node_cpu_isolated",
-			"Whether each core is isolated, information from /sys/devices/system/cpu/isolated.", []string{"cpu"}, nil),
-		online: prometheus.NewDesc("node_cpu_online",
-			"CPUs that are online and being scheduled.", []string{"cpu"}, nil),
+		seconds: collectors.NewCompactDesc("node_cpu_seconds_total",
+			"Seconds the CPUs spent in each mode.", counter, "cpu", "mode"),
+		guest: collectors.NewCompactDesc("node_cpu_guest_seconds_total",
+			"Seconds the CPUs spent in guests (VMs) for each mode.", counter, "cpu", "mode"),
+		info: collectors.NewCompactDesc("node_cpu_info",
+			"CPU information from /proc/cpuinfo.", gauge,
+			"package", "core", "cpu", "vendor", "family", "model", "model_name", "microcode", "stepping", "cachesize"),
+		frequencyDesc: collectors.NewCompactDesc("node_cpu_frequency_hertz",
+			"CPU frequency in hertz from /proc/cpuinfo.", gauge, "package", "core", "cpu"),
+		flagInfo: collectors.NewCompactDesc("node_cpu_flag_info",
+			"The `flags` field of CPU information from /proc/cpuinfo taken from the first core.", gauge, "flag"),
+		bugInfo: collectors.NewCompactDesc("node_cpu_bug_info",
+			"The `bugs` field of CPU information from /proc/cpuinfo taken from the first core.", gauge, "bug"),
+		coreThrottles: collectors.NewCompactDesc("node_cpu_core_throttles_total",
+			"Number of times this CPU core has been throttled.", counter, "package", "core"),
+		packageThrottles: collectors.NewCompactDesc("node_cpu_package_throttles_total",
+			"Number of times this CPU package has been throttled.", counter, "package"),
+		isolatedDesc: collectors.NewCompactDesc("node_cpu_isolated",
+			"Whether each core is isolated, information from /sys/devices/system/cpu/isolated.", gauge, "cpu"),
+		online: collectors.NewCompactDesc("node_cpu_online",
+			"CPUs that are online and being scheduled.", gauge, "cpu"),
 	}
 	var err error
 	if cfg.flagsInclude != "" {
@@ -149,46 +152,52 @@ func newCPUCollector(env collectors.Env, cfg cpuConfig) (*cpuCollector, error) {
 }
 
 func (c *cpuCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the CPU families in compact form.
+func (c *cpuCollector) UpdateCompact(ctx context.Context) ([]*exposition.CompactFamily, error) {
+	var b collectors.CompactBuilder
 	if c.cfg.info {
-		if err := c.updateInfo(ch); err != nil {
-			return err
+		if err := c.updateInfo(&b); err != nil {
+			return b.Families(), err
 		}
 	}
-	if err := c.updateStat(ch); err != nil {
-		return err
+	if err := c.updateStat(&b); err != nil {
+		return b.Families(), err
 	}
 	for _, cpu := range c.isolated {
-		ch <- prometheus.MustNewConstMetric(c.isolatedDesc, prometheus.GaugeValue, 1, strconv.Itoa(int(cpu)))
+		b.AddValues(c.isolatedDesc, 1, strconv.Itoa(int(cpu)))
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return b.Families(), err
 	}
 	cpus, err := c.sys.CPUs()
 	if err != nil {
-		return fmt.Errorf("listing CPUs in %s/devices/system/cpu: %w", c.sysPath, err)
+		return b.Families(), fmt.Errorf("listing CPUs in %s/devices/system/cpu: %w", c.sysPath, err)
 	}
-	c.updateThrottles(cpus, ch)
-	c.updateOnline(cpus, ch)
-	return nil
+	c.updateThrottles(cpus, &b)
+	c.updateOnline(cpus, &b)
+	return b.Families(), nil
 }
 
 // updateInfo serves /proc/cpuinfo: node_cpu_info, each CPU's current
 // frequency (unless the cpufreq collector is on, see newCPUCollector), and
 // the first CPU's flags and bugs that the include regexps select.
-func (c *cpuCollector) updateInfo(ch chan<- prometheus.Metric) error {
+func (c *cpuCollector) updateInfo(b *collectors.CompactBuilder) error {
 	info, err := c.proc.CPUInfo()
 	if err != nil {
 		return fmt.Errorf("reading %s/cpuinfo: %w", c.procPath, err)
 	}
 	for _, cpu := range info {
-		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
+		b.AddValues(c.info, 1,
 			hostfile.ValidLabel(cpu.PhysicalID), hostfile.ValidLabel(cpu.CoreID), strconv.Itoa(int(cpu.Processor)),
 			hostfile.ValidLabel(cpu.VendorID), hostfile.ValidLabel(cpu.CPUFamily), hostfile.ValidLabel(cpu.Model), hostfile.ValidLabel(cpu.ModelName),
 			hostfile.ValidLabel(cpu.Microcode), hostfile.ValidLabel(cpu.Stepping), hostfile.ValidLabel(cpu.CacheSize))
 	}
 	if c.frequency {
 		for _, cpu := range info {
-			ch <- prometheus.MustNewConstMetric(c.frequencyDesc, prometheus.GaugeValue, cpu.CPUMHz*1e6,
+			b.AddValues(c.frequencyDesc, cpu.CPUMHz*1e6,
 				hostfile.ValidLabel(cpu.PhysicalID), hostfile.ValidLabel(cpu.CoreID), strconv.Itoa(int(cpu.Processor)))
 		}
 	}
@@ -198,7 +207,7 @@ func (c *cpuCollector) updateInfo(ch chan<- prometheus.Metric) error {
 	for _, f := range []struct {
 		values []string
 		re     *regexp.Regexp
-		desc   *prometheus.Desc
+		desc   *collectors.CompactDesc
 	}{
 		{info[0].Flags, c.flagsRE, c.flagInfo},
 		{info[0].Bugs, c.bugsRE, c.bugInfo},
@@ -208,14 +217,14 @@ func (c *cpuCollector) updateInfo(ch chan<- prometheus.Metric) error {
 		}
 		for _, v := range f.values {
 			if f.re.MatchString(v) {
-				ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, 1, hostfile.ValidLabel(v))
+				b.AddValues(f.desc, 1, hostfile.ValidLabel(v))
 			}
 		}
 	}
 	return nil
 }
 
-func (c *cpuCollector) updateStat(ch chan<- prometheus.Metric) error {
+func (c *cpuCollector) updateStat(b *collectors.CompactBuilder) error {
 	stat, err := c.proc.Stat()
 	if err != nil {
 		return fmt.Errorf("reading %s/stat: %w", c.procPath, err)
@@ -225,18 +234,18 @@ func (c *cpuCollector) updateStat(ch chan<- prometheus.Metric) error {
 	c.advance(stat.CPU)
 	for id, s := range c.last {
 		cpu := strconv.FormatInt(id, 10)
-		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.User, cpu, "user")
-		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.Nice, cpu, "nice")
-		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.System, cpu, "system")
-		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.Idle, cpu, "idle")
-		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.Iowait, cpu, "iowait")
-		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.IRQ, cpu, "irq")
-		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.SoftIRQ, cpu, "softirq")
-		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.Steal, cpu, "steal")
+		b.AddValues(c.seconds, s.User, cpu, "user")
+		b.AddValues(c.seconds, s.Nice, cpu, "nice")
+		b.AddValues(c.seconds, s.System, cpu, "system")
+		b.AddValues(c.seconds, s.Idle, cpu, "idle")
+		b.AddValues(c.seconds, s.Iowait, cpu, "iowait")
+		b.AddValues(c.seconds, s.IRQ, cpu, "irq")
+		b.AddValues(c.seconds, s.SoftIRQ, cpu, "softirq")
+		b.AddValues(c.seconds, s.Steal, cpu, "steal")
 		if c.cfg.guest {
 			// Guest time is also counted in user and nice; served apart.
-			ch <- prometheus.MustNewConstMetric(c.guest, prometheus.CounterValue, s.Guest, cpu, "user")
-			ch <- prometheus.MustNewConstMetric(c.guest, prometheus.CounterValue, s.GuestNice, cpu, "nice")
+			b.AddValues(c.guest, s.Guest, cpu, "user")
+			b.AddValues(c.guest, s.GuestNice, cpu, "nice")
 		}
 	}
 	return nil
@@ -289,7 +298,7 @@ func (c *cpuCollector) advance(now map[int64]procfs.CPUStat) {
 // lists), and core and package counts are read apart, since some
 // CPU and kernel combinations have only core_throttle_count. CPUs without
 // topology or throttle files are skipped.
-func (c *cpuCollector) updateThrottles(cpus []sysfs.CPU, ch chan<- prometheus.Metric) {
+func (c *cpuCollector) updateThrottles(cpus []sysfs.CPU, b *collectors.CompactBuilder) {
 	packages := map[string]uint64{}
 	cores := map[cpuCore]uint64{}
 	read := func(cpu sysfs.CPU, file string) (uint64, bool) {
@@ -320,10 +329,10 @@ func (c *cpuCollector) updateThrottles(cpus []sysfs.CPU, ch chan<- prometheus.Me
 		}
 	}
 	for pkg, n := range packages {
-		ch <- prometheus.MustNewConstMetric(c.packageThrottles, prometheus.CounterValue, float64(n), pkg)
+		b.AddValues(c.packageThrottles, float64(n), pkg)
 	}
 	for k, n := range cores {
-		ch <- prometheus.MustNewConstMetric(c.coreThrottles, prometheus.CounterValue, float64(n), k.pkg, k.core)
+		b.AddValues(c.coreThrottles, float64(n), k.pkg, k.core)
 	}
 }
 
@@ -357,7 +366,7 @@ func (c *cpuCollector) core(cpu sysfs.CPU) (cpuCore, bool) {
 
 // updateOnline serves cpuN/online. Kernels without CPU hotplug have no
 // online file for cpu0 (nor, often, for any CPU): then nothing is served.
-func (c *cpuCollector) updateOnline(cpus []sysfs.CPU, ch chan<- prometheus.Metric) {
+func (c *cpuCollector) updateOnline(cpus []sysfs.CPU, b *collectors.CompactBuilder) {
 	if len(cpus) == 0 {
 		return
 	}
@@ -369,6 +378,6 @@ func (c *cpuCollector) updateOnline(cpus []sysfs.CPU, ch chan<- prometheus.Metri
 		if on, _ := cpu.Online(); on {
 			v = 1
 		}
-		ch <- prometheus.MustNewConstMetric(c.online, prometheus.GaugeValue, v, cpu.Number())
+		b.AddValues(c.online, v, cpu.Number())
 	}
 }
