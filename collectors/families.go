@@ -184,3 +184,9 @@ func (b *CompactBuilder) AddValues(d *CompactDesc, v float64, labelValues ...str
 	}
 	b.Add(d.name, d.help, d.typ, labels, v)
 }
+
+// AddLabels adds one series of d with a label set made by LabelSet, kept
+// by the collector while it holds (a device's, an interface's).
+func (b *CompactBuilder) AddLabels(d *CompactDesc, v float64, labels []*dto.LabelPair) {
+	b.Add(d.name, d.help, d.typ, labels, v)
+}

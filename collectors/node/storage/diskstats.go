@@ -12,11 +12,13 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs/blockdevice"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/devicefilter"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 const (
@@ -67,14 +69,16 @@ type diskstatsCollector struct {
 	// stats are the per-device counters in /proc/diskstats column order;
 	// a line with fewer columns (older kernels) serves the first ones.
 	stats                          []diskStat
-	info, filesystemInfo, dmInfo   *prometheus.Desc
-	ataWriteCache, ataWriteEnabled *prometheus.Desc
-	ataRotationRate                *prometheus.Desc
+	info, filesystemInfo, dmInfo   *collectors.CompactDesc
+	ataWriteCache, ataWriteEnabled *collectors.CompactDesc
+	ataRotationRate                *collectors.CompactDesc
+	// labels are the devices' label sets ({device=...}) of the last
+	// scrape, so that each is built once while the device exists.
+	labels map[string][]*dto.LabelPair
 }
 
 type diskStat struct {
-	desc  *prometheus.Desc
-	typ   prometheus.ValueType
+	desc  *collectors.CompactDesc
 	value func(*blockdevice.Diskstats) float64
 }
 
@@ -87,28 +91,29 @@ func newDiskstatsCollector(env collectors.Env, cfg diskstatsConfig) (*diskstatsC
 	if err != nil {
 		return nil, fmt.Errorf("opening %s and %s: %w", env.Paths.ProcFS, env.Paths.SysFS, err)
 	}
+	gauge := dto.MetricType_GAUGE
 	c := &diskstatsCollector{
 		fs:       fs,
 		procPath: env.Paths.ProcFS,
 		logger:   env.Logger,
 		devices:  devices,
-		info: prometheus.NewDesc("node_disk_info", "Info of /sys/block/<block_device>.",
-			[]string{"device", "major", "minor", "path", "wwn", "model", "serial", "revision", "rotational"}, nil),
-		filesystemInfo: prometheus.NewDesc("node_disk_filesystem_info", "Info about disk filesystem.",
-			[]string{"device", "type", "usage", "uuid", "version"}, nil),
-		dmInfo: prometheus.NewDesc("node_disk_device_mapper_info", "Info about disk device mapper.",
-			[]string{"device", "name", "uuid", "vg_name", "lv_name", "lv_layer"}, nil),
-		ataWriteCache: prometheus.NewDesc("node_disk_ata_write_cache", "ATA disk has a write cache.",
-			[]string{"device"}, nil),
-		ataWriteEnabled: prometheus.NewDesc("node_disk_ata_write_cache_enabled", "ATA disk has its write cache enabled.",
-			[]string{"device"}, nil),
-		ataRotationRate: prometheus.NewDesc("node_disk_ata_rotation_rate_rpm", "ATA disk rotation rate in RPMs (0 for SSDs).",
-			[]string{"device"}, nil),
+		info: collectors.NewCompactDesc("node_disk_info", "Info of /sys/block/<block_device>.", gauge,
+			"device", "major", "minor", "path", "wwn", "model", "serial", "revision", "rotational"),
+		filesystemInfo: collectors.NewCompactDesc("node_disk_filesystem_info", "Info about disk filesystem.", gauge,
+			"device", "type", "usage", "uuid", "version"),
+		dmInfo: collectors.NewCompactDesc("node_disk_device_mapper_info", "Info about disk device mapper.", gauge,
+			"device", "name", "uuid", "vg_name", "lv_name", "lv_layer"),
+		ataWriteCache: collectors.NewCompactDesc("node_disk_ata_write_cache", "ATA disk has a write cache.", gauge,
+			"device"),
+		ataWriteEnabled: collectors.NewCompactDesc("node_disk_ata_write_cache_enabled", "ATA disk has its write cache enabled.", gauge,
+			"device"),
+		ataRotationRate: collectors.NewCompactDesc("node_disk_ata_rotation_rate_rpm", "ATA disk rotation rate in RPMs (0 for SSDs).", gauge,
+			"device"),
 	}
-	stat := func(name, help string, typ prometheus.ValueType, value func(*blockdevice.Diskstats) float64) {
-		c.stats = append(c.stats, diskStat{prometheus.NewDesc(name, help, []string{"device"}, nil), typ, value})
+	stat := func(name, help string, typ dto.MetricType, value func(*blockdevice.Diskstats) float64) {
+		c.stats = append(c.stats, diskStat{collectors.NewCompactDesc(name, help, typ, "device"), value})
 	}
-	counter, gauge := prometheus.CounterValue, prometheus.GaugeValue
+	counter := dto.MetricType_COUNTER
 	stat("node_disk_reads_completed_total", "The total number of reads completed successfully.", counter,
 		func(d *blockdevice.Diskstats) float64 { return float64(d.ReadIOs) })
 	stat("node_disk_reads_merged_total", "The total number of reads merged.", counter,
@@ -157,13 +162,22 @@ func newDiskstatsCollector(env collectors.Env, cfg diskstatsConfig) (*diskstatsC
 }
 
 func (c *diskstatsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the disks' families in compact form, the counters'
+// label sets kept per device. Runs of one collector are serial.
+func (c *diskstatsCollector) UpdateCompact(ctx context.Context) ([]*exposition.CompactFamily, error) {
 	disks, err := c.fs.ProcDiskstats()
 	if err != nil {
-		return fmt.Errorf("reading %s/diskstats: %w", c.procPath, err)
+		return nil, fmt.Errorf("reading %s/diskstats: %w", c.procPath, err)
 	}
+	var b collectors.CompactBuilder
+	labels := make(map[string][]*dto.LabelPair, len(disks))
+	defer func() { c.labels = labels }()
 	for i := range disks {
 		if err := ctx.Err(); err != nil {
-			return err
+			return b.Families(), err
 		}
 		d := &disks[i]
 		if c.devices.Ignored(d.DeviceName) {
@@ -186,26 +200,31 @@ func (c *diskstatsCollector) Update(ctx context.Context, ch chan<- prometheus.Me
 		if serial == "" {
 			serial = udev["ID_SERIAL"]
 		}
-		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, dev,
+		b.AddValues(c.info, 1, dev,
 			strconv.FormatUint(uint64(d.MajorNumber), 10), strconv.FormatUint(uint64(d.MinorNumber), 10),
 			udev["ID_PATH"], udev["ID_WWN"], udev["ID_MODEL"], serial, udev["ID_REVISION"], c.rotational(d.DeviceName))
 
 		// Major, minor and name are counted in IoStatsCount too.
+		ls, ok := c.labels[dev]
+		if !ok {
+			ls = collectors.LabelSet("device", dev)
+		}
+		labels[dev] = ls
 		for _, s := range c.stats[:min(max(d.IoStatsCount-3, 0), len(c.stats))] {
-			ch <- prometheus.MustNewConstMetric(s.desc, s.typ, s.value(d), dev)
+			b.AddLabels(s.desc, s.value(d), ls)
 		}
 		if t := udev["ID_FS_TYPE"]; t != "" {
-			ch <- prometheus.MustNewConstMetric(c.filesystemInfo, prometheus.GaugeValue, 1, dev,
+			b.AddValues(c.filesystemInfo, 1, dev,
 				t, udev["ID_FS_USAGE"], udev["ID_FS_UUID"], udev["ID_FS_VERSION"])
 		}
 		if name := udev["DM_NAME"]; name != "" {
-			ch <- prometheus.MustNewConstMetric(c.dmInfo, prometheus.GaugeValue, 1, dev,
+			b.AddValues(c.dmInfo, 1, dev,
 				name, udev["DM_UUID"], udev["DM_VG_NAME"], udev["DM_LV_NAME"], udev["DM_LV_LAYER"])
 		}
 		if udev["ID_ATA"] != "" {
 			for _, a := range []struct {
 				key  string
-				desc *prometheus.Desc
+				desc *collectors.CompactDesc
 			}{
 				{"ID_ATA_WRITE_CACHE", c.ataWriteCache},
 				{"ID_ATA_WRITE_CACHE_ENABLED", c.ataWriteEnabled},
@@ -220,11 +239,11 @@ func (c *diskstatsCollector) Update(ctx context.Context, ch chan<- prometheus.Me
 					c.logger.Error("Failed to parse ATA value", "device", dev, "attribute", a.key, "err", err)
 					continue
 				}
-				ch <- prometheus.MustNewConstMetric(a.desc, prometheus.GaugeValue, v, dev)
+				b.AddLabels(a.desc, v, ls)
 			}
 		}
 	}
-	return nil
+	return b.Families(), nil
 }
 
 // rotational is node_disk_info's rotational label: "1" for spinning disks,
