@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/devicefilter"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 const (
@@ -99,11 +101,11 @@ type filesystemCollector struct {
 	mountPoints, fsTypes  devicefilter.Filter
 	mountTimeout          time.Duration
 	workers               int
-	size, free, avail     *prometheus.Desc
-	files, filesFree      *prometheus.Desc
-	purgeable             *prometheus.Desc
-	readonly, deviceError *prometheus.Desc
-	mountInfo             *prometheus.Desc
+	size, free, avail     *collectors.CompactDesc
+	files, filesFree      *collectors.CompactDesc
+	purgeable             *collectors.CompactDesc
+	readonly, deviceError *collectors.CompactDesc
+	mountInfo             *collectors.CompactDesc
 
 	// mu guards inflight: the statfs call outstanding per path. A call is
 	// started by the first scrape that needs it and joined by later ones
@@ -148,18 +150,15 @@ func newFilesystemCollector(env collectors.Env, cfg filesystemConfig, statfs sta
 		mountTimeout: cfg.mountTimeout,
 		workers:      max(cfg.statWorkers, 1),
 		inflight:     map[string]*statfsCall{},
-		size:         prometheus.NewDesc("node_filesystem_size_bytes", "Filesystem size in bytes.", labels, nil),
-		free:         prometheus.NewDesc("node_filesystem_free_bytes", "Filesystem free space in bytes.", labels, nil),
-		avail:        prometheus.NewDesc("node_filesystem_avail_bytes", "Filesystem space available to non-root users in bytes.", labels, nil),
-		files:        prometheus.NewDesc("node_filesystem_files", "Filesystem total file nodes.", labels, nil),
-		filesFree:    prometheus.NewDesc("node_filesystem_files_free", "Filesystem total free file nodes.", labels, nil),
-		purgeable: prometheus.NewDesc("node_filesystem_purgeable_bytes",
-			"Filesystem space available including purgeable space (MacOS specific).", labels, nil),
-		readonly: prometheus.NewDesc("node_filesystem_readonly", "Filesystem read-only status.", labels, nil),
-		deviceError: prometheus.NewDesc("node_filesystem_device_error",
-			"Whether an error occurred while getting statistics for the given device.", labels, nil),
-		mountInfo: prometheus.NewDesc("node_filesystem_mount_info", "Filesystem mount information.",
-			[]string{"device", "major", "minor", "mountpoint"}, nil),
+		size:         collectors.NewCompactDesc("node_filesystem_size_bytes", "Filesystem size in bytes.", dto.MetricType_GAUGE, labels...),
+		free:         collectors.NewCompactDesc("node_filesystem_free_bytes", "Filesystem free space in bytes.", dto.MetricType_GAUGE, labels...),
+		avail:        collectors.NewCompactDesc("node_filesystem_avail_bytes", "Filesystem space available to non-root users in bytes.", dto.MetricType_GAUGE, labels...),
+		files:        collectors.NewCompactDesc("node_filesystem_files", "Filesystem total file nodes.", dto.MetricType_GAUGE, labels...),
+		filesFree:    collectors.NewCompactDesc("node_filesystem_files_free", "Filesystem total free file nodes.", dto.MetricType_GAUGE, labels...),
+		purgeable:    collectors.NewCompactDesc("node_filesystem_purgeable_bytes", "Filesystem space available including purgeable space (MacOS specific).", dto.MetricType_GAUGE, labels...),
+		readonly:     collectors.NewCompactDesc("node_filesystem_readonly", "Filesystem read-only status.", dto.MetricType_GAUGE, labels...),
+		deviceError:  collectors.NewCompactDesc("node_filesystem_device_error", "Whether an error occurred while getting statistics for the given device.", dto.MetricType_GAUGE, labels...),
+		mountInfo:    collectors.NewCompactDesc("node_filesystem_mount_info", "Filesystem mount information.", dto.MetricType_GAUGE, "device", "major", "minor", "mountpoint"),
 	}, nil
 }
 
@@ -177,9 +176,15 @@ type mountStats struct {
 }
 
 func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the mounts' families in compact form.
+func (c *filesystemCollector) UpdateCompact(ctx context.Context) ([]*exposition.CompactFamily, error) {
+	var b collectors.CompactBuilder
 	mounts, err := c.mounts()
 	if err != nil {
-		return err
+		return b.Families(), err
 	}
 	var todo []mount
 	for _, m := range mounts {
@@ -194,7 +199,7 @@ func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.M
 	}
 	stats, err := c.statAll(ctx, todo)
 	if err != nil {
-		return err
+		return b.Families(), err
 	}
 	type seriesKey struct{ device, mountPoint, fsType, deviceError string }
 	seen := map[seriesKey]bool{}
@@ -205,7 +210,8 @@ func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.M
 			continue // the same filesystem mounted twice at one place
 		}
 		seen[k] = true
-		lv := []string{s.device, s.mountPoint, s.fsType, s.deviceError}
+		// One label set for the mount's eight series.
+		ls := collectors.LabelSet("device", s.device, "mountpoint", s.mountPoint, "fstype", s.fsType, "device_error", s.deviceError)
 		errVal, roVal := 0.0, 0.0
 		if s.deviceError != "" {
 			errVal = 1
@@ -213,27 +219,27 @@ func (c *filesystemCollector) Update(ctx context.Context, ch chan<- prometheus.M
 		if s.readonly {
 			roVal = 1
 		}
-		ch <- prometheus.MustNewConstMetric(c.deviceError, prometheus.GaugeValue, errVal, lv...)
-		ch <- prometheus.MustNewConstMetric(c.readonly, prometheus.GaugeValue, roVal, lv...)
+		b.AddLabels(c.deviceError, errVal, ls)
+		b.AddLabels(c.readonly, roVal, ls)
 		if s.deviceError != "" {
 			continue
 		}
 		bsize := float64(s.buf.Bsize)
-		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(s.buf.Blocks)*bsize, lv...)
-		ch <- prometheus.MustNewConstMetric(c.free, prometheus.GaugeValue, float64(s.buf.Bfree)*bsize, lv...)
-		ch <- prometheus.MustNewConstMetric(c.avail, prometheus.GaugeValue, float64(s.buf.Bavail)*bsize, lv...)
-		ch <- prometheus.MustNewConstMetric(c.files, prometheus.GaugeValue, float64(s.buf.Files), lv...)
-		ch <- prometheus.MustNewConstMetric(c.filesFree, prometheus.GaugeValue, float64(s.buf.Ffree), lv...)
+		b.AddLabels(c.size, float64(s.buf.Blocks)*bsize, ls)
+		b.AddLabels(c.free, float64(s.buf.Bfree)*bsize, ls)
+		b.AddLabels(c.avail, float64(s.buf.Bavail)*bsize, ls)
+		b.AddLabels(c.files, float64(s.buf.Files), ls)
+		b.AddLabels(c.filesFree, float64(s.buf.Ffree), ls)
 		// node_exporter 1.12 serves this macOS figure as 0 on Linux too;
 		// served the same so that the two expositions are identical.
-		ch <- prometheus.MustNewConstMetric(c.purgeable, prometheus.GaugeValue, 0, lv...)
+		b.AddLabels(c.purgeable, 0, ls)
 		info := mount{device: s.device, major: s.major, minor: s.minor, mountPoint: s.mountPoint}
 		if !seenInfo[info] {
 			seenInfo[info] = true
-			ch <- prometheus.MustNewConstMetric(c.mountInfo, prometheus.GaugeValue, 1, s.device, s.major, s.minor, s.mountPoint)
+			b.AddValues(c.mountInfo, 1, s.device, s.major, s.minor, s.mountPoint)
 		}
 	}
-	return nil
+	return b.Families(), nil
 }
 
 // mounts reads PID 1's mount table, as node_exporter does (in a container
