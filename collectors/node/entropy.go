@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -36,7 +38,7 @@ type entropyCollector struct {
 	// (hostfile.ProcFile). procfs' KernelRandom would open five files, of
 	// which node_exporter's two families need two.
 	availFile, poolSizeFile *hostfile.ProcFile
-	avail, poolSize         *prometheus.Desc
+	avail, poolSize         *collectors.CompactDesc
 }
 
 func newEntropyCollector(env collectors.Env) *entropyCollector {
@@ -45,23 +47,29 @@ func newEntropyCollector(env collectors.Env) *entropyCollector {
 		path:         path,
 		availFile:    hostfile.NewProcFile(filepath.Join(path, "entropy_avail")),
 		poolSizeFile: hostfile.NewProcFile(filepath.Join(path, "poolsize")),
-		avail:        prometheus.NewDesc("node_entropy_available_bits", "Bits of available entropy.", nil, nil),
-		poolSize:     prometheus.NewDesc("node_entropy_pool_size_bits", "Bits of entropy pool.", nil, nil),
+		avail:        collectors.NewCompactDesc("node_entropy_available_bits", "Bits of available entropy.", dto.MetricType_GAUGE),
+		poolSize:     collectors.NewCompactDesc("node_entropy_pool_size_bits", "Bits of entropy pool.", dto.MetricType_GAUGE),
 	}
 }
 
-func (c *entropyCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *entropyCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the same series in compact form.
+func (c *entropyCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
+	var b collectors.CompactBuilder
 	avail, err := c.readUint(c.availFile, "entropy_avail")
 	if err != nil {
-		return err
+		return b.Families(), err
 	}
-	ch <- prometheus.MustNewConstMetric(c.avail, prometheus.GaugeValue, float64(avail))
+	b.AddValues(c.avail, float64(avail))
 	poolSize, err := c.readUint(c.poolSizeFile, "poolsize")
 	if err != nil {
-		return err
+		return b.Families(), err
 	}
-	ch <- prometheus.MustNewConstMetric(c.poolSize, prometheus.GaugeValue, float64(poolSize))
-	return nil
+	b.AddValues(c.poolSize, float64(poolSize))
+	return b.Families(), nil
 }
 
 // readUint reads one of the files, with the errors procfs' KernelRandom

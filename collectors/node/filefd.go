@@ -8,9 +8,11 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -28,29 +30,35 @@ func init() {
 // procfs has no reader for it, hence parseFileNr.
 type filefdCollector struct {
 	file               *hostfile.ProcFile // kept open between scrapes
-	allocated, maximum *prometheus.Desc
+	allocated, maximum *collectors.CompactDesc
 }
 
 func newFilefdCollector(env collectors.Env) *filefdCollector {
 	return &filefdCollector{
 		file:      hostfile.NewProcFile(filepath.Join(env.Paths.ProcFS, "sys", "fs", "file-nr")),
-		allocated: prometheus.NewDesc("node_filefd_allocated", "File descriptor statistics: allocated.", nil, nil),
-		maximum:   prometheus.NewDesc("node_filefd_maximum", "File descriptor statistics: maximum.", nil, nil),
+		allocated: collectors.NewCompactDesc("node_filefd_allocated", "File descriptor statistics: allocated.", dto.MetricType_GAUGE),
+		maximum:   collectors.NewCompactDesc("node_filefd_maximum", "File descriptor statistics: maximum.", dto.MetricType_GAUGE),
 	}
 }
 
-func (c *filefdCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	b, err := c.file.Read()
+func (c *filefdCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the same series in compact form.
+func (c *filefdCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
+	var b collectors.CompactBuilder
+	nr, err := c.file.Read()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	allocated, maximum, err := parseFileNr(b)
+	allocated, maximum, err := parseFileNr(nr)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", c.file.Path(), err)
+		return nil, fmt.Errorf("reading %s: %w", c.file.Path(), err)
 	}
-	ch <- prometheus.MustNewConstMetric(c.allocated, prometheus.GaugeValue, allocated)
-	ch <- prometheus.MustNewConstMetric(c.maximum, prometheus.GaugeValue, maximum)
-	return nil
+	b.AddValues(c.allocated, allocated)
+	b.AddValues(c.maximum, maximum)
+	return b.Families(), nil
 }
 
 // parseFileNr parses /proc/sys/fs/file-nr: allocated file handles, free

@@ -5,9 +5,11 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -27,26 +29,32 @@ func init() {
 type loadavgCollector struct {
 	proc                 procfs.FS
 	procPath             string
-	load1, load5, load15 *prometheus.Desc
+	load1, load5, load15 *collectors.CompactDesc
 }
 
 func newLoadavgCollector(proc procfs.FS, procPath string) *loadavgCollector {
 	return &loadavgCollector{
 		proc:     proc,
 		procPath: procPath,
-		load1:    prometheus.NewDesc("node_load1", "1m load average.", nil, nil),
-		load5:    prometheus.NewDesc("node_load5", "5m load average.", nil, nil),
-		load15:   prometheus.NewDesc("node_load15", "15m load average.", nil, nil),
+		load1:    collectors.NewCompactDesc("node_load1", "1m load average.", dto.MetricType_GAUGE),
+		load5:    collectors.NewCompactDesc("node_load5", "5m load average.", dto.MetricType_GAUGE),
+		load15:   collectors.NewCompactDesc("node_load15", "15m load average.", dto.MetricType_GAUGE),
 	}
 }
 
-func (c *loadavgCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *loadavgCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the same series in compact form.
+func (c *loadavgCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
+	var b collectors.CompactBuilder
 	l, err := c.proc.LoadAvg()
 	if err != nil {
-		return fmt.Errorf("reading %s/loadavg: %w", c.procPath, err)
+		return b.Families(), fmt.Errorf("reading %s/loadavg: %w", c.procPath, err)
 	}
-	ch <- prometheus.MustNewConstMetric(c.load1, prometheus.GaugeValue, l.Load1)
-	ch <- prometheus.MustNewConstMetric(c.load5, prometheus.GaugeValue, l.Load5)
-	ch <- prometheus.MustNewConstMetric(c.load15, prometheus.GaugeValue, l.Load15)
-	return nil
+	b.AddValues(c.load1, l.Load1)
+	b.AddValues(c.load5, l.Load5)
+	b.AddValues(c.load15, l.Load15)
+	return b.Families(), nil
 }

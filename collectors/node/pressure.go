@@ -10,9 +10,11 @@ import (
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -33,27 +35,21 @@ type pressureCollector struct {
 	proc                    procfs.FS
 	procPath                string
 	logger                  *slog.Logger
-	cpu, io, ioFull         *prometheus.Desc
-	memory, memoryFull, irq *prometheus.Desc
+	cpu, io, ioFull         *collectors.CompactDesc
+	memory, memoryFull, irq *collectors.CompactDesc
 }
 
 func newPressureCollector(env collectors.Env) *pressureCollector {
 	return &pressureCollector{
-		proc:     env.Proc,
-		procPath: env.Paths.ProcFS,
-		logger:   env.Logger,
-		cpu: prometheus.NewDesc("node_pressure_cpu_waiting_seconds_total",
-			"Total time in seconds that processes have waited for CPU time", nil, nil),
-		io: prometheus.NewDesc("node_pressure_io_waiting_seconds_total",
-			"Total time in seconds that processes have waited due to IO congestion", nil, nil),
-		ioFull: prometheus.NewDesc("node_pressure_io_stalled_seconds_total",
-			"Total time in seconds no process could make progress due to IO congestion", nil, nil),
-		memory: prometheus.NewDesc("node_pressure_memory_waiting_seconds_total",
-			"Total time in seconds that processes have waited for memory", nil, nil),
-		memoryFull: prometheus.NewDesc("node_pressure_memory_stalled_seconds_total",
-			"Total time in seconds no process could make progress due to memory congestion", nil, nil),
-		irq: prometheus.NewDesc("node_pressure_irq_stalled_seconds_total",
-			"Total time in seconds no process could make progress due to IRQ congestion", nil, nil),
+		proc:       env.Proc,
+		procPath:   env.Paths.ProcFS,
+		logger:     env.Logger,
+		cpu:        collectors.NewCompactDesc("node_pressure_cpu_waiting_seconds_total", "Total time in seconds that processes have waited for CPU time", dto.MetricType_COUNTER),
+		io:         collectors.NewCompactDesc("node_pressure_io_waiting_seconds_total", "Total time in seconds that processes have waited due to IO congestion", dto.MetricType_COUNTER),
+		ioFull:     collectors.NewCompactDesc("node_pressure_io_stalled_seconds_total", "Total time in seconds no process could make progress due to IO congestion", dto.MetricType_COUNTER),
+		memory:     collectors.NewCompactDesc("node_pressure_memory_waiting_seconds_total", "Total time in seconds that processes have waited for memory", dto.MetricType_COUNTER),
+		memoryFull: collectors.NewCompactDesc("node_pressure_memory_stalled_seconds_total", "Total time in seconds no process could make progress due to memory congestion", dto.MetricType_COUNTER),
+		irq:        collectors.NewCompactDesc("node_pressure_irq_stalled_seconds_total", "Total time in seconds no process could make progress due to IRQ congestion", dto.MetricType_COUNTER),
 	}
 }
 
@@ -61,7 +57,13 @@ func newPressureCollector(env collectors.Env) *pressureCollector {
 // node_exporter does, so that the float64 results are bit-identical.
 func psiSeconds(us uint64) float64 { return float64(us) / 1000.0 / 1000.0 }
 
-func (c *pressureCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *pressureCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the same series in compact form.
+func (c *pressureCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
+	var b collectors.CompactBuilder
 	found := 0
 	for _, res := range []string{"cpu", "io", "memory", "irq"} {
 		path := filepath.Join(c.procPath, "pressure", res)
@@ -74,32 +76,32 @@ func (c *pressureCollector) Update(_ context.Context, ch chan<- prometheus.Metri
 			continue
 		case errors.Is(err, syscall.ENOTSUP):
 			c.logger.Debug("pressure information is disabled; boot with psi=1 to enable it", "path", path)
-			return fmt.Errorf("%w: reading %s: %w", collectors.ErrNoData, path, err)
+			return b.Families(), fmt.Errorf("%w: reading %s: %w", collectors.ErrNoData, path, err)
 		case err != nil:
-			return fmt.Errorf("reading %s: %w", path, err)
+			return b.Families(), fmt.Errorf("reading %s: %w", path, err)
 		}
 		if st.Some == nil && res != "irq" {
-			return fmt.Errorf("%w: %s has no \"some\" line", collectors.ErrNoData, path)
+			return b.Families(), fmt.Errorf("%w: %s has no \"some\" line", collectors.ErrNoData, path)
 		}
 		if st.Full == nil && res != "cpu" {
-			return fmt.Errorf("%w: %s has no \"full\" line", collectors.ErrNoData, path)
+			return b.Families(), fmt.Errorf("%w: %s has no \"full\" line", collectors.ErrNoData, path)
 		}
 		switch res {
 		case "cpu":
-			ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.CounterValue, psiSeconds(st.Some.Total))
+			b.AddValues(c.cpu, psiSeconds(st.Some.Total))
 		case "io":
-			ch <- prometheus.MustNewConstMetric(c.io, prometheus.CounterValue, psiSeconds(st.Some.Total))
-			ch <- prometheus.MustNewConstMetric(c.ioFull, prometheus.CounterValue, psiSeconds(st.Full.Total))
+			b.AddValues(c.io, psiSeconds(st.Some.Total))
+			b.AddValues(c.ioFull, psiSeconds(st.Full.Total))
 		case "memory":
-			ch <- prometheus.MustNewConstMetric(c.memory, prometheus.CounterValue, psiSeconds(st.Some.Total))
-			ch <- prometheus.MustNewConstMetric(c.memoryFull, prometheus.CounterValue, psiSeconds(st.Full.Total))
+			b.AddValues(c.memory, psiSeconds(st.Some.Total))
+			b.AddValues(c.memoryFull, psiSeconds(st.Full.Total))
 		case "irq":
-			ch <- prometheus.MustNewConstMetric(c.irq, prometheus.CounterValue, psiSeconds(st.Full.Total))
+			b.AddValues(c.irq, psiSeconds(st.Full.Total))
 		}
 		found++
 	}
 	if found == 0 {
-		return fmt.Errorf("%w: no pressure files in %s (PSI needs Linux 4.20 and CONFIG_PSI)", collectors.ErrNoData, filepath.Join(c.procPath, "pressure"))
+		return b.Families(), fmt.Errorf("%w: no pressure files in %s (PSI needs Linux 4.20 and CONFIG_PSI)", collectors.ErrNoData, filepath.Join(c.procPath, "pressure"))
 	}
-	return nil
+	return b.Families(), nil
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // statConfig holds the stat collector's flags.
@@ -34,8 +36,8 @@ type statCollector struct {
 	cfg                                  statConfig
 	proc                                 procfs.FS
 	procPath                             string
-	intr, ctxt, forks, btime             *prometheus.Desc
-	procsRunning, procsBlocked, softirqs *prometheus.Desc
+	intr, ctxt, forks, btime             *collectors.CompactDesc
+	procsRunning, procsBlocked, softirqs *collectors.CompactDesc
 }
 
 func newStatCollector(env collectors.Env, cfg statConfig) *statCollector {
@@ -43,29 +45,35 @@ func newStatCollector(env collectors.Env, cfg statConfig) *statCollector {
 		cfg:          cfg,
 		proc:         env.Proc,
 		procPath:     env.Paths.ProcFS,
-		intr:         prometheus.NewDesc("node_intr_total", "Total number of interrupts serviced.", nil, nil),
-		ctxt:         prometheus.NewDesc("node_context_switches_total", "Total number of context switches.", nil, nil),
-		forks:        prometheus.NewDesc("node_forks_total", "Total number of forks.", nil, nil),
-		btime:        prometheus.NewDesc("node_boot_time_seconds", "Node boot time, in unixtime.", nil, nil),
-		procsRunning: prometheus.NewDesc("node_procs_running", "Number of processes in runnable state.", nil, nil),
-		procsBlocked: prometheus.NewDesc("node_procs_blocked", "Number of processes blocked waiting for I/O to complete.", nil, nil),
-		softirqs:     prometheus.NewDesc("node_softirqs_total", "Number of softirq calls.", []string{"vector"}, nil),
+		intr:         collectors.NewCompactDesc("node_intr_total", "Total number of interrupts serviced.", dto.MetricType_COUNTER),
+		ctxt:         collectors.NewCompactDesc("node_context_switches_total", "Total number of context switches.", dto.MetricType_COUNTER),
+		forks:        collectors.NewCompactDesc("node_forks_total", "Total number of forks.", dto.MetricType_COUNTER),
+		btime:        collectors.NewCompactDesc("node_boot_time_seconds", "Node boot time, in unixtime.", dto.MetricType_GAUGE),
+		procsRunning: collectors.NewCompactDesc("node_procs_running", "Number of processes in runnable state.", dto.MetricType_GAUGE),
+		procsBlocked: collectors.NewCompactDesc("node_procs_blocked", "Number of processes blocked waiting for I/O to complete.", dto.MetricType_GAUGE),
+		softirqs:     collectors.NewCompactDesc("node_softirqs_total", "Number of softirq calls.", dto.MetricType_COUNTER, "vector"),
 	}
 }
 
-func (c *statCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *statCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the same series in compact form.
+func (c *statCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
+	var b collectors.CompactBuilder
 	s, err := c.proc.Stat()
 	if err != nil {
-		return fmt.Errorf("reading %s/stat: %w", c.procPath, err)
+		return b.Families(), fmt.Errorf("reading %s/stat: %w", c.procPath, err)
 	}
-	ch <- prometheus.MustNewConstMetric(c.intr, prometheus.CounterValue, float64(s.IRQTotal))
-	ch <- prometheus.MustNewConstMetric(c.ctxt, prometheus.CounterValue, float64(s.ContextSwitches))
-	ch <- prometheus.MustNewConstMetric(c.forks, prometheus.CounterValue, float64(s.ProcessCreated))
-	ch <- prometheus.MustNewConstMetric(c.btime, prometheus.GaugeValue, float64(s.BootTime))
-	ch <- prometheus.MustNewConstMetric(c.procsRunning, prometheus.GaugeValue, float64(s.ProcessesRunning))
-	ch <- prometheus.MustNewConstMetric(c.procsBlocked, prometheus.GaugeValue, float64(s.ProcessesBlocked))
+	b.AddValues(c.intr, float64(s.IRQTotal))
+	b.AddValues(c.ctxt, float64(s.ContextSwitches))
+	b.AddValues(c.forks, float64(s.ProcessCreated))
+	b.AddValues(c.btime, float64(s.BootTime))
+	b.AddValues(c.procsRunning, float64(s.ProcessesRunning))
+	b.AddValues(c.procsBlocked, float64(s.ProcessesBlocked))
 	if !c.cfg.softirq {
-		return nil
+		return b.Families(), nil
 	}
 	si := s.SoftIRQ
 	for _, v := range []struct {
@@ -75,7 +83,7 @@ func (c *statCollector) Update(_ context.Context, ch chan<- prometheus.Metric) e
 		{"hi", si.Hi}, {"timer", si.Timer}, {"net_tx", si.NetTx}, {"net_rx", si.NetRx}, {"block", si.Block},
 		{"block_iopoll", si.BlockIoPoll}, {"tasklet", si.Tasklet}, {"sched", si.Sched}, {"hrtimer", si.Hrtimer}, {"rcu", si.Rcu},
 	} {
-		ch <- prometheus.MustNewConstMetric(c.softirqs, prometheus.CounterValue, float64(v.n), v.vector)
+		b.AddValues(c.softirqs, float64(v.n), v.vector)
 	}
-	return nil
+	return b.Families(), nil
 }

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -31,7 +33,7 @@ type udpQueuesCollector struct {
 	proc     procfs.FS
 	procPath string
 	logger   *slog.Logger
-	queues   *prometheus.Desc
+	queues   *collectors.CompactDesc
 }
 
 func newUDPQueuesCollector(env collectors.Env) *udpQueuesCollector {
@@ -39,12 +41,17 @@ func newUDPQueuesCollector(env collectors.Env) *udpQueuesCollector {
 		proc:     env.Proc,
 		procPath: env.Paths.ProcFS,
 		logger:   env.Logger,
-		queues: prometheus.NewDesc("node_udp_queues",
-			"Number of allocated memory in the kernel for UDP datagrams in bytes.", []string{"queue", "ip"}, nil),
+		queues:   collectors.NewCompactDesc("node_udp_queues", "Number of allocated memory in the kernel for UDP datagrams in bytes.", dto.MetricType_GAUGE, "queue", "ip"),
 	}
 }
 
-func (c *udpQueuesCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *udpQueuesCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the same series in compact form.
+func (c *udpQueuesCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
+	var b collectors.CompactBuilder
 	missing := 0
 	for _, family := range []struct {
 		ip, file string
@@ -61,13 +68,13 @@ func (c *udpQueuesCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("reading %s/%s: %w", c.procPath, family.file, err)
+			return b.Families(), fmt.Errorf("reading %s/%s: %w", c.procPath, family.file, err)
 		}
-		ch <- prometheus.MustNewConstMetric(c.queues, prometheus.GaugeValue, float64(s.TxQueueLength), "tx", family.ip)
-		ch <- prometheus.MustNewConstMetric(c.queues, prometheus.GaugeValue, float64(s.RxQueueLength), "rx", family.ip)
+		b.AddValues(c.queues, float64(s.TxQueueLength), "tx", family.ip)
+		b.AddValues(c.queues, float64(s.RxQueueLength), "rx", family.ip)
 	}
 	if missing == 2 {
-		return fmt.Errorf("%w: neither %s/net/udp nor net/udp6 exists", collectors.ErrNoData, c.procPath)
+		return b.Families(), fmt.Errorf("%w: neither %s/net/udp nor net/udp6 exists", collectors.ErrNoData, c.procPath)
 	}
-	return nil
+	return b.Families(), nil
 }
