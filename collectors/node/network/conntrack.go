@@ -11,10 +11,12 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -40,13 +42,16 @@ type conntrackCollector struct {
 	sysctls map[string]*hostfile.ProcFile
 	logger  *slog.Logger
 
-	entries, limit                               *prometheus.Desc
-	found, invalid, ignore, insert, insertFailed *prometheus.Desc
-	drop, earlyDrop, searchRestart               *prometheus.Desc
+	entries, limit                               *collectors.CompactDesc
+	found, invalid, ignore, insert, insertFailed *collectors.CompactDesc
+	drop, earlyDrop, searchRestart               *collectors.CompactDesc
 }
 
 func newConntrackCollector(env collectors.Env) *conntrackCollector {
-	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	// node_exporter serves even the counters as gauges; so do we.
+	d := func(name, help string) *collectors.CompactDesc {
+		return collectors.NewCompactDesc(name, help, dto.MetricType_GAUGE)
+	}
 	return &conntrackCollector{
 		proc:     env.Proc,
 		procPath: env.Paths.ProcFS,
@@ -68,21 +73,27 @@ func newConntrackCollector(env collectors.Env) *conntrackCollector {
 	}
 }
 
-func (c *conntrackCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the same series in compact form.
+func (c *conntrackCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
+	var b collectors.CompactBuilder
 	count, err := c.sysctlUint("net.netfilter.nf_conntrack_count")
 	if err != nil {
-		return c.classify(err)
+		return b.Families(), c.classify(err)
 	}
-	ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(count))
+	b.AddValues(c.entries, float64(count))
 	limit, err := c.sysctlUint("net.netfilter.nf_conntrack_max")
 	if err != nil {
-		return c.classify(err)
+		return b.Families(), c.classify(err)
 	}
-	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(limit))
+	b.AddValues(c.limit, float64(limit))
 
 	perCPU, err := c.proc.ConntrackStat()
 	if err != nil {
-		return c.classify(fmt.Errorf("reading %s/net/stat/nf_conntrack: %w", c.procPath, err))
+		return b.Families(), c.classify(fmt.Errorf("reading %s/net/stat/nf_conntrack: %w", c.procPath, err))
 	}
 	var sum procfs.ConntrackStatEntry
 	for _, s := range perCPU {
@@ -95,18 +106,17 @@ func (c *conntrackCollector) Update(_ context.Context, ch chan<- prometheus.Metr
 		sum.EarlyDrop += s.EarlyDrop
 		sum.SearchRestart += s.SearchRestart
 	}
-	// node_exporter serves these counters as gauges; so do we.
 	for _, m := range []struct {
-		desc *prometheus.Desc
+		desc *collectors.CompactDesc
 		v    uint64
 	}{
 		{c.found, sum.Found}, {c.invalid, sum.Invalid}, {c.ignore, sum.Ignore},
 		{c.insert, sum.Insert}, {c.insertFailed, sum.InsertFailed}, {c.drop, sum.Drop},
 		{c.earlyDrop, sum.EarlyDrop}, {c.searchRestart, sum.SearchRestart},
 	} {
-		ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, float64(m.v))
+		b.AddValues(m.desc, float64(m.v))
 	}
-	return nil
+	return b.Families(), nil
 }
 
 // sysctlUint reads a sysctl holding one unsigned decimal number.
