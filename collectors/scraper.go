@@ -297,9 +297,19 @@ func (s *Scraper) gather(deadline time.Time, names []string) (Result, error) {
 		}
 		entries = append(entries, e)
 	}
+	// The runs this scrape starts share one context: a deadline is a timer,
+	// and one per collector and scrape showed in profiles (4 % of a host
+	// scrape). It is cancelled once every run is awaited, when each of them
+	// has finished or is past its deadline anyway.
+	runDeadline := deadline
+	if limit := time.Now().Add(s.opts.Timeout); runDeadline.After(limit) {
+		runDeadline = limit
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), runDeadline)
+	defer cancel()
 	runs := make([]*run, len(entries))
 	for i, e := range entries {
-		runs[i] = s.start(e, deadline)
+		runs[i] = s.start(ctx, e)
 	}
 	return s.respond(s.await(deadline, entries, runs))
 }
@@ -464,12 +474,12 @@ func waitRun(ctx context.Context, r *run) bool {
 }
 
 // start returns the collector's run in flight, or starts one that must end
-// by deadline: the scrape's own deadline (Prometheus' timeout less the
-// offset, or --scrape.timeout) reaches the collector's Update as its
-// context's deadline, never later than --scrape.timeout from now. A scrape
-// that joins a run started by another path's scrape waits for it until its
-// own deadline.
-func (s *Scraper) start(e *entry, deadline time.Time) *run {
+// by ctx's deadline: the scrape's own deadline (Prometheus' timeout less
+// the offset, or --scrape.timeout) reaches the collector's Update as its
+// context's deadline, never later than --scrape.timeout from the scrape's
+// start. A scrape that joins a run started by another path's scrape waits
+// for it until its own deadline.
+func (s *Scraper) start(ctx context.Context, e *entry) *run {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.running != nil {
@@ -477,21 +487,16 @@ func (s *Scraper) start(e *entry, deadline time.Time) *run {
 		return e.running
 	}
 	s.runs.WithLabelValues("ran").Inc()
-	if limit := time.Now().Add(s.opts.Timeout); deadline.After(limit) {
-		deadline = limit
-	}
 	r := &run{done: make(chan struct{})}
 	e.running = r
-	s.workers.Go(func() { s.execute(e, r, deadline) })
+	s.workers.Go(func() { s.execute(ctx, e, r) })
 	return r
 }
 
 // execute runs one collector run to its end: skipped while an earlier run
 // is stuck, then a concurrency slot, then the collector itself, given up at
 // the deadline.
-func (s *Scraper) execute(e *entry, r *run, deadline time.Time) {
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+func (s *Scraper) execute(ctx context.Context, e *entry, r *run) {
 	x := &execution{s: s, e: e, r: r, began: time.Now()}
 
 	if stuck := e.stuckWorker(); stuck != nil {

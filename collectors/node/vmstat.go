@@ -1,14 +1,11 @@
 package node
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,45 +65,42 @@ func (c *vmstatCollector) Update(ctx context.Context, ch chan<- prometheus.Metri
 }
 
 // UpdateCompact serves the fields as compact untyped families, one series
-// each.
+// each, parsed in the kept descriptor's buffer.
 func (c *vmstatCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
-	b, err := c.file.Read()
-	if err != nil {
-		return nil, err
-	}
-	fields, err := parseVMStat(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", c.file.Path(), err)
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.served == nil {
 		c.served = map[string]*family{}
 	}
 	var out collectors.CompactBuilder
-	for _, f := range fields {
-		fam, ok := c.served[f.name]
-		if !ok {
-			if c.fields.MatchString(f.name) {
-				fam = &family{"node_vmstat_" + f.name, fmt.Sprintf("/proc/vmstat information field %s.", f.name)}
+	err := c.file.ReadFunc(func(b []byte) error {
+		err := parseVMStat(b, func(name []byte, v float64) {
+			fam, ok := c.served[string(name)] // no allocation for a known field
+			if !ok {
+				field := string(name)
+				if c.fields.MatchString(field) {
+					fam = &family{"node_vmstat_" + field, fmt.Sprintf("/proc/vmstat information field %s.", field)}
+				}
+				c.served[field] = fam
 			}
-			c.served[f.name] = fam
+			if fam != nil {
+				out.Add(fam.name, fam.help, dto.MetricType_UNTYPED, nil, v)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", c.file.Path(), err)
 		}
-		if fam != nil {
-			out.Add(fam.name, fam.help, dto.MetricType_UNTYPED, nil, f.value)
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out.Families(), nil
 }
 
-// vmstatField is one "name value" line of /proc/vmstat.
-type vmstatField struct {
-	name  string
-	value float64
-}
-
-// parseVMStat parses /proc/vmstat: one "name value" pair per line, names
-// of [A-Za-z0-9_]. Sample:
+// parseVMStat parses /proc/vmstat, calling each for every "name value"
+// line (name is valid only during the call); names are of [A-Za-z0-9_].
+// Sample:
 //
 //	nr_free_pages 289425
 //	pgpgin 1028722
@@ -114,26 +108,24 @@ type vmstatField struct {
 //	oom_kill 0
 //
 // Any other line is an error naming it, as node_exporter fails the scrape
-// on one too.
-func parseVMStat(r io.Reader) ([]vmstatField, error) {
-	var out []vmstatField
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		parts := bytes.Fields(sc.Bytes())
+// on one too; each has been called for the lines before it.
+func parseVMStat(b []byte, each func(name []byte, v float64)) error {
+	var buf [3][]byte
+	for n := 1; len(b) > 0; n++ {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
+		parts := hostfile.Fields(line, buf[:0])
 		if len(parts) == 0 {
 			continue
 		}
 		if len(parts) != 2 || !descs.IsMetricNamePart(parts[0]) {
-			return nil, fmt.Errorf("line %d: want \"name value\", got %q", n, sc.Text())
+			return fmt.Errorf("line %d: want \"name value\", got %q", n, line)
 		}
-		v, err := strconv.ParseFloat(string(parts[1]), 64)
+		v, err := hostfile.ParseFloat(parts[1])
 		if err != nil {
-			return nil, fmt.Errorf("line %d: field %s: %w", n, parts[0], err)
+			return fmt.Errorf("line %d: field %s: %w", n, parts[0], err)
 		}
-		out = append(out, vmstatField{string(parts[0]), v})
+		each(parts[0], v)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return nil
 }

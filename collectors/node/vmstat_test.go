@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
@@ -11,6 +10,22 @@ import (
 )
 
 // Golden cases: testdata/vmstat (good, fields, malformed).
+
+// vmstatField is one "name value" line of /proc/vmstat.
+type vmstatField struct {
+	name  string
+	value float64
+}
+
+// collectVMStat gathers what parseVMStat passes to its callback.
+func collectVMStat(in []byte) ([]vmstatField, error) {
+	var out []vmstatField
+	err := parseVMStat(in, func(name []byte, v float64) { out = append(out, vmstatField{string(name), v}) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func TestParseVMStat(t *testing.T) {
 	t.Parallel()
@@ -26,7 +41,7 @@ func TestParseVMStat(t *testing.T) {
 		{"bad value", "nr_free_pages 12\npgfault lots\n", nil, "line 2: field pgfault"},
 		{"bad name", "pg-fault 1\n", nil, `line 1: want "name value"`},
 	} {
-		got, err := parseVMStat(strings.NewReader(tc.in))
+		got, err := collectVMStat([]byte(tc.in))
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("%s: want an error containing %q, got %v", tc.name, tc.wantErr, err)
@@ -47,7 +62,7 @@ func FuzzParseVMStat(f *testing.F) {
 	f.Add([]byte("a 1e308\nb -0\nc NaN\nd 0x1p3\n"))
 	f.Add([]byte("x\n y z w\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		fields, err := parseVMStat(bytes.NewReader(in))
+		fields, err := collectVMStat(in)
 		if err != nil {
 			return
 		}

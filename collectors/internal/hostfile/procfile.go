@@ -33,8 +33,33 @@ func (f *ProcFile) Path() string { return f.path }
 // Read returns the file's current content. Errors name the file and wrap
 // the system call's (fs.ErrNotExist for a file that is not there).
 func (f *ProcFile) Read() ([]byte, error) {
+	var out []byte
+	err := f.ReadFunc(func(b []byte) error {
+		out = append([]byte(nil), b...)
+		return nil
+	})
+	return out, err
+}
+
+// ReadFunc calls fn with the file's current content, in the reader's own
+// buffer: valid only until fn returns, which saves Read's copy for a
+// caller that parses the content there. fn's error is returned as it is.
+func (f *ProcFile) ReadFunc(fn func(b []byte) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	b, err := f.read()
+	if err != nil {
+		return err
+	}
+	return fn(b)
+}
+
+// Whole says whether content returned by a ProcFile or ReadProcFile is the
+// whole file, not cut at the size bound.
+func Whole(b []byte) bool { return len(b) < procMaxFileBytes }
+
+// read reads the file into f.buf (or, off procfs, a new buffer).
+func (f *ProcFile) read() ([]byte, error) {
 	if !f.keep {
 		return ReadProcFile(f.path)
 	}
@@ -76,7 +101,7 @@ func (f *ProcFile) Read() ([]byte, error) {
 		}
 		n += m
 	}
-	return append([]byte(nil), f.buf[:n]...), nil
+	return f.buf[:n], nil
 }
 
 // Close closes the kept descriptor, if any.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -97,5 +99,77 @@ func TestProcFileFixture(t *testing.T) {
 	_, err := NewProcFile(filepath.Join(dir, "absent")).Read()
 	if !errors.Is(err, fs.ErrNotExist) || !bytes.Contains([]byte(err.Error()), []byte("absent")) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist naming it", err)
+	}
+}
+
+// ReadFunc hands fn the kept buffer (no copy), passes fn's error through,
+// and reads /proc/1/mountinfo, a file larger than one page, whole.
+func TestProcFileReadFunc(t *testing.T) {
+	const p = "/proc/self/mountinfo"
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s: %v", p, err)
+	}
+	f := NewProcFile(p)
+	defer f.Close()
+	var got []byte
+	if err := f.ReadFunc(func(b []byte) error { got = append(got, b...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	byPath, err := ReadProcFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, byPath) || !Whole(got) {
+		t.Errorf("ReadFunc gave %d bytes (whole %v), by path %d", len(got), Whole(got), len(byPath))
+	}
+	stop := errors.New("stop")
+	if err := f.ReadFunc(func([]byte) error { return stop }); err != stop {
+		t.Errorf("fn's error: got %v", err)
+	}
+	if Whole(make([]byte, procMaxFileBytes)) {
+		t.Error("content at the size bound counted as whole")
+	}
+}
+
+// ParseFloat gives what strconv.ParseFloat gives, bit for bit, integers
+// and everything else.
+func TestParseFloat(t *testing.T) {
+	for _, in := range []string{"0", "-0", "+7", "42", "18446744073709551615", "9999999999999999999", "99999999999999999999",
+		"9007199254740993", "-9223372036854775808", "1e308", "0x1p3", "NaN", "-Inf", "1.5", "", "-", "+", "12a", " 1", "1_000"} {
+		want, wantErr := strconv.ParseFloat(in, 64)
+		got, err := ParseFloat([]byte(in))
+		if (err != nil) != (wantErr != nil) || math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
+			t.Errorf("ParseFloat(%q) = %v, %v; strconv: %v, %v", in, got, err, want, wantErr)
+		}
+	}
+}
+
+func FuzzParseFloat(f *testing.F) {
+	f.Add([]byte("123"))
+	f.Add([]byte("-1.5e3"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		want, wantErr := strconv.ParseFloat(string(in), 64)
+		got, err := ParseFloat(in)
+		if (err != nil) != (wantErr != nil) || math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
+			t.Errorf("ParseFloat(%q) = %v, %v; strconv: %v, %v", in, got, err, want, wantErr)
+		}
+	})
+}
+
+// Fields splits as bytes.Fields does on ASCII input.
+func TestFields(t *testing.T) {
+	for _, in := range []string{"", " ", "a", " a  b\t c\r\n", "Tcp: 1 2 -3", "\v\fx\fy "} {
+		var buf [2][]byte
+		got := Fields([]byte(in), buf[:0])
+		want := bytes.Fields([]byte(in))
+		if len(got) != len(want) {
+			t.Errorf("Fields(%q) = %q, want %q", in, got, want)
+			continue
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("Fields(%q) = %q, want %q", in, got, want)
+			}
+		}
 	}
 }

@@ -71,3 +71,49 @@ func ReadProcFile(path string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// ParseFloat parses a number as strconv.ParseFloat does, without
+// allocating for the decimal integers that /proc's counters are: an
+// integer of up to 19 digits converts to the float64 ParseFloat gives
+// (both round to nearest even), anything else goes to ParseFloat.
+func ParseFloat(b []byte) (float64, error) {
+	digits, neg := b, false
+	if len(digits) > 0 && (digits[0] == '-' || digits[0] == '+') {
+		neg, digits = digits[0] == '-', digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 19 {
+		return strconv.ParseFloat(string(b), 64)
+	}
+	var u uint64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return strconv.ParseFloat(string(b), 64)
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	if neg {
+		return -float64(u), nil
+	}
+	return float64(u), nil
+}
+
+// Fields appends line's fields, separated by ASCII white space, to dst and
+// returns it: bytes.Fields for /proc's ASCII tables, without allocating
+// when dst has room (a caller's array, reused line after line).
+func Fields(line []byte, dst [][]byte) [][]byte {
+	start := -1
+	for i, c := range line {
+		if c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' {
+			if start >= 0 {
+				dst = append(dst, line[start:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		dst = append(dst, line[start:])
+	}
+	return dst
+}

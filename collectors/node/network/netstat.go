@@ -1,18 +1,14 @@
 package network
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"maps"
 	"path/filepath"
 	"regexp"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,11 +57,36 @@ type netstatCollector struct {
 	netstat, snmp, snmp6 *hostfile.ProcFile
 	fields               *regexp.Regexp
 	mu                   sync.Mutex
-	served               map[string]*family // by Protocol_Counter; nil when --collector.netstat.fields leaves it out
+	protos               map[string]*netstatProto // by protocol, every one ever read
+	values               []netstatValue           // this scrape's, reused
+	block                int                      // numbers the protocol blocks read
+	scrape               int                      // numbers the scrapes
+}
+
+// netstatProto is one protocol's counters, kept between scrapes so that a
+// scrape looks them up without building their names.
+type netstatProto struct {
+	counters map[string]*netstatCounter // by counter; nil when --collector.netstat.fields leaves it out
+	block    int                        // the block of this scrape its values come from
+	file     int                        // the file that block was read in
+}
+
+// netstatValue is one counter read this scrape.
+type netstatValue struct {
+	proto   *netstatProto
+	counter *netstatCounter
+	block   int
+	v       float64
 }
 
 // family is the name and help of a compact family.
 type family struct{ name, help string }
+
+// netstatCounter is a served counter's family.
+type netstatCounter struct {
+	name, help string
+	served     int // the last scrape that served it
+}
 
 func newNetstatCollector(env collectors.Env, cfg netstatConfig) (*netstatCollector, error) {
 	re, err := regexp.Compile(cfg.fields)
@@ -78,22 +99,28 @@ func newNetstatCollector(env collectors.Env, cfg netstatConfig) (*netstatCollect
 		snmp:    hostfile.NewProcFile(filepath.Join(net, "snmp")),
 		snmp6:   hostfile.NewProcFile(filepath.Join(net, "snmp6")),
 		fields:  re,
+		protos:  map[string]*netstatProto{},
 	}, nil
 }
-
-// netstatCounters maps protocol → counter → value.
-type netstatCounters map[string]map[string]float64
 
 func (c *netstatCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
 }
 
 // UpdateCompact serves the counters as compact families, one series each.
+// The files are parsed in their kept descriptors' buffers, and a counter
+// seen before costs map lookups, no allocation.
+//
+// As in node_exporter, a protocol read again (a second header of it in
+// one file, or the same protocol in a later file) replaces what was read
+// of it before; the kernel's files share no protocol.
 func (c *netstatCollector) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
-	all := netstatCounters{}
-	for _, f := range []struct {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.values = c.values[:0]
+	for file, f := range []struct {
 		file     *hostfile.ProcFile
-		parse    func(io.Reader) (netstatCounters, error)
+		parse    func([]byte, func(proto, name []byte, v float64)) error
 		optional bool
 	}{
 		{c.netstat, parseNetstat, false},
@@ -101,44 +128,60 @@ func (c *netstatCollector) UpdateCompact(context.Context) ([]*exposition.Compact
 		// Absent when IPv6 is disabled.
 		{c.snmp6, parseSNMP6, true},
 	} {
-		b, err := f.file.Read()
+		err := f.file.ReadFunc(func(b []byte) error {
+			if err := f.parse(b, func(proto, name []byte, v float64) { c.add(file, proto, name, v) }); err != nil {
+				return fmt.Errorf("reading %s: %w", f.file.Path(), err)
+			}
+			return nil
+		})
 		if f.optional && errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		counters, err := f.parse(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", f.file.Path(), err)
-		}
-		// The files share no protocol; were one repeated, the last wins,
-		// as in node_exporter.
-		maps.Copy(all, counters)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.served == nil {
-		c.served = map[string]*family{}
-	}
+	c.scrape++
 	var b collectors.CompactBuilder
-	for proto, counters := range all {
-		for name, v := range counters {
-			key := proto + "_" + name
-			f, ok := c.served[key]
-			if !ok {
-				if c.fields.MatchString(key) {
-					f = &family{name: "node_netstat_" + key, help: fmt.Sprintf("Statistic %s.", proto+name)}
-				}
-				c.served[key] = f
-			}
-			if f != nil {
-				// node_exporter serves these as untyped.
-				b.Add(f.name, f.help, dto.MetricType_UNTYPED, nil, v)
-			}
+	// Backwards, so that of a counter read twice in its protocol's last
+	// block the last value is served.
+	for _, v := range slices.Backward(c.values) {
+		if v.counter != nil && v.block == v.proto.block && v.counter.served != c.scrape {
+			v.counter.served = c.scrape
+			// node_exporter serves these as untyped.
+			b.Add(v.counter.name, v.counter.help, dto.MetricType_UNTYPED, nil, v.v)
 		}
 	}
 	return b.Families(), nil
+}
+
+// add records one counter of file (its index in UpdateCompact's list). A
+// nil name starts a block of proto (a header of parseNetstat's); without
+// one (parseSNMP6) a protocol's block is the file.
+func (c *netstatCollector) add(file int, proto, name []byte, v float64) {
+	p := c.protos[string(proto)]
+	if p == nil {
+		p = &netstatProto{counters: map[string]*netstatCounter{}, file: -1}
+		c.protos[string(proto)] = p
+	}
+	// A block number is only a tag of this scrape's values: a protocol
+	// read in the same file as last scrape may keep its number.
+	if name == nil || p.file != file {
+		c.block++
+		p.block, p.file = c.block, file
+	}
+	if name == nil {
+		return
+	}
+	counter, ok := p.counters[string(name)]
+	if !ok {
+		key := string(proto) + "_" + string(name)
+		if c.fields.MatchString(key) {
+			counter = &netstatCounter{name: "node_netstat_" + key, help: fmt.Sprintf("Statistic %s.", string(proto)+string(name))}
+		}
+		p.counters[string(name)] = counter
+	}
+	c.values = append(c.values, netstatValue{proto: p, counter: counter, block: p.block, v: v})
 }
 
 // parseNetstat parses /proc/net/netstat or /proc/net/snmp: pairs of lines,
@@ -149,55 +192,53 @@ func (c *netstatCollector) UpdateCompact(context.Context) ([]*exposition.Compact
 //	Tcp: 1 200 120000 -1 646
 //	Udp: InDatagrams NoPorts InErrors
 //	Udp: 69 0 0
-func parseNetstat(r io.Reader) (netstatCounters, error) {
-	out := netstatCounters{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n += 2 {
-		names := strings.Fields(sc.Text())
+//
+// It calls each with a nil name where a protocol's pair begins, then for
+// each of its counters; proto and name are valid only during the call.
+// On an error, each has been called for the pairs before it.
+func parseNetstat(b []byte, each func(proto, name []byte, v float64)) error {
+	var nameBuf, valueBuf [64][]byte
+	for n := 1; len(b) > 0; n += 2 {
+		var header, values []byte
+		header, b, _ = bytes.Cut(b, []byte{'\n'})
+		names := hostfile.Fields(header, nameBuf[:0])
 		if len(names) == 0 {
-			return nil, fmt.Errorf("line %d: empty header line", n)
+			return fmt.Errorf("line %d: empty header line", n)
 		}
-		if !sc.Scan() {
-			if err := sc.Err(); err != nil {
-				return nil, err
+		if len(b) == 0 {
+			return fmt.Errorf("line %d: header %q has no line of values", n, names[0])
+		}
+		values, b, _ = bytes.Cut(b, []byte{'\n'})
+		vals := hostfile.Fields(values, valueBuf[:0])
+		proto, ok := bytes.CutSuffix(names[0], []byte(":"))
+		if !ok || len(vals) == 0 || !bytes.Equal(vals[0], names[0]) {
+			first := []byte{}
+			if len(vals) > 0 {
+				first = vals[0]
 			}
-			return nil, fmt.Errorf("line %d: header %q has no line of values", n, names[0])
+			return fmt.Errorf("lines %d-%d: want \"%s ...\" twice, got %q and %q", n, n+1, names[0], names[0], first)
 		}
-		values := strings.Fields(sc.Text())
-		proto, ok := strings.CutSuffix(names[0], ":")
-		if !ok || len(values) == 0 || values[0] != names[0] {
-			return nil, fmt.Errorf("lines %d-%d: want \"%s ...\" twice, got %q and %q", n, n+1, names[0], names[0], firstOr(values, ""))
+		if len(names) != len(vals) {
+			return fmt.Errorf("lines %d-%d: %s has %d counter names but %d values", n, n+1, proto, len(names)-1, len(vals)-1)
 		}
-		if len(names) != len(values) {
-			return nil, fmt.Errorf("lines %d-%d: %s has %d counter names but %d values", n, n+1, proto, len(names)-1, len(values)-1)
+		if !descs.IsMetricNamePart(proto) {
+			return fmt.Errorf("line %d: protocol %q", n, proto)
 		}
-		if !descs.IsMetricNamePart([]byte(proto)) {
-			return nil, fmt.Errorf("line %d: protocol %q", n, proto)
-		}
-		counters := make(map[string]float64, len(names)-1)
 		for i := 1; i < len(names); i++ {
-			if !descs.IsMetricNamePart([]byte(names[i])) {
-				return nil, fmt.Errorf("line %d: %s counter name %q", n, proto, names[i])
+			if !descs.IsMetricNamePart(names[i]) {
+				return fmt.Errorf("line %d: %s counter name %q", n, proto, names[i])
 			}
-			v, err := strconv.ParseFloat(values[i], 64)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: %s %s: %w", n+1, proto, names[i], err)
-			}
-			counters[names[i]] = v
 		}
-		out[proto] = counters
+		each(proto, nil, 0)
+		for i := 1; i < len(names); i++ {
+			v, err := hostfile.ParseFloat(vals[i])
+			if err != nil {
+				return fmt.Errorf("line %d: %s %s: %w", n+1, proto, names[i], err)
+			}
+			each(proto, names[i], v)
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func firstOr(s []string, def string) string {
-	if len(s) == 0 {
-		return def
-	}
-	return s[0]
+	return nil
 }
 
 // parseSNMP6 parses /proc/net/snmp6: one "<Protocol>6<Counter> value"
@@ -208,33 +249,31 @@ func firstOr(s []string, def string) string {
 //	Ip6InReceives                   	4125
 //	Icmp6InMsgs                     	0
 //	Udp6InDatagrams                 	56
-func parseSNMP6(r io.Reader) (netstatCounters, error) {
-	out := netstatCounters{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		f := strings.Fields(sc.Text())
+//
+// It calls each for every counter; proto and name are valid only during
+// the call. On an error, each has been called for the lines before it.
+func parseSNMP6(b []byte, each func(proto, name []byte, v float64)) error {
+	var buf [4][]byte
+	for n := 1; len(b) > 0; n++ {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
+		f := hostfile.Fields(line, buf[:0])
 		if len(f) < 2 {
 			continue
 		}
-		i := strings.Index(f[0], "6")
+		i := bytes.IndexByte(f[0], '6')
 		if i < 0 {
 			continue
 		}
 		proto, name := f[0][:i+1], f[0][i+1:]
-		if !descs.IsMetricNamePart([]byte(proto)) || !descs.IsMetricNamePart([]byte(name)) {
-			return nil, fmt.Errorf("line %d: counter name %q", n, f[0])
+		if !descs.IsMetricNamePart(proto) || !descs.IsMetricNamePart(name) {
+			return fmt.Errorf("line %d: counter name %q", n, f[0])
 		}
-		v, err := strconv.ParseFloat(f[1], 64)
+		v, err := hostfile.ParseFloat(f[1])
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %s: %w", n, f[0], err)
+			return fmt.Errorf("line %d: %s: %w", n, f[0], err)
 		}
-		if out[proto] == nil {
-			out[proto] = map[string]float64{}
-		}
-		out[proto][name] = v
+		each(proto, name, v)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return nil
 }

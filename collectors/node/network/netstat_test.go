@@ -1,16 +1,37 @@
 package network
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nodeagent/nodeagent/collectors/internal/descs"
+	"github.com/nodeagent/nodeagent/internal/collectortest"
 )
 
 // Golden cases: testdata/netstat (good, fields, no-ipv6, malformed).
+
+// netstatCounters maps protocol → counter → value.
+type netstatCounters map[string]map[string]float64
+
+// collectNetstat gathers what parse passes to its callback, a protocol's
+// header starting it afresh.
+func collectNetstat(parse func([]byte, func(proto, name []byte, v float64)) error, in string) (netstatCounters, error) {
+	out := netstatCounters{}
+	err := parse([]byte(in), func(proto, name []byte, v float64) {
+		if name == nil || out[string(proto)] == nil {
+			out[string(proto)] = map[string]float64{}
+		}
+		if name != nil {
+			out[string(proto)][string(name)] = v
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func TestParseNetstat(t *testing.T) {
 	t.Parallel()
@@ -31,7 +52,7 @@ func TestParseNetstat(t *testing.T) {
 		{"bad value", "Tcp: A\nTcp: x\n", nil, "line 2: Tcp A"},
 		{"bad name", "Tcp: A-B\nTcp: 1\n", nil, `Tcp counter name "A-B"`},
 	} {
-		got, err := parseNetstat(strings.NewReader(tc.in))
+		got, err := collectNetstat(parseNetstat, tc.in)
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("%s: want an error containing %q, got %v", tc.name, tc.wantErr, err)
@@ -49,7 +70,7 @@ func TestParseNetstat(t *testing.T) {
 
 func TestParseSNMP6(t *testing.T) {
 	t.Parallel()
-	got, err := parseSNMP6(strings.NewReader("Ip6InReceives \t4125\nIcmp6InType143 3\nUdpLite6InErrors 0\nnosix 1\nalone\n\n"))
+	got, err := collectNetstat(parseSNMP6, "Ip6InReceives \t4125\nIcmp6InType143 3\nUdpLite6InErrors 0\nnosix 1\nalone\n\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +78,7 @@ func TestParseSNMP6(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if _, err := parseSNMP6(strings.NewReader("Ip6InReceives many\n")); err == nil || !strings.Contains(err.Error(), "line 1: Ip6InReceives") {
+	if _, err := collectNetstat(parseSNMP6, "Ip6InReceives many\n"); err == nil || !strings.Contains(err.Error(), "line 1: Ip6InReceives") {
 		t.Errorf("want an error naming the line and counter, got %v", err)
 	}
 }
@@ -82,7 +103,7 @@ func FuzzParseNetstat(f *testing.F) {
 	f.Add([]byte(":\n:\n"))
 	f.Add([]byte("A: b\nA: 1\nB:\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if got, err := parseNetstat(bytes.NewReader(in)); err == nil {
+		if got, err := collectNetstat(parseNetstat, string(in)); err == nil {
 			fuzzNetstatCounters(t, got)
 		}
 	})
@@ -92,8 +113,45 @@ func FuzzParseSNMP6(f *testing.F) {
 	f.Add([]byte("Ip6InReceives 4125\nIcmp6InMsgs 0\nUdp6InDatagrams 56\n"))
 	f.Add([]byte("6 1\n66 2\nx6 y\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if got, err := parseSNMP6(bytes.NewReader(in)); err == nil {
+		if got, err := collectNetstat(parseSNMP6, string(in)); err == nil {
 			fuzzNetstatCounters(t, got)
 		}
 	})
+}
+
+// A protocol read again replaces what was read of it before, in one file
+// (a second header) and across files (snmp after netstat), and a counter
+// repeated in snmp6 serves its last value: one series each, whatever the
+// files hold, over several scrapes.
+func TestNetstatRepeatedProtocols(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	collectortest.WriteFiles(t, root, map[string]string{
+		"proc/net/netstat": "TcpExt: A B\nTcpExt: 1 2\nTcpExt: C\nTcpExt: 3\nIpExt: InOctets\nIpExt: 5\n",
+		"proc/net/snmp":    "IpExt: OutOctets\nIpExt: 6\nUdp: InErrors\nUdp: 7\n",
+		"proc/net/snmp6":   "Ip6InOctets 8\nUdp6InErrors 9\nIp6InOctets 10\n",
+	})
+	c, err := newNetstatCollector(collectortest.TempEnv(t, root), netstatConfig{fields: ".*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"node_netstat_Ip6_InOctets 10", "node_netstat_IpExt_OutOctets 6", "node_netstat_TcpExt_C 3",
+		"node_netstat_Udp6_InErrors 9", "node_netstat_Udp_InErrors 7",
+	}, "\n")
+	for scrape := range 3 {
+		got, err := collectortest.Exposition(t, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var series []string
+		for line := range strings.Lines(string(got)) {
+			if !strings.HasPrefix(line, "#") {
+				series = append(series, strings.TrimSpace(line))
+			}
+		}
+		if diff := cmp.Diff(want, strings.Join(series, "\n")); diff != "" {
+			t.Errorf("scrape %d (-want +got):\n%s", scrape, diff)
+		}
+	}
 }

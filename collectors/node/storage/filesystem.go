@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -114,7 +115,23 @@ type filesystemCollector struct {
 	// asks afresh.
 	mu       sync.Mutex
 	inflight map[string]*statfsCall
+
+	// The mount table is read every scrape through kept descriptors and
+	// parsed (procfs' GetProcMounts, ~300 allocations on a small host)
+	// only when its content differs from the last one parsed; labels are
+	// the label sets of the last scrape's mounts, by series key.
+	mountsMu               sync.Mutex
+	pid1Mounts, selfMounts *hostfile.ProcFile
+	mountsRaw              []byte // content mountsParsed was parsed from; nil when none
+	mountsPath             string
+	mountsParsed           []mount
+	labels                 map[seriesKey][]*dto.LabelPair
+	infoLabels             map[mount][]*dto.LabelPair
 }
+
+// seriesKey tells a mount's series apart: a filesystem mounted twice at
+// one place is served once.
+type seriesKey struct{ device, mountPoint, fsType, deviceError string }
 
 // statfsCall is one outstanding statfs. buf and err are written before
 // done is closed and read only after.
@@ -150,6 +167,8 @@ func newFilesystemCollector(env collectors.Env, cfg filesystemConfig, statfs sta
 		mountTimeout: cfg.mountTimeout,
 		workers:      max(cfg.statWorkers, 1),
 		inflight:     map[string]*statfsCall{},
+		pid1Mounts:   hostfile.NewProcFile(filepath.Join(env.Paths.ProcFS, "1", "mountinfo")),
+		selfMounts:   hostfile.NewProcFile(filepath.Join(env.Paths.ProcFS, "self", "mountinfo")),
 		size:         collectors.NewCompactDesc("node_filesystem_size_bytes", "Filesystem size in bytes.", dto.MetricType_GAUGE, labels...),
 		free:         collectors.NewCompactDesc("node_filesystem_free_bytes", "Filesystem free space in bytes.", dto.MetricType_GAUGE, labels...),
 		avail:        collectors.NewCompactDesc("node_filesystem_avail_bytes", "Filesystem space available to non-root users in bytes.", dto.MetricType_GAUGE, labels...),
@@ -201,17 +220,24 @@ func (c *filesystemCollector) UpdateCompact(ctx context.Context) ([]*exposition.
 	if err != nil {
 		return b.Families(), err
 	}
-	type seriesKey struct{ device, mountPoint, fsType, deviceError string }
-	seen := map[seriesKey]bool{}
-	seenInfo := map[mount]bool{}
+	c.mountsMu.Lock()
+	defer c.mountsMu.Unlock()
+	// This scrape's label sets, those of the last scrape's mounts reused:
+	// the mounts of a node change seldom.
+	labels := make(map[seriesKey][]*dto.LabelPair, len(stats))
+	infoLabels := make(map[mount][]*dto.LabelPair, len(stats))
+	defer func() { c.labels, c.infoLabels = labels, infoLabels }()
 	for _, s := range stats {
 		k := seriesKey{s.device, s.mountPoint, s.fsType, s.deviceError}
-		if seen[k] {
+		if labels[k] != nil {
 			continue // the same filesystem mounted twice at one place
 		}
-		seen[k] = true
 		// One label set for the mount's eight series.
-		ls := collectors.LabelSet("device", s.device, "mountpoint", s.mountPoint, "fstype", s.fsType, "device_error", s.deviceError)
+		ls := c.labels[k]
+		if ls == nil {
+			ls = collectors.LabelSet("device", s.device, "mountpoint", s.mountPoint, "fstype", s.fsType, "device_error", s.deviceError)
+		}
+		labels[k] = ls
 		errVal, roVal := 0.0, 0.0
 		if s.deviceError != "" {
 			errVal = 1
@@ -234,9 +260,13 @@ func (c *filesystemCollector) UpdateCompact(ctx context.Context) ([]*exposition.
 		// served the same so that the two expositions are identical.
 		b.AddLabels(c.purgeable, 0, ls)
 		info := mount{device: s.device, major: s.major, minor: s.minor, mountPoint: s.mountPoint}
-		if !seenInfo[info] {
-			seenInfo[info] = true
-			b.AddValues(c.mountInfo, 1, s.device, s.major, s.minor, s.mountPoint)
+		if infoLabels[info] == nil {
+			ls := c.infoLabels[info]
+			if ls == nil {
+				ls = collectors.LabelSet("device", s.device, "major", s.major, "minor", s.minor, "mountpoint", s.mountPoint)
+			}
+			infoLabels[info] = ls
+			b.AddLabels(c.mountInfo, 1, ls)
 		}
 	}
 	return b.Families(), nil
@@ -245,14 +275,51 @@ func (c *filesystemCollector) UpdateCompact(ctx context.Context) ([]*exposition.
 // mounts reads PID 1's mount table, as node_exporter does (in a container
 // with the host's PID namespace that is the host's), falling back to the
 // agent's own when PID 1 is hidden (hidepid).
+//
+// The table is parsed anew only when its content changed since the last
+// scrape (a mount added or removed); otherwise the last parse is returned,
+// which the caller must not modify.
 func (c *filesystemCollector) mounts() ([]mount, error) {
-	path := filepath.Join(c.procPath, "1", "mountinfo")
-	infos, err := c.proc.GetProcMounts(1)
+	c.mountsMu.Lock()
+	defer c.mountsMu.Unlock()
+	out, err := c.mountsOf(c.pid1Mounts, func() ([]*procfs.MountInfo, error) { return c.proc.GetProcMounts(1) })
 	if errors.Is(err, fs.ErrNotExist) {
 		c.logger.Debug("Reading root mounts failed, falling back to self mounts", "err", err)
-		path = filepath.Join(c.procPath, "self", "mountinfo")
-		infos, err = c.proc.GetMounts()
+		out, err = c.mountsOf(c.selfMounts, c.proc.GetMounts)
 	}
+	return out, err
+}
+
+// mountsOf returns the mounts of the table file, parsed by parse when the
+// file's content is not the one parsed last. The content is read before
+// parse reads the file again, so that a change between the two reads
+// makes the next scrape parse again rather than keep a stale table.
+func (c *filesystemCollector) mountsOf(file *hostfile.ProcFile, parse func() ([]*procfs.MountInfo, error)) ([]mount, error) {
+	var raw []byte
+	same := false
+	if err := file.ReadFunc(func(b []byte) error {
+		same = c.mountsRaw != nil && c.mountsPath == file.Path() && hostfile.Whole(b) && bytes.Equal(b, c.mountsRaw)
+		if !same && hostfile.Whole(b) {
+			raw = append([]byte(nil), b...)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if same {
+		return c.mountsParsed, nil
+	}
+	out, err := c.parseMounts(file.Path(), parse)
+	if err != nil {
+		return nil, err
+	}
+	c.mountsRaw, c.mountsPath, c.mountsParsed = raw, file.Path(), out
+	return out, nil
+}
+
+// parseMounts turns the table procfs parsed from path into mounts.
+func (c *filesystemCollector) parseMounts(path string, parse func() ([]*procfs.MountInfo, error)) ([]mount, error) {
+	infos, err := parse()
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}

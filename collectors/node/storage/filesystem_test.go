@@ -284,3 +284,42 @@ func TestFilesystemIncludeReplacesDefaultExclude(t *testing.T) {
 		t.Errorf("want only /sys, got %v", lines)
 	}
 }
+
+// The mount table is parsed again only when its content changed: an
+// unchanged table gives back the last parse, a mount added or removed is
+// served on the next scrape.
+func TestFilesystemMountTableReparsedOnChange(t *testing.T) {
+	t.Parallel()
+	root, fake := newMountTree(t, "proc/1/mountinfo", testMountinfo)
+	c := newTestFilesystemCollector(t, root, fake)
+	first, err := c.mounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.mounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) == 0 || &first[0] != &again[0] {
+		t.Error("an unchanged mount table was parsed again")
+	}
+	path := filepath.Join(root, "proc", "1", "mountinfo")
+	for _, tc := range []struct {
+		name, table, want string
+		served            bool
+	}{
+		{"added", testMountinfo + "47 40 8:33 / /mnt/added rw,relatime shared:9 - ext4 /dev/sdd1 rw\n", "/mnt/added", true},
+		{"removed", strings.Replace(testMountinfo, "44 40 253:0 / /var/lib/containerd rw,relatime shared:4 - xfs /dev/mapper/vg0-data rw\n", "", 1), "/var/lib/containerd", false},
+	} {
+		if err := os.WriteFile(path, []byte(tc.table), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := collectortest.Exposition(t, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if served := strings.Contains(string(got), `mountpoint="`+tc.want+`"`); served != tc.served {
+			t.Errorf("%s: %s served %v, want %v", tc.name, tc.want, served, tc.served)
+		}
+	}
+}
