@@ -78,24 +78,58 @@ func SendCompact(ctx context.Context, ch chan<- prometheus.Metric, update func(c
 type CompactBuilder struct {
 	families []*exposition.CompactFamily
 	byName   map[string]int
+	last     int // the family added to last: series of one family mostly come together
+	// Families, and the first label set and value of each, are carved
+	// from chunks: most host families have one series, and three
+	// allocations for each showed in profiles. A family with more series
+	// grows its own slices from there.
+	slab   []exposition.CompactFamily
+	labels [][]*dto.LabelPair
+	values []float64
 }
+
+// builderChunk bounds how many families a CompactBuilder allocates at
+// once: chunks double from 4, so that a collector of few families does
+// not carry room for many.
+const builderChunk = 32
 
 // Add adds one series. labels must be sorted by label name (LabelSet
 // builds them so) and may be shared between series of different
 // families; name's help and type are those of its first series.
 func (b *CompactBuilder) Add(name, help string, typ dto.MetricType, labels []*dto.LabelPair, v float64) {
-	i, ok := b.byName[name]
-	if !ok {
-		if b.byName == nil {
-			b.byName = map[string]int{}
+	i := b.last
+	if i >= len(b.families) || b.families[i].Name != name {
+		var ok bool
+		if i, ok = b.byName[name]; !ok {
+			i = b.newFamily(name, help, typ)
 		}
-		i = len(b.families)
-		b.byName[name] = i
-		b.families = append(b.families, &exposition.CompactFamily{Name: name, Help: help, Type: typ})
+		b.last = i
 	}
 	f := b.families[i]
 	f.Labels = append(f.Labels, labels)
 	f.Values = append(f.Values, v)
+}
+
+// newFamily adds an empty family and returns its index.
+func (b *CompactBuilder) newFamily(name, help string, typ dto.MetricType) int {
+	if b.byName == nil {
+		b.byName = map[string]int{}
+	}
+	if len(b.slab) == cap(b.slab) {
+		n := min(builderChunk, max(4, 2*cap(b.slab)))
+		b.slab = make([]exposition.CompactFamily, 0, n)
+		b.labels = make([][]*dto.LabelPair, n)
+		b.values = make([]float64, n)
+	}
+	k := len(b.slab)
+	b.slab = append(b.slab, exposition.CompactFamily{Name: name, Help: help, Type: typ,
+		// Room for one series: a second append moves the family's
+		// series to slices of its own.
+		Labels: b.labels[k : k : k+1], Values: b.values[k : k : k+1]})
+	i := len(b.families)
+	b.byName[name] = i
+	b.families = append(b.families, &b.slab[k])
+	return i
 }
 
 // Families returns the families built, each family's series sorted by
