@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
@@ -103,7 +104,16 @@ type systemdCollector struct {
 	// missing afterwards is a bus gone away (an error), not a host
 	// without D-Bus (no data).
 	connected bool
+	// noBusUntil: on a host without a bus socket (and never connected),
+	// the dial is tried again only after systemdNoBusRecheck, not every
+	// scrape (a goroutine, a socket and a failed connect, ~0.1 ms).
+	noBusUntil time.Time
+	now        func() time.Time
 }
+
+// systemdNoBusRecheck is how long a host found without a bus socket is
+// taken to have none: a D-Bus started later is served within it.
+const systemdNoBusRecheck = time.Minute
 
 // systemdConn is one connection to the manager: go-systemd's, and the bus
 // connection it makes its calls on, for the manager properties go-systemd
@@ -134,6 +144,7 @@ func newSystemdCollector(env collectors.Env, cfg systemdConfig) (*systemdCollect
 	name := []string{"name"}
 	return &systemdCollector{
 		cfg:     cfg,
+		now:     time.Now,
 		logger:  env.Logger,
 		include: include,
 		exclude: exclude,
@@ -211,6 +222,10 @@ func (c *systemdCollector) connection(ctx context.Context) (*systemdConn, error)
 		c.mu.Unlock()
 		return conn, nil
 	}
+	if c.dialing == nil && c.now().Before(c.noBusUntil) {
+		defer c.mu.Unlock()
+		return nil, c.noBus()
+	}
 	if c.dialing == nil {
 		done := make(chan struct{})
 		c.dialing = done
@@ -219,6 +234,9 @@ func (c *systemdCollector) connection(ctx context.Context) (*systemdConn, error)
 			c.mu.Lock()
 			c.conn, c.dialErr, c.dialing = conn, err, nil
 			c.connected = c.connected || err == nil
+			if c.missingBus() {
+				c.noBusUntil = c.now().Add(systemdNoBusRecheck)
+			}
 			c.mu.Unlock()
 			close(done)
 		}()
@@ -233,15 +251,24 @@ func (c *systemdCollector) connection(ctx context.Context) (*systemdConn, error)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn == nil {
-		err := fmt.Errorf("connecting to %s: %w", c.where, c.dialErr)
-		if errors.Is(c.dialErr, fs.ErrNotExist) && !c.connected {
-			// No bus socket: a host without systemd and D-Bus (a
-			// container, an OpenRC or runit system).
-			return nil, fmt.Errorf("%w: %w", collectors.ErrNoData, err)
+		if c.missingBus() {
+			return nil, c.noBus()
 		}
-		return nil, err
+		return nil, fmt.Errorf("connecting to %s: %w", c.where, c.dialErr)
 	}
 	return c.conn, nil
+}
+
+// missingBus says the last dial found no bus socket on a host where none
+// was ever reached: a host without systemd and D-Bus (a container, an
+// OpenRC or runit system). c.mu is held.
+func (c *systemdCollector) missingBus() bool {
+	return c.dialErr != nil && errors.Is(c.dialErr, fs.ErrNotExist) && !c.connected
+}
+
+// noBus is the outcome of a scrape on such a host: no data. c.mu is held.
+func (c *systemdCollector) noBus() error {
+	return fmt.Errorf("%w: connecting to %s: %w", collectors.ErrNoData, c.where, c.dialErr)
 }
 
 // drop closes conn and forgets it, unless a newer one replaced it already.

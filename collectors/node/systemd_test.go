@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -610,4 +611,54 @@ func BenchmarkSystemd(b *testing.B) {
 		}
 		b.ReportMetric(total*1e9/float64(b.N), "collector-ns/op")
 	})
+}
+
+// A host found without a bus socket is not dialled again every scrape,
+// only once systemdNoBusRecheck has passed: a bus that appears later is
+// reached then.
+func TestSystemdNoBusRecheck(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "bus")
+	env := collectortest.TempEnv(t, t.TempDir())
+	c := collectortest.MustBuild(t, "systemd", env, "--collector.systemd.bus-address=unix:path="+sock).(*systemdCollector)
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	if _, err := collectortest.Exposition(t, c); !errors.Is(err, collectors.ErrNoData) {
+		t.Fatalf("without a bus: %v, want ErrNoData", err)
+	}
+	// A socket appears that accepts and hangs up: a dial reaches it.
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dialled := make(chan struct{}, 10)
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+			dialled <- struct{}{}
+		}
+	}()
+	now = now.Add(systemdNoBusRecheck / 2)
+	if _, err := collectortest.Exposition(t, c); !errors.Is(err, collectors.ErrNoData) {
+		t.Errorf("within the recheck interval: %v, want ErrNoData", err)
+	}
+	select {
+	case <-dialled:
+		t.Error("the bus was dialled within the recheck interval")
+	case <-time.After(100 * time.Millisecond):
+	}
+	now = now.Add(systemdNoBusRecheck)
+	if _, err := collectortest.Exposition(t, c); err == nil || errors.Is(err, collectors.ErrNoData) {
+		t.Errorf("after the recheck interval, a bus that hangs up: %v, want an error", err)
+	}
+	select {
+	case <-dialled:
+	case <-time.After(5 * time.Second):
+		t.Error("the bus was not dialled after the recheck interval")
+	}
 }

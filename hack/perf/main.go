@@ -59,15 +59,16 @@ const (
 
 func main() {
 	var (
-		nodeagent    = flag.String("nodeagent", "bin/nodeagent", "the nodeagent binary")
-		nodeExporter = flag.String("node-exporter", "", "the node_exporter binary (v1.12.1); the host comparison is skipped without it")
-		scrapes      = flag.Int("scrapes", 400, "scrapes per side and round of the host comparison")
-		rounds       = flag.Int("rounds", 3, "rounds of the host comparison")
-		containers   = flag.String("containers", "250,500,1000,2000", "container counts of the generated trees (rounded up to pods of 4)")
-		treeScrapes  = flag.Int("tree-scrapes", 20, "scrapes of each generated tree")
-		treeDir      = flag.String("tree-dir", "/dev/shm", "where the generated trees are written (a tmpfs keeps disk I/O out)")
-		kubeletEnv   = flag.String("kubelet-env", "", "the test cluster's env file (/tmp/nodeagent-cluster/env): compare /metrics/cadvisor with that kubelet's")
-		ko           kubeletOptions
+		nodeagent     = flag.String("nodeagent", "bin/nodeagent", "the nodeagent binary")
+		nodeExporter  = flag.String("node-exporter", "", "the node_exporter binary (v1.12.1); the host comparison is skipped without it")
+		scrapes       = flag.Int("scrapes", 400, "scrapes per side and round of the host comparison")
+		nodeagentArgs = flag.String("nodeagent-args", "", "more flags for nodeagent in the host comparison, separated by spaces (to measure a setting)")
+		rounds        = flag.Int("rounds", 3, "rounds of the host comparison")
+		containers    = flag.String("containers", "250,500,1000,2000", "container counts of the generated trees (rounded up to pods of 4)")
+		treeScrapes   = flag.Int("tree-scrapes", 20, "scrapes of each generated tree")
+		treeDir       = flag.String("tree-dir", "/dev/shm", "where the generated trees are written (a tmpfs keeps disk I/O out)")
+		kubeletEnv    = flag.String("kubelet-env", "", "the test cluster's env file (/tmp/nodeagent-cluster/env): compare /metrics/cadvisor with that kubelet's")
+		ko            kubeletOptions
 	)
 	flag.StringVar(&ko.auth, "kubelet-auth", "token", "how the kubelet is scraped: token (KUBELET_TOKEN_FILE, as Prometheus does) or cert (the harness's client certificate)")
 	flag.IntVar(&ko.rounds, "kubelet-rounds", 6, "rounds of the comparison with the kubelet")
@@ -76,7 +77,7 @@ func main() {
 	flag.Parse()
 	fmt.Printf("# make perf, %s\n\n%d CPUs, %s, %s/%s\n\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if *nodeExporter != "" {
-		if err := host(*nodeagent, *nodeExporter, *scrapes, *rounds); err != nil {
+		if err := host(*nodeagent, *nodeExporter, strings.Fields(*nodeagentArgs), *scrapes, *rounds); err != nil {
 			fail(err)
 		}
 	}
@@ -326,7 +327,7 @@ func loadavg() string {
 }
 
 // host compares /metrics/node with node_exporter's /metrics on this host.
-func host(nodeagentBin, nodeExporterBin string, n, rounds int) error {
+func host(nodeagentBin, nodeExporterBin string, nodeagentArgs []string, n, rounds int) error {
 	fmt.Printf("## Host layer: nodeagent /metrics/node vs node_exporter /metrics, this host\n\n")
 	fmt.Printf("Each round: 20 warm-up scrapes each, then %d scrapes of one and %d of the other (the order alternates), text format, Accept-Encoding: gzip. Load average before: %s\n\n", n, n, loadavg())
 	// node_exporter reads /proc/net/dev, not netlink, as nodeagent does by
@@ -344,7 +345,7 @@ func host(nodeagentBin, nodeExporterBin string, n, rounds int) error {
 	}
 	defer ne.stop()
 	na, err := start("nodeagent", nodeagentBin, "--web.listen-address", "/metrics/node",
-		"--no-collector.cadvisor", "--no-collector.machine", "--log.level=error")
+		append([]string{"--no-collector.cadvisor", "--no-collector.machine", "--log.level=error"}, nodeagentArgs...)...)
 	if err != nil {
 		return err
 	}
