@@ -31,7 +31,14 @@ type ScraperOptions struct {
 	Timeout time.Duration
 	// MaxConcurrency bounds how many collectors run at once.
 	MaxConcurrency int
-	Logger         *slog.Logger
+	// NoDataRecheck (--scrape.no-data-recheck): a host-layer collector
+	// that found nothing to report (ErrNoData: the subsystem it reads is
+	// absent, as ZFS, bonding, InfiniBand or hwmon on most hosts) is run
+	// again only this long after, its outcome served meanwhile; 0 runs
+	// it every scrape. The other layers' sources (a kubelet, a runtime)
+	// are asked every scrape.
+	NoDataRecheck time.Duration
+	Logger        *slog.Logger
 	// Registerer takes the Scraper's own long-lived metrics.
 	Registerer prometheus.Registerer
 }
@@ -84,6 +91,10 @@ type entry struct {
 	// for LastSuccess.
 	reported bool
 	lastOK   bool
+	// noData is the finished run served instead of running the collector
+	// until noDataUntil (ScraperOptions.NoDataRecheck).
+	noData      *run
+	noDataUntil time.Time
 }
 
 // run is one execution of a collector, shared by every scrape that joined it.
@@ -138,14 +149,14 @@ func NewScraper(instances []Instance, opts ScraperOptions) (*Scraper, error) {
 		}, []string{"outcome"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nodeagent_scrape_collector_runs_total",
-			Help: "nodeagent: collector runs a scrape started (ran), or joined because a scrape of another path had started the same collector (joined).",
+			Help: "nodeagent: collector runs a scrape started (ran), joined because a scrape of another path had started the same collector (joined), or skipped because the host-layer collector found nothing to report less than --scrape.no-data-recheck ago (no_data).",
 		}, []string{"outcome"}),
 		inflight: map[string]*gatherCall{},
 	}
 	for _, outcome := range []string{"collected", "joined"} {
 		s.requests.WithLabelValues(outcome)
 	}
-	for _, outcome := range []string{"ran", "joined"} {
+	for _, outcome := range []string{"ran", "joined", "no_data"} {
 		s.runs.WithLabelValues(outcome)
 	}
 	if opts.Registerer != nil {
@@ -299,19 +310,34 @@ func (s *Scraper) gather(deadline time.Time, names []string) (Result, error) {
 	}
 	// The runs this scrape starts share one context: a deadline is a timer,
 	// and one per collector and scrape showed in profiles (4 % of a host
-	// scrape). It is cancelled once every run is awaited, when each of them
-	// has finished or is past its deadline anyway.
+	// scrape).
 	runDeadline := deadline
 	if limit := time.Now().Add(s.opts.Timeout); runDeadline.After(limit) {
 		runDeadline = limit
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), runDeadline)
-	defer cancel()
 	runs := make([]*run, len(entries))
 	for i, e := range entries {
 		runs[i] = s.start(ctx, e)
 	}
-	return s.respond(s.await(deadline, entries, runs))
+	results := s.await(deadline, entries, runs)
+	// Once every run is done the context is released at once. A run still
+	// going is past its deadline: the context is left to expire by its
+	// own timer, so that the collector sees DeadlineExceeded (a timeout,
+	// as the kubelet client counts it), never Canceled.
+	for _, r := range runs {
+		select {
+		case <-r.done:
+		default:
+			go func() {
+				<-ctx.Done()
+				cancel()
+			}()
+			return s.respond(results)
+		}
+	}
+	cancel()
+	return s.respond(results)
 }
 
 // await waits for each run until deadline and reports each collector's
@@ -486,6 +512,10 @@ func (s *Scraper) start(ctx context.Context, e *entry) *run {
 		s.runs.WithLabelValues("joined").Inc()
 		return e.running
 	}
+	if e.noData != nil && time.Now().Before(e.noDataUntil) {
+		s.runs.WithLabelValues("no_data").Inc()
+		return e.noData
+	}
 	s.runs.WithLabelValues("ran").Inc()
 	r := &run{done: make(chan struct{})}
 	e.running = r
@@ -549,6 +579,14 @@ func (x *execution) finish(o output) {
 	x.e.mu.Lock()
 	x.e.running = nil
 	x.e.ranOnce = true
+	x.e.noData = nil
+	if recheck := x.s.opts.NoDataRecheck; recheck > 0 && x.e.Layer == LayerNode && errors.Is(o.err, ErrNoData) {
+		// Served until the recheck: the outcome, no series, and a
+		// duration of 0, for nothing ran.
+		done := make(chan struct{})
+		close(done)
+		x.e.noData, x.e.noDataUntil = &run{done: done, err: o.err}, time.Now().Add(recheck)
+	}
 	x.e.mu.Unlock()
 	close(x.r.done)
 }

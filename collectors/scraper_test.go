@@ -633,3 +633,72 @@ func TestScraperOwnSeriesByCollector(t *testing.T) {
 	}
 	t.Error("no nodeagent_scrape_collector_success")
 }
+
+// A host collector that found nothing to report is run again only after
+// NoDataRecheck, its outcome (success, no series) served meanwhile; one
+// that fails or serves is run every scrape, and so is every collector of
+// another layer.
+func TestScraperNoDataRecheck(t *testing.T) {
+	t.Parallel()
+	absent := &collectortest.Fake{Name: "absent", Err: fmt.Errorf("%w: /proc/absent", collectors.ErrNoData)}
+	failing := &collectortest.Fake{Name: "failing", Err: errors.New("broken")}
+	good := &collectortest.Fake{Name: "good", Value: 1}
+	kubelet := &collectortest.Fake{Name: "kubelet", Err: fmt.Errorf("%w: not configured", collectors.ErrNoData)}
+	ins := []collectors.Instance{
+		{Name: "absent", Layer: collectors.LayerNode, Collector: absent},
+		{Name: "failing", Layer: collectors.LayerNode, Collector: failing},
+		{Name: "good", Layer: collectors.LayerNode, Collector: good},
+		{Name: "kubelet", Layer: collectors.LayerKubelet, Collector: kubelet},
+	}
+	reg := prometheus.NewRegistry()
+	recheck := 300 * time.Millisecond
+	s, err := collectors.NewScraper(ins, collectors.ScraperOptions{Timeout: time.Second, MaxConcurrency: 4,
+		NoDataRecheck: recheck, Logger: collectortest.Logger(t), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"absent", "failing", "good", "kubelet"}
+	start := time.Now()
+	for range 3 {
+		res, err := s.GatherResult(time.Now().Add(time.Second), names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(res.Errors["absent"], collectors.ErrNoData) {
+			t.Errorf("absent's outcome: %v, want ErrNoData", res.Errors["absent"])
+		}
+	}
+	if time.Since(start) >= recheck {
+		t.Skip("the machine is too slow for the recheck interval")
+	}
+	for _, c := range []struct {
+		f    *collectortest.Fake
+		want int32
+	}{{absent, 1}, {failing, 3}, {good, 3}, {kubelet, 3}} {
+		if got := c.f.Calls(); got != c.want {
+			t.Errorf("%s ran %d times in three scrapes, want %d", c.f.Name, got, c.want)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped := -1.0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() == "nodeagent_scrape_collector_runs_total" && m.GetLabel()[0].GetValue() == "no_data" {
+				skipped = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if skipped != 2 {
+		t.Errorf(`nodeagent_scrape_collector_runs_total{outcome="no_data"} = %v, want 2`, skipped)
+	}
+	time.Sleep(recheck)
+	if _, err := s.GatherResult(time.Now().Add(time.Second), names); err != nil {
+		t.Fatal(err)
+	}
+	if got := absent.Calls(); got != 2 {
+		t.Errorf("absent ran %d times after the recheck interval, want 2", got)
+	}
+}

@@ -34,6 +34,7 @@ type serveOptions struct {
 	scrapeTimeout   time.Duration
 	scrapeOffset    time.Duration
 	maxConcurrency  int
+	noDataRecheck   time.Duration
 	maxRequests     int
 	disableDefaults bool
 	pprofAddress    string
@@ -63,6 +64,8 @@ func addServeFlags(app *kingpin.Application) *serveOptions {
 		Default("500ms").DurationVar(&o.scrapeOffset)
 	app.Flag("scrape.max-concurrency", "How many collectors may run at once.").
 		Default("8").IntVar(&o.maxConcurrency)
+	app.Flag("scrape.no-data-recheck", "A host collector that found nothing to report (the subsystem it reads is absent: ZFS, bonding, InfiniBand, hwmon…) is run again only this long after; a subsystem that appears (a module loaded) is served within it. 0 runs every collector every scrape.").
+		Default("1m").DurationVar(&o.noDataRecheck)
 	app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").
 		Default("40").IntVar(&o.maxRequests)
 	app.Flag("collector.disable-defaults", "Disable all collectors that are not enabled explicitly with --collector.<name>.").
@@ -92,6 +95,9 @@ func (o *serveOptions) validate() error {
 	}
 	if o.maxConcurrency <= 0 {
 		errs = append(errs, fmt.Errorf("--scrape.max-concurrency must be positive, got %d", o.maxConcurrency))
+	}
+	if o.noDataRecheck < 0 {
+		errs = append(errs, fmt.Errorf("--scrape.no-data-recheck must not be negative, got %s", o.noDataRecheck))
 	}
 	if o.maxRequests < 0 {
 		errs = append(errs, fmt.Errorf("--web.max-requests must not be negative, got %d", o.maxRequests))

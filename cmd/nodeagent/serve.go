@@ -98,6 +98,7 @@ func newAgent(opts *serveOptions, stderr io.Writer) (*agent, error) {
 	scraper, err := collectors.NewScraper(instances, collectors.ScraperOptions{
 		Timeout:        opts.scrapeTimeout,
 		MaxConcurrency: opts.maxConcurrency,
+		NoDataRecheck:  opts.noDataRecheck,
 		Logger:         logger,
 		Registerer:     self,
 	})
