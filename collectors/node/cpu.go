@@ -80,6 +80,9 @@ type cpuCollector struct {
 	mu    sync.Mutex
 	last  map[int64]procfs.CPUStat
 	cores map[sysfs.CPU]cpuCore
+	// labels are each CPU's label sets of node_cpu_seconds_total's modes
+	// and node_cpu_guest_seconds_total's, built once while it exists.
+	labels map[int64]*cpuLabels
 }
 
 // cpuCore identifies a physical core.
@@ -232,23 +235,47 @@ func (c *cpuCollector) updateStat(b *collectors.CompactBuilder) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.advance(stat.CPU)
+	if c.labels == nil {
+		c.labels = map[int64]*cpuLabels{}
+	}
+	for id := range c.labels {
+		if _, ok := c.last[id]; !ok {
+			delete(c.labels, id)
+		}
+	}
 	for id, s := range c.last {
-		cpu := strconv.FormatInt(id, 10)
-		b.AddValues(c.seconds, s.User, cpu, "user")
-		b.AddValues(c.seconds, s.Nice, cpu, "nice")
-		b.AddValues(c.seconds, s.System, cpu, "system")
-		b.AddValues(c.seconds, s.Idle, cpu, "idle")
-		b.AddValues(c.seconds, s.Iowait, cpu, "iowait")
-		b.AddValues(c.seconds, s.IRQ, cpu, "irq")
-		b.AddValues(c.seconds, s.SoftIRQ, cpu, "softirq")
-		b.AddValues(c.seconds, s.Steal, cpu, "steal")
+		ls := c.labels[id]
+		if ls == nil {
+			ls = newCPULabels(id)
+			c.labels[id] = ls
+		}
+		b.AddLabels(c.seconds, s.User, ls.user)
+		b.AddLabels(c.seconds, s.Nice, ls.nice)
+		b.AddLabels(c.seconds, s.System, ls.system)
+		b.AddLabels(c.seconds, s.Idle, ls.idle)
+		b.AddLabels(c.seconds, s.Iowait, ls.iowait)
+		b.AddLabels(c.seconds, s.IRQ, ls.irq)
+		b.AddLabels(c.seconds, s.SoftIRQ, ls.softirq)
+		b.AddLabels(c.seconds, s.Steal, ls.steal)
 		if c.cfg.guest {
 			// Guest time is also counted in user and nice; served apart.
-			b.AddValues(c.guest, s.Guest, cpu, "user")
-			b.AddValues(c.guest, s.GuestNice, cpu, "nice")
+			b.AddLabels(c.guest, s.Guest, ls.user)
+			b.AddLabels(c.guest, s.GuestNice, ls.nice)
 		}
 	}
 	return nil
+}
+
+// cpuLabels are one CPU's label sets, {cpu, mode} per mode.
+type cpuLabels struct {
+	user, nice, system, idle, iowait, irq, softirq, steal []*dto.LabelPair
+}
+
+func newCPULabels(id int64) *cpuLabels {
+	cpu := strconv.FormatInt(id, 10)
+	set := func(mode string) []*dto.LabelPair { return collectors.LabelSet("cpu", cpu, "mode", mode) }
+	return &cpuLabels{user: set("user"), nice: set("nice"), system: set("system"), idle: set("idle"),
+		iowait: set("iowait"), irq: set("irq"), softirq: set("softirq"), steal: set("steal")}
 }
 
 // advance folds a new reading into c.last (c.mu held): each counter moves
