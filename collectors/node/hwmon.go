@@ -13,12 +13,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/devicefilter"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 func init() {
@@ -62,10 +66,28 @@ type hwmonCollector struct {
 	// errors a fixture cannot produce (EIO from a broken sensor).
 	readAttr func(path string) (string, error)
 
-	chipNames, sensorLabel, beepEnabled, regulator, updateInterval *prometheus.Desc
+	chipNames, sensorLabel, beepEnabled, regulator, updateInterval *collectors.CompactDesc
 
 	filenameRE *regexp.Regexp // <type><index>_<attribute>
 	invalidRE  *regexp.Regexp // what cleanHwmonName replaces
+
+	mu sync.Mutex
+	// naming keeps each chip directory's name file and derived name, by
+	// the path under /sys/class/hwmon: both are fixed when the driver
+	// registers the hwmon device, and a device registered again gets a
+	// new directory, with a new inode. Re-deriving them every scrape was
+	// a fifth of this collector's cost (the name file's read and the
+	// symbolic links of the device path resolved one by one).
+	naming map[string]hwmonNaming
+	// labels keeps the chip and sensor label sets of the last scrape, by
+	// "<chip>;<sensor label>".
+	labels map[string][]*dto.LabelPair
+}
+
+// hwmonNaming is what naming keeps of one chip directory.
+type hwmonNaming struct {
+	ino            uint64
+	nameFile, base string
 }
 
 // hwmonSensorType says whether node_exporter serves attributes of this
@@ -90,21 +112,23 @@ func newHwmonCollector(env collectors.Env, cfg hwmonConfig) (*hwmonCollector, er
 		return nil, err
 	}
 	chipSensor := []string{"chip", "sensor"}
+	gauge := dto.MetricType_GAUGE
 	return &hwmonCollector{
 		sysPath:  env.Paths.SysFS,
 		logger:   env.Logger,
 		chips:    chips,
 		sensors:  sensors,
 		readAttr: hostfile.ReadSysfsAttr,
-		chipNames: prometheus.NewDesc("node_hwmon_chip_names",
-			"Annotation metric for human-readable chip names", []string{"chip", "chip_name"}, nil),
-		sensorLabel: prometheus.NewDesc("node_hwmon_sensor_label",
-			"Label for given chip and sensor", []string{"chip", "sensor", "label"}, nil),
-		beepEnabled:    prometheus.NewDesc("node_hwmon_beep_enabled", "Hardware beep enabled", chipSensor, nil),
-		regulator:      prometheus.NewDesc("node_hwmon_voltage_regulator_version", "Hardware voltage regulator", chipSensor, nil),
-		updateInterval: prometheus.NewDesc("node_hwmon_update_interval_seconds", "Hardware monitor update interval", chipSensor, nil),
+		chipNames: collectors.NewCompactDesc("node_hwmon_chip_names",
+			"Annotation metric for human-readable chip names", gauge, "chip", "chip_name"),
+		sensorLabel: collectors.NewCompactDesc("node_hwmon_sensor_label",
+			"Label for given chip and sensor", gauge, "chip", "sensor", "label"),
+		beepEnabled:    collectors.NewCompactDesc("node_hwmon_beep_enabled", "Hardware beep enabled", gauge, chipSensor...),
+		regulator:      collectors.NewCompactDesc("node_hwmon_voltage_regulator_version", "Hardware voltage regulator", gauge, chipSensor...),
+		updateInterval: collectors.NewCompactDesc("node_hwmon_update_interval_seconds", "Hardware monitor update interval", gauge, chipSensor...),
 		filenameRE:     regexp.MustCompile(`^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<property>.+))?$`),
 		invalidRE:      regexp.MustCompile("[^a-z0-9:_]"),
+		naming:         map[string]hwmonNaming{},
 	}, nil
 }
 
@@ -116,47 +140,67 @@ type hwmonChip struct {
 }
 
 func (c *hwmonCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return collectors.SendCompact(ctx, ch, c.UpdateCompact)
+}
+
+// UpdateCompact serves the chips' sensors as compact families, whose
+// names come from the attribute names (a family per type and property).
+func (c *hwmonCollector) UpdateCompact(ctx context.Context) ([]*exposition.CompactFamily, error) {
 	root := filepath.Join(c.sysPath, "class", "hwmon")
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		c.logger.Debug("hwmon: no hwmon class on this system", "err", err)
-		return fmt.Errorf("%w: %w", collectors.ErrNoData, err)
+		return nil, fmt.Errorf("%w: %w", collectors.ErrNoData, err)
 	}
 	if err != nil {
-		return fmt.Errorf("listing hwmon chips: %w", err)
+		return nil, fmt.Errorf("listing hwmon chips: %w", err)
 	}
 
 	// Several hwmon directories can hang off one device (asus-nb-wmi has
 	// one for fan control and one for its WMI sensors): their derived names
 	// collide and are told apart by their name files, else by hwmonN.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var chips []hwmonChip
 	baseCount, nameCount := map[string]int{}, map[string]int{}
+	naming := make(map[string]hwmonNaming, len(entries))
+	defer func() { c.naming = naming }()
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		fi, err := os.Stat(dir)
+		if err != nil || !fi.IsDir() {
 			continue
 		}
-		// The name file is read once here; naming and the chip-name series
-		// use what was read.
-		chip := hwmonChip{dir: dir}
-		if b, err := os.ReadFile(filepath.Join(dir, "name")); err == nil {
-			chip.nameFile = strings.TrimSpace(string(b))
+		var ino uint64
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ino = st.Ino
 		}
-		base, err := c.chipName(dir, chip.nameFile)
-		if err != nil {
-			c.logger.Debug("hwmon: cannot name chip", "dir", dir, "err", err)
-			continue
+		n, kept := c.naming[dir]
+		if !kept || n.ino != ino || ino == 0 {
+			// The name file is read once here; naming and the chip-name
+			// series use what was read.
+			n = hwmonNaming{ino: ino}
+			if b, err := os.ReadFile(filepath.Join(dir, "name")); err == nil {
+				n.nameFile = strings.TrimSpace(string(b))
+			}
+			if n.base, err = c.chipName(dir, n.nameFile); err != nil {
+				c.logger.Debug("hwmon: cannot name chip", "dir", dir, "err", err)
+				continue
+			}
 		}
-		chip.base = base
-		chips = append(chips, chip)
-		baseCount[base]++
-		nameCount[base+"\x00"+chip.nameFile]++
+		naming[dir] = n
+		chips = append(chips, hwmonChip{dir: dir, base: n.base, nameFile: n.nameFile})
+		baseCount[n.base]++
+		nameCount[n.base+"\x00"+n.nameFile]++
 	}
 
+	var b collectors.CompactBuilder
+	labels := make(map[string][]*dto.LabelPair, len(c.labels))
+	defer func() { c.labels = labels }()
 	var errs []error
 	for _, chip := range chips {
 		if err := ctx.Err(); err != nil {
-			return err
+			return b.Families(), err
 		}
 		name := chip.base
 		if baseCount[chip.base] > 1 {
@@ -171,11 +215,22 @@ func (c *hwmonCollector) Update(ctx context.Context, ch chan<- prometheus.Metric
 			c.logger.Debug("hwmon: chip filtered out", "chip", name)
 			continue
 		}
-		if err := c.updateChip(ch, chip, name); err != nil {
+		if err := c.updateChip(&b, labels, chip, name); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return b.Families(), errors.Join(errs...)
+}
+
+// chipSensor is the label set {chip, sensor}, kept from the last scrape.
+func (c *hwmonCollector) chipSensor(labels map[string][]*dto.LabelPair, chip, sensor string) []*dto.LabelPair {
+	key := chip + ";" + sensor
+	ls, ok := c.labels[key]
+	if !ok {
+		ls = collectors.LabelSet("chip", chip, "sensor", sensor)
+	}
+	labels[key] = ls
+	return ls
 }
 
 // clean lowercases s and turns what is not [a-z0-9:_] into '_', trimming
@@ -257,7 +312,7 @@ func (c *hwmonCollector) readSensors(dir string, data map[string]map[string]stri
 	return nil
 }
 
-func (c *hwmonCollector) updateChip(ch chan<- prometheus.Metric, hc hwmonChip, chip string) error {
+func (c *hwmonCollector) updateChip(b *collectors.CompactBuilder, labels map[string][]*dto.LabelPair, hc hwmonChip, chip string) error {
 	dir := hc.dir
 	data := map[string]map[string]string{}
 	if err := c.readSensors(dir, data); err != nil {
@@ -270,7 +325,7 @@ func (c *hwmonCollector) updateChip(ch chan<- prometheus.Metric, hc hwmonChip, c
 		}
 	}
 	if n := c.clean(hc.nameFile); n != "" {
-		ch <- prometheus.MustNewConstMetric(c.chipNames, prometheus.GaugeValue, 1, chip, n)
+		b.AddValues(c.chipNames, 1, chip, n)
 	}
 
 	for _, sensor := range slices.Sorted(maps.Keys(data)) {
@@ -280,16 +335,16 @@ func (c *hwmonCollector) updateChip(ch chan<- prometheus.Metric, hc hwmonChip, c
 			c.logger.Debug("hwmon: sensor filtered out", "chip", chip, "sensor", sensor)
 			continue
 		}
-		c.sendSensor(ch, chip, sensor, data[sensor])
+		c.addSensor(b, labels, chip, sensor, data[sensor])
 	}
 	return nil
 }
 
-func (c *hwmonCollector) sendSensor(ch chan<- prometheus.Metric, chip, sensor string, props map[string]string) {
+func (c *hwmonCollector) addSensor(b *collectors.CompactBuilder, labels map[string][]*dto.LabelPair, chip, sensor string, props map[string]string) {
 	typ, _, _, _ := c.splitSensorFile(sensor)
 	label, hasLabel := props["label"]
 	if hasLabel {
-		ch <- prometheus.MustNewConstMetric(c.sensorLabel, prometheus.GaugeValue, 1, chip, sensor, hostfile.ValidLabel(label))
+		b.AddValues(c.sensorLabel, 1, chip, sensor, hostfile.ValidLabel(label))
 	}
 	switch typ {
 	case "beep_enable":
@@ -297,16 +352,16 @@ func (c *hwmonCollector) sendSensor(ch chan<- prometheus.Metric, chip, sensor st
 		if props[""] == "1" {
 			v = 1
 		}
-		ch <- prometheus.MustNewConstMetric(c.beepEnabled, prometheus.GaugeValue, v, chip, sensor)
+		b.AddLabels(c.beepEnabled, v, c.chipSensor(labels, chip, sensor))
 		return
 	case "vrm":
 		if v, err := strconv.ParseFloat(props[""], 64); err == nil {
-			ch <- prometheus.MustNewConstMetric(c.regulator, prometheus.GaugeValue, v, chip, sensor)
+			b.AddLabels(c.regulator, v, c.chipSensor(labels, chip, sensor))
 		}
 		return
 	case "update_interval":
 		if v, err := strconv.ParseFloat(props[""], 64); err == nil {
-			ch <- prometheus.MustNewConstMetric(c.updateInterval, prometheus.GaugeValue, v*0.001, chip, sensor)
+			b.AddLabels(c.updateInterval, v*0.001, c.chipSensor(labels, chip, sensor))
 		}
 		return
 	}
@@ -328,14 +383,13 @@ func (c *hwmonCollector) sendSensor(ch chan<- prometheus.Metric, chip, sensor st
 			}
 			sensorLabel = c.clean(label)
 		}
-		desc := prometheus.NewDesc(m.name, m.help, []string{"chip", "sensor"}, nil)
-		ch <- prometheus.MustNewConstMetric(desc, m.typ, m.value, chip, sensorLabel)
+		b.Add(m.name, m.help, m.typ, c.chipSensor(labels, chip, sensorLabel), m.value)
 	}
 }
 
 type hwmonSample struct {
 	name, help string
-	typ        prometheus.ValueType
+	typ        dto.MetricType
 	value      float64
 	// byLabel: the series' sensor label is the sensor's cleaned label
 	// (sclk, mclk for GPU clocks), and without a label it is not served.
@@ -354,7 +408,7 @@ func (c *hwmonCollector) hwmonMetric(typ, prop string, hasBare bool, v float64) 
 		name += "_" + c.clean(prop)
 	}
 	gauge := func(name, help string, v float64) hwmonSample {
-		return hwmonSample{name: name, help: help, typ: prometheus.GaugeValue, value: v}
+		return hwmonSample{name: name, help: help, typ: dto.MetricType_GAUGE, value: v}
 	}
 	switch {
 	// Status attributes carry no unit.
@@ -376,7 +430,7 @@ func (c *hwmonCollector) hwmonMetric(typ, prop string, hasBare bool, v float64) 
 		return gauge(name+"_amps", "Hardware monitor for current ("+prop+")", v*0.001)
 	case typ == "energy":
 		return hwmonSample{name: name + "_joule_total", help: "Hardware monitor for joules used so far (" + prop + ")",
-			typ: prometheus.CounterValue, value: v / 1000000.0}
+			typ: dto.MetricType_COUNTER, value: v / 1000000.0}
 	case typ == "power" && prop == "accuracy":
 		return gauge(name, "Hardware monitor power meter accuracy, as a ratio", v/1000000.0)
 	case typ == "power" && (prop == "average_interval" || prop == "average_interval_min" || prop == "average_interval_max"):

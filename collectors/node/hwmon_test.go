@@ -61,6 +61,94 @@ func TestHwmonUnreadableAttribute(t *testing.T) {
 	}
 }
 
+// TestHwmonChipNamingKept: a chip's name file and the name derived from
+// its device path are read when its directory is first seen and kept while
+// the directory is the same one (the same inode: a driver that registers
+// the device again makes a new directory); its sensors are read every
+// scrape.
+func TestHwmonChipNamingKept(t *testing.T) {
+	t.Parallel()
+	dir := collectortest.CopyTree(t, "hwmon/good")
+	c := collectortest.MustBuildFixture(t, "hwmon", dir, "--collector.hwmon.chip-include=^platform_coretemp_0$")
+	chipDir := "sys/devices/platform/coretemp.0/hwmon/hwmon1"
+	scrape := func() string {
+		t.Helper()
+		out, err := collectortest.Exposition(t, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	want := func(got string, lines ...string) {
+		t.Helper()
+		for _, l := range lines {
+			if !strings.Contains(got, l+"\n") {
+				t.Errorf("missing %s in:\n%s", l, got)
+			}
+		}
+	}
+	want(scrape(), `node_hwmon_chip_names{chip="platform_coretemp_0",chip_name="coretemp"} 1`,
+		`node_hwmon_temp_celsius{chip="platform_coretemp_0",sensor="temp1"} 46`)
+
+	// The same directory: the kept name, the sensors' new values.
+	collectortest.WriteFile(t, dir, chipDir+"/name", "renamed\n")
+	collectortest.WriteFile(t, dir, chipDir+"/temp1_input", "51000\n")
+	want(scrape(), `node_hwmon_chip_names{chip="platform_coretemp_0",chip_name="coretemp"} 1`,
+		`node_hwmon_temp_celsius{chip="platform_coretemp_0",sensor="temp1"} 51`)
+
+	// The device registered again: a new directory under the same path
+	// (made before the old one goes, so that its inode differs).
+	src, fresh, old := filepath.Join(dir, chipDir), filepath.Join(dir, chipDir+".new"), filepath.Join(dir, chipDir+".old")
+	if err := os.Mkdir(fresh, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Type()&os.ModeSymlink != 0 { // device
+			target, err := os.Readlink(filepath.Join(src, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(fresh, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(fresh, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, mv := range [][2]string{{src, old}, {fresh, src}} {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.RemoveAll(old); err != nil {
+		t.Fatal(err)
+	}
+	want(scrape(), `node_hwmon_chip_names{chip="platform_coretemp_0",chip_name="renamed"} 1`)
+
+	// A chip whose directory went away is neither served nor kept.
+	if err := os.RemoveAll(src); err != nil {
+		t.Fatal(err)
+	}
+	if got := scrape(); strings.Contains(got, "platform_coretemp_0") {
+		t.Errorf("a removed chip is still served:\n%s", got)
+	}
+	for kept := range c.(*hwmonCollector).naming {
+		if strings.HasSuffix(kept, "/hwmon1") {
+			t.Errorf("%s kept after its directory went away", kept)
+		}
+	}
+}
+
 func TestHwmonBadFilter(t *testing.T) {
 	t.Parallel()
 	for _, flag := range []string{"chip-include", "chip-exclude", "sensor-include", "sensor-exclude"} {

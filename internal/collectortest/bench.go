@@ -33,11 +33,26 @@ func BenchGoldenCases(b *testing.B) {
 	}
 }
 
-// BenchUpdate runs c as the Scraper does: UpdateFamilies for a
-// FamilyCollector, else Update with the metrics drained from the channel.
+// BenchUpdate runs c as the Scraper does: UpdateCompact for a
+// CompactCollector, UpdateFamilies for a FamilyCollector, else Update with
+// the metrics drained from the channel.
 func BenchUpdate(b *testing.B, c collectors.Collector) {
 	b.ReportAllocs()
 	series := 0
+	if cc, ok := c.(collectors.CompactCollector); ok {
+		for b.Loop() {
+			fs, err := cc.UpdateCompact(context.Background())
+			if err != nil && !errors.Is(err, collectors.ErrNoData) {
+				b.Fatal(err)
+			}
+			series = 0
+			for _, f := range fs {
+				series += f.Len()
+			}
+		}
+		b.ReportMetric(float64(series), "series/op")
+		return
+	}
 	if fc, ok := c.(collectors.FamilyCollector); ok {
 		for b.Loop() {
 			mfs, err := fc.UpdateFamilies(context.Background())

@@ -19,15 +19,25 @@ const sysfsReadLimit = 4096
 
 // ReadSysfsAttr reads a sysfs attribute with a single read(2), without the
 // retry loop of os.ReadFile: some hwmon drivers answer EAGAIN forever, and
-// a read must then fail rather than spin. Trailing newlines are cut.
+// a read must then fail rather than spin. Trailing newlines are cut. The
+// file is opened with plain system calls: os.Open would register it with
+// the network poller (sysfs files accept epoll), three system calls more
+// per attribute.
 func ReadSysfsAttr(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
 	}
-	defer f.Close()
-	b := make([]byte, sysfsReadLimit)
-	n, err := unix.Read(int(f.Fd()), b)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var b [sysfsReadLimit]byte
+	n, err := unix.Read(fd, b[:])
 	if err != nil {
 		return "", &os.PathError{Op: "read", Path: path, Err: err}
 	}

@@ -1,0 +1,70 @@
+package hostfile
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadSysfsAttr(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	long := strings.Repeat("x", sysfsReadLimit+100)
+	for _, tc := range []struct {
+		name, path, want string
+		wantErr          error // matched with errors.Is; nil: no error
+		errNames         bool  // the error names the path
+	}{
+		{name: "value", path: write("temp1_input", "46000\n"), want: "46000"},
+		{name: "newlines cut, spaces kept", path: write("label", " Core 0 \n\n"), want: " Core 0 "},
+		{name: "empty", path: write("empty", ""), want: ""},
+		{name: "one read of at most a page", path: write("long", long), want: long[:sysfsReadLimit]},
+		{name: "missing", path: filepath.Join(dir, "missing"), wantErr: fs.ErrNotExist, errNames: true},
+		{name: "directory", path: dir, wantErr: errors.New("any"), errNames: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadSysfsAttr(tc.path)
+			if tc.wantErr == nil {
+				if err != nil || got != tc.want {
+					t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want an error, got %q", got)
+			}
+			if tc.wantErr == fs.ErrNotExist && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("error %v is not fs.ErrNotExist", err)
+			}
+			if tc.errNames && !strings.Contains(err.Error(), tc.path) {
+				t.Errorf("error %v does not name %s", err, tc.path)
+			}
+		})
+	}
+}
+
+// TestReadSysfsAttrNoAllocation: the page read lives on the stack and no
+// os.File is made; only the path's C string and the value are allocated.
+func TestReadSysfsAttrNoAllocation(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "in0_input")
+	if err := os.WriteFile(p, []byte("1200\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(50, func() {
+		if _, err := ReadSysfsAttr(p); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 2 {
+		t.Errorf("%v allocations per read, want at most 2 (the path for open(2), the value)", n)
+	}
+}
