@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs/blockdevice"
+	"golang.org/x/sys/unix"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/devicefilter"
@@ -75,6 +76,18 @@ type diskstatsCollector struct {
 	// labels are the devices' label sets ({device=...}) of the last
 	// scrape, so that each is built once while the device exists.
 	labels map[string][]*dto.LabelPair
+	// udev keeps the properties read from each device's udev database
+	// file in the last scrape, with what identifies that version of the
+	// file: udevd writes a new file and renames it over the old one (a
+	// new inode), so a stat tells whether to read and parse it again.
+	udev map[string]udevFile
+}
+
+// udevFile is one udev database file as last read.
+type udevFile struct {
+	ino, size int64
+	mtime     int64 // nanoseconds
+	props     map[string]string
 }
 
 type diskStat struct {
@@ -175,6 +188,8 @@ func (c *diskstatsCollector) UpdateCompact(ctx context.Context) ([]*exposition.C
 	var b collectors.CompactBuilder
 	labels := make(map[string][]*dto.LabelPair, len(disks))
 	defer func() { c.labels = labels }()
+	udevFiles := make(map[string]udevFile, len(disks))
+	defer func() { c.udev = udevFiles }()
 	for i := range disks {
 		if err := ctx.Err(); err != nil {
 			return b.Families(), err
@@ -187,7 +202,7 @@ func (c *diskstatsCollector) UpdateCompact(ctx context.Context) ([]*exposition.C
 		var udev map[string]string
 		if c.udevPath != "" {
 			path := filepath.Join(c.udevPath, fmt.Sprintf("b%d:%d", d.MajorNumber, d.MinorNumber))
-			if udev, err = readUdevData(path); err != nil {
+			if udev, err = c.readUdev(path, udevFiles); err != nil {
 				c.logger.Debug("Failed to parse udev info", "path", path, "err", err)
 			}
 		}
@@ -253,6 +268,27 @@ func (c *diskstatsCollector) rotational(dev string) string {
 		return "1"
 	}
 	return "0"
+}
+
+// readUdev returns the properties of udev database file path: those kept
+// from the last scrape while the file is the same (inode, size and mtime),
+// else read anew. What was read completely is kept in files.
+func (c *diskstatsCollector) readUdev(path string, files map[string]udevFile) (map[string]string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	f := udevFile{ino: int64(st.Ino), size: st.Size, mtime: st.Mtim.Nano()}
+	if k, ok := c.udev[path]; ok && k.ino == f.ino && k.size == f.size && k.mtime == f.mtime {
+		files[path] = k
+		return k.props, nil
+	}
+	props, err := readUdevData(path)
+	if err == nil {
+		f.props = props
+		files[path] = f
+	}
+	return props, err
 }
 
 // readUdevData reads one device's file of udev's database; values are
