@@ -71,14 +71,7 @@ func TestHwmonChipNamingKept(t *testing.T) {
 	dir := collectortest.CopyTree(t, "hwmon/good")
 	c := collectortest.MustBuildFixture(t, "hwmon", dir, "--collector.hwmon.chip-include=^platform_coretemp_0$")
 	chipDir := "sys/devices/platform/coretemp.0/hwmon/hwmon1"
-	scrape := func() string {
-		t.Helper()
-		out, err := collectortest.Exposition(t, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(out)
-	}
+	scrape := func() string { return collectortest.MustExposition(t, c) }
 	want := func(got string, lines ...string) {
 		t.Helper()
 		for _, l := range lines {

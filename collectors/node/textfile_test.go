@@ -97,14 +97,7 @@ func TestTextfileFilesComeAndGo(t *testing.T) {
 		}
 	}
 	c := newTestTextfile(t, nil, dir)
-	scrape := func() string {
-		t.Helper()
-		out, err := collectortest.Exposition(t, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(out)
-	}
+	scrape := func() string { return collectortest.MustExposition(t, c) }
 	write("a.prom", "first_metric 1\n")
 	got := scrape()
 	for _, want := range []string{"first_metric 1", `file="` + filepath.Join(dir, "a.prom") + `"`, "node_textfile_scrape_error 0"} {

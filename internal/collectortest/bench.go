@@ -38,36 +38,7 @@ func BenchGoldenCases(b *testing.B) {
 // the metrics drained from the channel.
 func BenchUpdate(b *testing.B, c collectors.Collector) {
 	b.ReportAllocs()
-	series := 0
-	if cc, ok := c.(collectors.CompactCollector); ok {
-		for b.Loop() {
-			fs, err := cc.UpdateCompact(context.Background())
-			if err != nil && !errors.Is(err, collectors.ErrNoData) {
-				b.Fatal(err)
-			}
-			series = 0
-			for _, f := range fs {
-				series += f.Len()
-			}
-		}
-		b.ReportMetric(float64(series), "series/op")
-		return
-	}
-	if fc, ok := c.(collectors.FamilyCollector); ok {
-		for b.Loop() {
-			mfs, err := fc.UpdateFamilies(context.Background())
-			if err != nil && !errors.Is(err, collectors.ErrNoData) {
-				b.Fatal(err)
-			}
-			series = 0
-			for _, mf := range mfs {
-				series += len(mf.GetMetric())
-			}
-		}
-		b.ReportMetric(float64(series), "series/op")
-		return
-	}
-	for b.Loop() {
+	run := func() (series int, err error) {
 		ch := make(chan prometheus.Metric, 256)
 		done := make(chan int)
 		go func() {
@@ -77,11 +48,35 @@ func BenchUpdate(b *testing.B, c collectors.Collector) {
 			}
 			done <- n
 		}()
-		if err := c.Update(context.Background(), ch); err != nil && !errors.Is(err, collectors.ErrNoData) {
+		err = c.Update(context.Background(), ch)
+		close(ch)
+		return <-done, err
+	}
+	switch c := c.(type) {
+	case collectors.CompactCollector:
+		run = func() (series int, err error) {
+			fs, err := c.UpdateCompact(context.Background())
+			for _, f := range fs {
+				series += f.Len()
+			}
+			return series, err
+		}
+	case collectors.FamilyCollector:
+		run = func() (series int, err error) {
+			mfs, err := c.UpdateFamilies(context.Background())
+			for _, mf := range mfs {
+				series += len(mf.GetMetric())
+			}
+			return series, err
+		}
+	}
+	series := 0
+	for b.Loop() {
+		n, err := run()
+		if err != nil && !errors.Is(err, collectors.ErrNoData) {
 			b.Fatal(err)
 		}
-		close(ch)
-		series = <-done
+		series = n
 	}
 	b.ReportMetric(float64(series), "series/op")
 }

@@ -43,6 +43,17 @@ func Exposition(t testing.TB, c collectors.Collector) ([]byte, error) {
 	return updateExposition(t, c)
 }
 
+// MustExposition is Exposition for a scrape that must succeed: the test
+// fails on an error.
+func MustExposition(t testing.TB, c collectors.Collector) string {
+	t.Helper()
+	out, err := Exposition(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
 func compactExposition(t testing.TB, c collectors.CompactCollector) ([]byte, error) {
 	t.Helper()
 	compact, err := c.UpdateCompact(context.Background())

@@ -25,14 +25,7 @@ func TestDiskstatsUdevKeptUntilReplaced(t *testing.T) {
 	dir := collectortest.CopyTree(t, "diskstats/good")
 	c := collectortest.MustBuildFixture(t, "diskstats", dir, "--collector.diskstats.device-include=^sda$")
 	db := filepath.Join(dir, "udev", "b8:0")
-	scrape := func() string {
-		t.Helper()
-		out, err := collectortest.Exposition(t, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(out)
-	}
+	scrape := func() string { return collectortest.MustExposition(t, c) }
 	info := func(got string) string {
 		t.Helper()
 		for _, l := range strings.Split(got, "\n") {
