@@ -539,32 +539,35 @@ func (s *Scraper) execute(ctx context.Context, e *entry, r *run) {
 		x.finish(output{err: ErrTimeout})
 		return
 	}
-	// The slot is released at the deadline even if the worker stays blocked,
-	// so one stuck collector cannot starve the others.
-	defer func() { <-s.slots }()
+	// The slot is released at the deadline even if the collector stays
+	// blocked, so one stuck collector cannot starve the others.
+	release := func() { <-s.slots }
 	// The duration reported is the collector's own, not its wait for a slot.
 	x.began = time.Now()
 	x.w = &worker{since: x.began}
 	switch c := e.Collector.(type) {
 	case CompactCollector:
-		x.runCall(ctx, func(o *output) (err error) {
+		x.runCall(ctx, release, func(o *output) (err error) {
 			o.compact, err = c.UpdateCompact(ctx)
 			return err
 		})
 	case FamilyCollector:
-		x.runCall(ctx, func(o *output) (err error) {
+		x.runCall(ctx, release, func(o *output) (err error) {
 			o.families, err = c.UpdateFamilies(ctx)
 			return err
 		})
 	default:
+		defer release()
 		x.runMetrics(ctx)
 	}
 }
 
-// execution is one run of one collector in progress. A worker goroutine
-// calls the collector; the execute goroutine collects what it produces and
-// gives up at the deadline. A worker left behind is remembered as stuck, so
-// that no second one is started while it blocks.
+// execution is one run of one collector in progress. A FamilyCollector or
+// CompactCollector is called on the run's own goroutine, and given up at
+// the deadline by a callback of the run's context; a plain Collector's
+// Update runs on a worker goroutine while the run's goroutine collects the
+// metrics it sends, and gives up at the deadline. A collector left blocked
+// is remembered as stuck, so that no second call is made while it blocks.
 type execution struct {
 	s     *Scraper
 	e     *entry
@@ -615,21 +618,26 @@ func (x *execution) abandon() {
 }
 
 // runCall runs a FamilyCollector or CompactCollector: one call that
-// returns its families into o.
-func (x *execution) runCall(ctx context.Context, call func(o *output) error) {
-	out := make(chan output, 1)
-	x.s.workers.Go(func() {
-		var o output
-		o.err = x.s.guard(x.e, func() error { return call(&o) })
-		x.workerDone()
-		out <- o
-	})
-	select {
-	case o := <-out:
-		x.finish(o)
-	case <-ctx.Done():
+// returns its families into o, made on this goroutine. Either the call
+// returns first, and the run is finished with its output, or the deadline
+// comes first, and the run is finished as a timeout by ctx's AfterFunc
+// while the call goes on; release is called once, by whichever is first.
+// (A second goroutine per run, waiting on the call, was two goroutine
+// handoffs per collector and scrape.)
+func (x *execution) runCall(ctx context.Context, release func(), call func(o *output) error) {
+	stop := context.AfterFunc(ctx, func() {
+		release()
 		x.abandon()
+	})
+	var o output
+	o.err = x.s.guard(x.e, func() error { return call(&o) })
+	x.workerDone()
+	if stop() {
+		release()
+		x.finish(o)
 	}
+	// Otherwise the deadline's callback has run or is running: it
+	// releases the slot and finishes the run as a timeout.
 }
 
 // runMetrics runs a Collector's Update and collects the metrics it sends.

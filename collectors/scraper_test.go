@@ -42,79 +42,151 @@ func newTestScraperOn(t *testing.T, reg prometheus.Registerer, timeout time.Dura
 	return s
 }
 
+// fakeKinds are the two paths a Scraper calls a collector on: Update, with
+// the metrics collected from a channel while it runs, and one call that
+// returns families (CompactCollector; FamilyCollector is called alike).
+var fakeKinds = []struct {
+	name string
+	of   func(*collectortest.Fake) collectors.Collector
+}{
+	{"Update", func(f *collectortest.Fake) collectors.Collector { return f }},
+	{"UpdateCompact", func(f *collectortest.Fake) collectors.Collector { return collectortest.CompactFake{Fake: f} }},
+}
+
+// newKindScraper is newTestScraper over fakes of one kind, with at most
+// maxConcurrency collectors running at once.
+func newKindScraper(t *testing.T, timeout time.Duration, maxConcurrency int, of func(*collectortest.Fake) collectors.Collector, cs ...*collectortest.Fake) *collectors.Scraper {
+	t.Helper()
+	var ins []collectors.Instance
+	for _, c := range cs {
+		ins = append(ins, collectors.Instance{Name: c.Name, Layer: collectors.LayerNode, Collector: of(c)})
+	}
+	s, err := collectors.NewScraper(ins, collectors.ScraperOptions{Timeout: timeout, MaxConcurrency: maxConcurrency, Logger: collectortest.Logger(t), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// gatherOrHang gathers names, failing the test if the Gather does not
+// return although a deadline was set.
+func gatherOrHang(t *testing.T, s *collectors.Scraper, deadline time.Time, names ...string) []*dto.MetricFamily {
+	t.Helper()
+	done := make(chan []*dto.MetricFamily)
+	go func() {
+		mfs, err := s.Gather(deadline, names)
+		if err != nil {
+			t.Errorf("Gather: %v", err)
+		}
+		done <- mfs
+	}()
+	select {
+	case mfs := <-done:
+		return mfs
+	case <-time.After(30 * time.Second): // a hang, not a timing assertion
+		t.Fatal("scrape did not return although a deadline was set")
+		return nil
+	}
+}
+
 func TestScraperBlockingCollectorDoesNotBlockScrape(t *testing.T) {
 	t.Parallel()
-	stuck := &collectortest.Fake{Name: "stuck", Forever: true}
-	good := &collectortest.Fake{Name: "good", Value: 42}
-	s := newTestScraper(t, 200*time.Millisecond, stuck, good)
+	for _, kind := range fakeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			stuck := &collectortest.Fake{Name: "stuck", Forever: true}
+			good := &collectortest.Fake{Name: "good", Value: 42}
+			s := newKindScraper(t, 200*time.Millisecond, 4, kind.of, stuck, good)
 
-	for scrape := 1; scrape <= 3; scrape++ {
-		done := make(chan []*dto.MetricFamily)
-		go func() {
-			mfs, err := s.Gather(time.Now().Add(200*time.Millisecond), []string{"good", "stuck"})
-			if err != nil {
-				t.Errorf("Gather: %v", err)
+			for scrape := 1; scrape <= 3; scrape++ {
+				got := collectortest.Values(gatherOrHang(t, s, time.Now().Add(200*time.Millisecond), "good", "stuck"))
+				want := map[string]float64{
+					`test_good_value{}`: 42,
+					`nodeagent_scrape_collector_success{collector=good}`:  1,
+					`nodeagent_scrape_collector_success{collector=stuck}`: 0,
+				}
+				for k, v := range want {
+					if g, ok := got[k]; !ok || g != v {
+						t.Errorf("scrape %d: %s = %v (present %v), want %v", scrape, k, g, ok, v)
+					}
+				}
+				if _, ok := got["test_stuck_value{}"]; ok {
+					t.Errorf("scrape %d: the stuck collector's output was served", scrape)
+				}
 			}
-			done <- mfs
-		}()
-		var mfs []*dto.MetricFamily
-		select {
-		case mfs = <-done:
-		case <-time.After(30 * time.Second): // a hang, not a timing assertion
-			t.Fatal("scrape did not return although a deadline was set")
-		}
-		got := collectortest.Values(mfs)
-		want := map[string]float64{
-			`test_good_value{}`: 42,
-			`nodeagent_scrape_collector_success{collector=good}`:  1,
-			`nodeagent_scrape_collector_success{collector=stuck}`: 0,
-		}
-		for k, v := range want {
-			if g, ok := got[k]; !ok || g != v {
-				t.Errorf("scrape %d: %s = %v (present %v), want %v", scrape, k, g, ok, v)
+			// Later scrapes skip the stuck collector instead of blocking a new goroutine each time.
+			if n := stuck.Calls(); n != 1 {
+				t.Errorf("stuck collector was invoked %d times, want 1 (one blocked goroutine at most)", n)
 			}
-		}
-		if _, ok := got["test_stuck_value{}"]; ok {
-			t.Errorf("scrape %d: the stuck collector's output was served", scrape)
-		}
+			if n := good.Calls(); n != 3 {
+				t.Errorf("good collector was invoked %d times, want 3", n)
+			}
+		})
 	}
-	// Later scrapes skip the stuck collector instead of blocking a new goroutine each time.
-	if n := stuck.Calls(); n != 1 {
-		t.Errorf("stuck collector was invoked %d times, want 1 (one blocked goroutine at most)", n)
-	}
-	if n := good.Calls(); n != 3 {
-		t.Errorf("good collector was invoked %d times, want 3", n)
+}
+
+// TestScraperStuckCollectorReleasesItsSlot: with one collector at a time,
+// a collector blocked for good gives its slot back at the deadline, so
+// that from the next scrape on the others run.
+func TestScraperStuckCollectorReleasesItsSlot(t *testing.T) {
+	t.Parallel()
+	for _, kind := range fakeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			gate := make(chan struct{})
+			t.Cleanup(func() { close(gate) })
+			stuck := &collectortest.Fake{Name: "stuck", Gate: gate}
+			good := &collectortest.Fake{Name: "good", Value: 7}
+			s := newKindScraper(t, 100*time.Millisecond, 1, kind.of, stuck, good)
+			// The first scrape runs only the stuck collector, which holds
+			// the only slot until the deadline. (A collector queued for
+			// the slot in that scrape would still be waiting for it at
+			// the deadline, and a next scrape would join its run, which
+			// can only time out.)
+			gatherOrHang(t, s, time.Now().Add(100*time.Millisecond), "stuck")
+			for scrape := 2; scrape <= 3; scrape++ {
+				got := collectortest.Values(gatherOrHang(t, s, time.Now().Add(time.Second), "stuck", "good"))
+				if got[`nodeagent_scrape_collector_success{collector=good}`] != 1 || got[`test_good_value{}`] != 7 {
+					t.Errorf("scrape %d: the slot of the stuck collector was not released: %v", scrape, got)
+				}
+			}
+			if n := stuck.Calls(); n != 1 {
+				t.Errorf("stuck collector was invoked %d times, want 1", n)
+			}
+		})
 	}
 }
 
 func TestScraperLateOutputDropped(t *testing.T) {
 	t.Parallel()
-	gate := make(chan struct{})
-	slow := &collectortest.Fake{Name: "slow", Gate: gate}
-	s := newTestScraper(t, 50*time.Millisecond, slow)
-	mfs, err := s.Gather(time.Now().Add(50*time.Millisecond), []string{"slow"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	close(gate) // the collector finishes after the deadline
-	got := collectortest.Values(mfs)
-	if _, ok := got["test_slow_value{}"]; ok {
-		t.Error("late output was served")
-	}
-	if got["nodeagent_scrape_collector_success{collector=slow}"] != 0 {
-		t.Error("late collector reported success")
-	}
-	// Once it has returned, the collector runs normally again.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mfs, _ = s.Gather(time.Now().Add(time.Second), []string{"slow"})
-		if collectortest.Values(mfs)["nodeagent_scrape_collector_success{collector=slow}"] == 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if collectortest.Values(mfs)["test_slow_value{}"] != 0 || collectortest.Values(mfs)["nodeagent_scrape_collector_success{collector=slow}"] != 1 {
-		t.Errorf("collector did not recover after its blocked run returned: %v", collectortest.Values(mfs))
+	for _, kind := range fakeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			gate := make(chan struct{})
+			slow := &collectortest.Fake{Name: "slow", Gate: gate}
+			s := newKindScraper(t, 50*time.Millisecond, 4, kind.of, slow)
+			mfs := gatherOrHang(t, s, time.Now().Add(50*time.Millisecond), "slow")
+			close(gate) // the collector finishes after the deadline
+			got := collectortest.Values(mfs)
+			if _, ok := got["test_slow_value{}"]; ok {
+				t.Error("late output was served")
+			}
+			if got["nodeagent_scrape_collector_success{collector=slow}"] != 0 {
+				t.Error("late collector reported success")
+			}
+			// Once it has returned, the collector runs normally again.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				mfs = gatherOrHang(t, s, time.Now().Add(time.Second), "slow")
+				if collectortest.Values(mfs)["nodeagent_scrape_collector_success{collector=slow}"] == 1 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if _, ok := collectortest.Values(mfs)["test_slow_value{}"]; !ok || collectortest.Values(mfs)["nodeagent_scrape_collector_success{collector=slow}"] != 1 {
+				t.Errorf("collector did not recover after its blocked run returned: %v", collectortest.Values(mfs))
+			}
+		})
 	}
 }
 

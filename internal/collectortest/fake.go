@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // Fake is a collector whose behaviour each test sets: it sends one gauge,
@@ -31,6 +34,19 @@ func (f *Fake) Calls() int32 { return f.calls.Load() }
 
 // Update implements collectors.Collector.
 func (f *Fake) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	f.begin()
+	ch <- prometheus.MustNewConstMetric(
+		prometheus.NewDesc("test_"+f.Name+"_value", "A test value.", nil, nil),
+		prometheus.GaugeValue, f.Value)
+	for _, m := range f.Extra {
+		ch <- m
+	}
+	return f.Err
+}
+
+// begin is what every call of the fake does before it answers: it counts
+// the call, takes part in the concurrency count, blocks or panics as told.
+func (f *Fake) begin() {
 	n := f.calls.Add(1)
 	if f.Active != nil {
 		n := f.Active.Add(1)
@@ -52,11 +68,19 @@ func (f *Fake) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	if f.Panics {
 		panic("boom")
 	}
-	ch <- prometheus.MustNewConstMetric(
-		prometheus.NewDesc("test_"+f.Name+"_value", "A test value.", nil, nil),
-		prometheus.GaugeValue, f.Value)
-	for _, m := range f.Extra {
-		ch <- m
-	}
-	return f.Err
+}
+
+// CompactFake is a Fake that is a collectors.CompactCollector, which the
+// Scraper calls on another path than Update: its UpdateCompact behaves as
+// the Fake's Update (Extra is not served) and returns test_<Name>_value as
+// a compact family.
+type CompactFake struct{ *Fake }
+
+// UpdateCompact implements collectors.CompactCollector.
+func (f CompactFake) UpdateCompact(context.Context) ([]*exposition.CompactFamily, error) {
+	f.begin()
+	return []*exposition.CompactFamily{{
+		Name: "test_" + f.Name + "_value", Help: "A test value.", Type: dto.MetricType_GAUGE,
+		Labels: [][]*dto.LabelPair{nil}, Values: []float64{f.Value},
+	}}, f.Err
 }
