@@ -3,13 +3,15 @@ package network
 import (
 	"encoding/binary"
 	"errors"
+	"math"
+	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nodeagent/nodeagent/internal/collectortest"
 )
@@ -151,14 +153,22 @@ func TestARPNetlinkCounts(t *testing.T) {
 		ndmsg(syscall.AF_INET, 1, nudNoARP),
 		nlDone(),
 	)
+	var asked []int
 	source := netlinkARP{
-		dump:       func() ([]byte, error) { return dump, nil },
-		interfaces: func() (map[int]string, error) { return map[int]string{1: "lo", 2: "eth0", 5: "cali51ba0c7d3e2"}, nil },
+		dump: func() ([]byte, error) { return dump, nil },
+		names: func(ifindexes []int) (map[int]string, error) {
+			asked = append(asked, ifindexes...)
+			all := map[int]string{1: "lo", 2: "eth0", 5: "cali51ba0c7d3e2", 7: "unused0"}
+			names := map[int]string{}
+			for _, i := range ifindexes {
+				if n, ok := all[i]; ok {
+					names[i] = n
+				}
+			}
+			return names, nil
+		},
 	}
-	c := &arpCollector{
-		source:  source,
-		entries: prometheus.NewDesc("node_arp_entries", "ARP entries by device", []string{"device"}, nil),
-	}
+	c := &arpCollector{source: source, entries: newARPEntriesDesc()}
 	got, err := collectortest.Exposition(t, c)
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +180,17 @@ node_arp_entries{device="eth0"} 2
 `
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("-want +got:\n%s", diff)
+	}
+	// Only the interfaces of counted entries are named, each once.
+	slices.Sort(asked)
+	if diff := cmp.Diff([]int{2, 5, 9}, asked); diff != "" {
+		t.Errorf("interfaces named (-want +got):\n%s", diff)
+	}
+
+	source.names = func([]int) (map[int]string, error) { return nil, syscall.EPERM }
+	c.source = source
+	if _, err := collectortest.Exposition(t, c); !errors.Is(err, syscall.EPERM) {
+		t.Errorf("want the naming's error, got %v", err)
 	}
 
 	source.dump = func() ([]byte, error) { return nil, syscall.EACCES }
@@ -184,6 +205,30 @@ func TestARPBadPatternIsAStartupError(t *testing.T) {
 	_, err := collectortest.BuildFixture(t, "arp", "arp/good", "--collector.arp.device-exclude=^(cali")
 	if err == nil || !strings.Contains(err.Error(), "--collector.arp.device-exclude") {
 		t.Fatalf("want an error naming the flag, got %v", err)
+	}
+}
+
+// TestInterfaceNamesOnHost names this machine's interfaces with
+// SIOCGIFNAME as net.Interfaces names them, and leaves out an index that
+// names no interface.
+func TestInterfaceNamesOnHost(t *testing.T) {
+	t.Parallel()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Skipf("no interfaces: %v", err)
+	}
+	want := map[int]string{}
+	var indexes []int
+	for _, i := range ifs {
+		want[i.Index] = i.Name
+		indexes = append(indexes, i.Index)
+	}
+	got, err := interfaceNames(append(indexes, math.MaxInt32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("-net.Interfaces +SIOCGIFNAME:\n%s", diff)
 	}
 }
 
