@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -150,7 +151,14 @@ func newNetdevCollector(env collectors.Env, cfg netdevConfig) (*netdevCollector,
 		addresses: hostAddresses,
 	}
 	if cfg.netlink {
-		c.stats = func() (map[string]netdevCounters, error) { return netlinkNetdev(env.Logger) }
+		links := &rtnlLinks{}
+		c.stats = func() (map[string]netdevCounters, error) {
+			msgs, err := links.list()
+			if err != nil {
+				return nil, err
+			}
+			return netlinkCounters(msgs, env.Logger), nil
+		}
 	} else {
 		proc, path := env.Proc, env.Paths.ProcFS+"/net/dev"
 		c.stats = func() (map[string]netdevCounters, error) { return procNetdev(proc, path) }
@@ -253,22 +261,39 @@ func procNetdev(proc procfs.FS, path string) (map[string]netdevCounters, error) 
 	return out, nil
 }
 
-// netlinkNetdev dumps every link of the agent's network namespace over
-// rtnetlink (RTM_GETLINK) and returns its IFLA_STATS64 counters (the 32-bit
-// IFLA_STATS when a kernel gives only those): the kernel's full
+// rtnlLinks dumps every link of the agent's network namespace over
+// rtnetlink (RTM_GETLINK), whose IFLA_STATS64 counters (the 32-bit
+// IFLA_STATS when a kernel gives only those) are the kernel's full
 // rtnl_link_stats64, whose detailed error counters /proc/net/dev only
 // shows summed, and receive_nohandler, which it does not show at all.
-func netlinkNetdev(logger *slog.Logger) (map[string]netdevCounters, error) {
-	conn, err := rtnetlink.Dial(nil)
-	if err != nil {
-		return nil, fmt.Errorf("opening an rtnetlink socket: %w", err)
+//
+// The socket is kept between scrapes: opening and closing it (socket,
+// bind, getsockname, the runtime poller's registration, close) was a
+// quarter of the dump's cost. After any failure it is closed, and the
+// next dump opens another, so that a reply left unread cannot be taken
+// for the next one's.
+type rtnlLinks struct {
+	mu   sync.Mutex
+	conn *rtnetlink.Conn
+}
+
+func (r *rtnlLinks) list() ([]rtnetlink.LinkMessage, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conn == nil {
+		conn, err := rtnetlink.Dial(nil)
+		if err != nil {
+			return nil, fmt.Errorf("opening an rtnetlink socket: %w", err)
+		}
+		r.conn = conn
 	}
-	defer conn.Close()
-	links, err := conn.Link.List()
+	links, err := r.conn.Link.List()
 	if err != nil {
+		_ = r.conn.Close()
+		r.conn = nil
 		return nil, fmt.Errorf("listing links over rtnetlink: %w", err)
 	}
-	return netlinkCounters(links, logger), nil
+	return links, nil
 }
 
 // netlinkCounters turns a link dump into counters by interface name.

@@ -97,6 +97,52 @@ func TestGuardParse(t *testing.T) {
 	}
 }
 
+// TestRtnlLinksKeptAndReopened: the rtnetlink socket serves dump after
+// dump; one that fails is closed and the next dump opens another.
+func TestRtnlLinksKeptAndReopened(t *testing.T) {
+	t.Parallel()
+	ifs, err := net.Interfaces()
+	if err != nil || len(ifs) == 0 {
+		t.Skipf("no interfaces: %v", err)
+	}
+	var r rtnlLinks
+	t.Cleanup(func() {
+		if r.conn != nil {
+			_ = r.conn.Close()
+		}
+	})
+	names := func() []string {
+		t.Helper()
+		links, err := r.list()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ns []string
+		for _, l := range links {
+			if l.Attributes != nil {
+				ns = append(ns, l.Attributes.Name)
+			}
+		}
+		return ns
+	}
+	first := names()
+	kept := r.conn
+	if again := names(); r.conn != kept || len(again) != len(first) {
+		t.Fatalf("second dump: socket kept %v, %d links against %d", r.conn == kept, len(again), len(first))
+	}
+	if len(first) < len(ifs) {
+		t.Errorf("%d links dumped, net.Interfaces lists %d", len(first), len(ifs))
+	}
+
+	_ = kept.Close() // as if the socket broke
+	if _, err := r.list(); err == nil || r.conn != nil {
+		t.Fatalf("a dump over a closed socket: err %v, socket kept %v", err, r.conn != nil)
+	}
+	if after := names(); len(after) != len(first) || r.conn == nil {
+		t.Errorf("after a failure: %d links, socket %v", len(after), r.conn)
+	}
+}
+
 // netlinkCounters takes IFLA_STATS64, falls back to the 32-bit IFLA_STATS,
 // and skips links without either; foldLegacy then sums the detailed error
 // counters into /proc/net/dev's columns, as node_exporter does.
