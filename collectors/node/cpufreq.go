@@ -76,11 +76,13 @@ func (c *cpufreqCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 	case err != nil:
 		return fmt.Errorf("reading cpufreq below %s: %w", c.path, err)
 	}
+	served := 0
 	for i := range cpus {
 		s := &cpus[i]
 		if s.Name == "" {
 			continue // an offline CPU or one without cpufreq
 		}
+		served++
 		for _, f := range c.freqs {
 			if v := f.value(s); v != nil {
 				ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, float64(*v)*1000.0, s.Name)
@@ -96,6 +98,10 @@ func (c *cpufreqCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 			}
 			ch <- prometheus.MustNewConstMetric(c.governor, prometheus.GaugeValue, v, s.Name, hostfile.ValidLabel(g))
 		}
+	}
+	if served == 0 {
+		// Most VMs: no cpufreq driver, nothing to serve.
+		return fmt.Errorf("%w: no CPU with cpufreq below %s", collectors.ErrNoData, c.path)
 	}
 	return nil
 }

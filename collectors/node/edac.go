@@ -62,6 +62,9 @@ func (c *edacCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 	if err != nil {
 		return fmt.Errorf("listing EDAC memory controllers: %w", err)
 	}
+	if len(controllers) == 0 {
+		return fmt.Errorf("%w: no EDAC memory controller in %s", collectors.ErrNoData, c.mcDir)
+	}
 	var errs []error
 	for _, dir := range controllers {
 		if err := ctx.Err(); err != nil {

@@ -137,6 +137,9 @@ func (c *powerSupplyCollector) Update(ctx context.Context, ch chan<- prometheus.
 	if err != nil {
 		return fmt.Errorf("reading %s/class/power_supply: %w", c.sysPath, err)
 	}
+	if len(supplies) == 0 {
+		return fmt.Errorf("%w: no power supply in %s/class/power_supply", collectors.ErrNoData, c.sysPath)
+	}
 	for _, name := range slices.Sorted(maps.Keys(supplies)) {
 		if err := ctx.Err(); err != nil {
 			return err

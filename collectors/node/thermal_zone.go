@@ -71,5 +71,10 @@ func (c *thermalZoneCollector) Update(_ context.Context, ch chan<- prometheus.Me
 		ch <- prometheus.MustNewConstMetric(c.curState, prometheus.GaugeValue, float64(d.CurState), hostfile.ValidLabel(d.Name), hostfile.ValidLabel(d.Type))
 		ch <- prometheus.MustNewConstMetric(c.maxState, prometheus.GaugeValue, float64(d.MaxState), hostfile.ValidLabel(d.Name), hostfile.ValidLabel(d.Type))
 	}
+	if len(zones) == 0 && len(devices) == 0 {
+		// Most VMs and many servers have neither: nothing to serve, and
+		// the Scraper then looks again only after --scrape.no-data-recheck.
+		return fmt.Errorf("%w: no thermal zone or cooling device in %s/class/thermal", collectors.ErrNoData, c.sysPath)
+	}
 	return nil
 }

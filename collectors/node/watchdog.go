@@ -67,6 +67,9 @@ func (c *watchdogCollector) Update(_ context.Context, ch chan<- prometheus.Metri
 	if err != nil {
 		return fmt.Errorf("reading %s/class/watchdog: %w", c.sysPath, err)
 	}
+	if len(wds) == 0 {
+		return fmt.Errorf("%w: no watchdog in %s/class/watchdog", collectors.ErrNoData, c.sysPath)
+	}
 	for _, wd := range wds {
 		for _, g := range []struct {
 			desc  *prometheus.Desc
