@@ -2,8 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +39,12 @@ type timeCollector struct {
 	now     func() time.Time
 	sys     sysfs.FS
 	sysPath string
+	// On sysfs the clocksource attributes are kept open between scrapes
+	// and read with pread (hostfile.AttrDir), by directory name; elsewhere
+	// (a fixture tree) procfs reads them by path.
+	onSysfs bool
+	mu      sync.Mutex
+	kept    map[string]*hostfile.AttrDir
 
 	seconds, zoneOffset, available, current *collectors.CompactDesc
 }
@@ -42,6 +54,8 @@ func newTimeCollector(env collectors.Env) *timeCollector {
 		now:        env.Now,
 		sys:        env.Sys,
 		sysPath:    env.Paths.SysFS,
+		onSysfs:    hostfile.IsSysfs(filepath.Join(env.Paths.SysFS, "devices", "system", "clocksource")),
+		kept:       map[string]*hostfile.AttrDir{},
 		seconds:    collectors.NewCompactDesc("node_time_seconds", "System time in seconds since epoch (1970).", dto.MetricType_GAUGE),
 		zoneOffset: collectors.NewCompactDesc("node_time_zone_offset_seconds", "System time zone offset in seconds.", dto.MetricType_GAUGE, "time_zone"),
 		available:  collectors.NewCompactDesc("node_time_clocksource_available_info", "Available clocksources read from '/sys/devices/system/clocksource'.", dto.MetricType_GAUGE, "device", "clocksource"),
@@ -61,7 +75,11 @@ func (c *timeCollector) UpdateCompact(context.Context) ([]*exposition.CompactFam
 	b.AddValues(c.seconds, float64(now.UnixNano())/1e9)
 	b.AddValues(c.zoneOffset, float64(offset), hostfile.ValidLabel(zone))
 
-	sources, err := c.sys.ClockSources()
+	read := c.sys.ClockSources
+	if c.onSysfs {
+		read = c.keptClockSources
+	}
+	sources, err := read()
 	if err != nil {
 		return b.Families(), fmt.Errorf("reading %s/devices/system/clocksource: %w", c.sysPath, err)
 	}
@@ -75,4 +93,73 @@ func (c *timeCollector) UpdateCompact(context.Context) ([]*exposition.CompactFam
 		b.AddValues(c.current, 1, device, hostfile.ValidLabel(s.Current))
 	}
 	return b.Families(), nil
+}
+
+// clocksourceFiles are the attributes of a clocksource directory served.
+var clocksourceFiles = []string{"available_clocksource", "current_clocksource"}
+
+// keptClockSources is procfs' ClockSources read through descriptors kept
+// from earlier scrapes: the directories clocksource[0-9]* in name order,
+// each one's attributes opened anew when the directory is a new one.
+func (c *timeCollector) keptClockSources() ([]sysfs.ClockSource, error) {
+	dir := filepath.Join(c.sysPath, "devices", "system", "clocksource")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // as procfs' glob finds nothing
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := make(map[string]bool, len(entries))
+	defer func() {
+		for name, d := range c.kept {
+			if !seen[name] {
+				d.Close()
+				delete(c.kept, name)
+			}
+		}
+	}()
+	var sources []sysfs.ClockSource
+	for _, e := range entries {
+		name := e.Name()
+		if n, ok := strings.CutPrefix(name, "clocksource"); !ok || n == "" || n[0] < '0' || n[0] > '9' {
+			continue
+		}
+		seen[name] = true
+		path := filepath.Join(dir, name)
+		ino, err := hostfile.DirIno(path)
+		if err != nil {
+			return nil, err
+		}
+		d := c.kept[name]
+		if d == nil || d.Ino() != ino {
+			if d != nil {
+				d.Close()
+			}
+			delete(c.kept, name)
+			if d, err = hostfile.OpenAttrDir(path, ino, clocksourceFiles); err != nil {
+				return nil, err
+			}
+			c.kept[name] = d
+		}
+		var values [2]string
+		for i, f := range clocksourceFiles {
+			v, ok, err := d.Read(f)
+			if err == nil && !ok {
+				err = fmt.Errorf("%s/%s cannot be read", path, f)
+			}
+			if err != nil {
+				d.Close()
+				delete(c.kept, name)
+				return nil, err
+			}
+			values[i] = v
+		}
+		sources = append(sources, sysfs.ClockSource{
+			Name: strings.TrimPrefix(name, "clocksource"), Available: strings.Fields(values[0]), Current: values[1],
+		})
+	}
+	return sources, nil
 }
