@@ -148,10 +148,11 @@ func TestHostCollectorsWithoutSubsystem(t *testing.T) {
 		name   string
 		noData bool // ErrNoData, as node_exporter; else plain success
 	}{
-		{"bonding", true}, {"conntrack", true}, {"edac", false}, {"hwmon", true},
-		{"mdadm", true}, {"netclass", true}, {"nvme", true}, {"os", true},
-		{"powersupplyclass", true}, {"rapl", true}, {"schedstat", true},
-		{"softnet", true}, {"thermal_zone", false}, {"udp_queues", true},
+		{"bonding", true}, {"conntrack", true}, {"cpufreq", true}, {"edac", true},
+		{"hwmon", true}, {"mdadm", true}, {"netclass", true}, {"nvme", true},
+		{"os", true}, {"powersupplyclass", true}, {"rapl", true},
+		{"schedstat", true}, {"softnet", true}, {"thermal_zone", true},
+		{"udp_queues", true}, {"watchdog", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
