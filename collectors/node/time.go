@@ -44,7 +44,7 @@ type timeCollector struct {
 	// (a fixture tree) procfs reads them by path.
 	onSysfs bool
 	mu      sync.Mutex
-	kept    map[string]*hostfile.AttrDir
+	kept    *hostfile.AttrDirs
 
 	seconds, zoneOffset, available, current *collectors.CompactDesc
 }
@@ -55,7 +55,7 @@ func newTimeCollector(env collectors.Env) *timeCollector {
 		sys:        env.Sys,
 		sysPath:    env.Paths.SysFS,
 		onSysfs:    hostfile.IsSysfs(filepath.Join(env.Paths.SysFS, "devices", "system", "clocksource")),
-		kept:       map[string]*hostfile.AttrDir{},
+		kept:       hostfile.NewAttrDirs(clocksourceFiles),
 		seconds:    collectors.NewCompactDesc("node_time_seconds", "System time in seconds since epoch (1970).", dto.MetricType_GAUGE),
 		zoneOffset: collectors.NewCompactDesc("node_time_zone_offset_seconds", "System time zone offset in seconds.", dto.MetricType_GAUGE, "time_zone"),
 		available:  collectors.NewCompactDesc("node_time_clocksource_available_info", "Available clocksources read from '/sys/devices/system/clocksource'.", dto.MetricType_GAUGE, "device", "clocksource"),
@@ -113,14 +113,7 @@ func (c *timeCollector) keptClockSources() ([]sysfs.ClockSource, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	seen := make(map[string]bool, len(entries))
-	defer func() {
-		for name, d := range c.kept {
-			if !seen[name] {
-				d.Close()
-				delete(c.kept, name)
-			}
-		}
-	}()
+	defer c.kept.Keep(seen)
 	var sources []sysfs.ClockSource
 	for _, e := range entries {
 		name := e.Name()
@@ -129,20 +122,9 @@ func (c *timeCollector) keptClockSources() ([]sysfs.ClockSource, error) {
 		}
 		seen[name] = true
 		path := filepath.Join(dir, name)
-		ino, err := hostfile.DirIno(path)
+		d, err := c.kept.Open(name, path)
 		if err != nil {
 			return nil, err
-		}
-		d := c.kept[name]
-		if d == nil || d.Ino() != ino {
-			if d != nil {
-				d.Close()
-			}
-			delete(c.kept, name)
-			if d, err = hostfile.OpenAttrDir(path, ino, clocksourceFiles); err != nil {
-				return nil, err
-			}
-			c.kept[name] = d
 		}
 		var values [2]string
 		for i, f := range clocksourceFiles {
@@ -151,8 +133,7 @@ func (c *timeCollector) keptClockSources() ([]sysfs.ClockSource, error) {
 				err = fmt.Errorf("%s/%s cannot be read", path, f)
 			}
 			if err != nil {
-				d.Close()
-				delete(c.kept, name)
+				c.kept.Forget(name)
 				return nil, err
 			}
 			values[i] = v

@@ -35,8 +35,8 @@ func TestClockSourcesKeptMatchProcfsOnHost(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("scrape %d (-procfs +kept):\n%s", scrape, diff)
 		}
-		if len(c.kept) != len(want) {
-			t.Errorf("scrape %d: %d directories kept, want %d", scrape, len(c.kept), len(want))
+		if c.kept.Len() != len(want) {
+			t.Errorf("scrape %d: %d directories kept, want %d", scrape, c.kept.Len(), len(want))
 		}
 	}
 }

@@ -114,3 +114,59 @@ func ignorable(err error) bool {
 	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) ||
 		errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENODATA)
 }
+
+// AttrDirs keeps AttrDirs between scrapes by a key (a device's name): a
+// directory's descriptors are reused while it is the same directory (the
+// same inode), and opened anew when a device was removed and added again
+// under the same name. For one goroutine at a time.
+type AttrDirs struct {
+	names []string
+	dirs  map[string]*AttrDir
+}
+
+// NewAttrDirs keeps AttrDirs of the attributes names.
+func NewAttrDirs(names []string) *AttrDirs {
+	return &AttrDirs{names: names, dirs: map[string]*AttrDir{}}
+}
+
+// Open returns the AttrDir kept under key if it is dir's, or opens dir's
+// and keeps it under key instead.
+func (k *AttrDirs) Open(key, dir string) (*AttrDir, error) {
+	ino, err := DirIno(dir)
+	if err != nil {
+		return nil, err
+	}
+	if d := k.dirs[key]; d != nil && d.Ino() == ino {
+		return d, nil
+	}
+	k.Forget(key)
+	d, err := OpenAttrDir(dir, ino, k.names)
+	if err != nil {
+		return nil, err
+	}
+	k.dirs[key] = d
+	return d, nil
+}
+
+// Has says whether an AttrDir is kept under key.
+func (k *AttrDirs) Has(key string) bool { _, ok := k.dirs[key]; return ok }
+
+// Len is how many AttrDirs are kept.
+func (k *AttrDirs) Len() int { return len(k.dirs) }
+
+// Forget closes and drops the AttrDir kept under key, if any.
+func (k *AttrDirs) Forget(key string) {
+	if d := k.dirs[key]; d != nil {
+		d.Close()
+		delete(k.dirs, key)
+	}
+}
+
+// Keep closes and drops the AttrDirs whose keys are not in seen.
+func (k *AttrDirs) Keep(seen map[string]bool) {
+	for key := range k.dirs {
+		if !seen[key] {
+			k.Forget(key)
+		}
+	}
+}

@@ -70,3 +70,66 @@ func TestAttrDir(t *testing.T) {
 		t.Errorf("%s counted as sysfs", dir)
 	}
 }
+
+// TestAttrDirs: an AttrDir kept under a key is reused while its directory
+// is the same one, opened anew for a directory made again under the same
+// path, and dropped (closed) when forgotten or not seen.
+func TestAttrDirs(t *testing.T) {
+	root := t.TempDir()
+	mk := func(name string) string {
+		t.Helper()
+		dir := filepath.Join(root, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "mtu"), []byte("1500\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	k := NewAttrDirs([]string{"mtu"})
+	t.Cleanup(func() { k.Keep(nil) })
+	eth0, eth1 := mk("eth0"), mk("eth1")
+	first, err := k.Open("eth0", eth0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := k.Open("eth0", eth0); err != nil || again != first {
+		t.Fatalf("the same directory was opened anew (%v)", err)
+	}
+	if _, err := k.Open("eth1", eth1); err != nil {
+		t.Fatal(err)
+	}
+
+	// eth0 made again: a new directory (made before the old one goes, so
+	// that its inode differs).
+	fresh := mk("eth0.new")
+	if err := os.Rename(eth0, filepath.Join(root, "eth0.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(fresh, eth0); err != nil {
+		t.Fatal(err)
+	}
+	second, err := k.Open("eth0", eth0)
+	if err != nil || second == first {
+		t.Fatalf("a directory made again was not opened anew (%v)", err)
+	}
+	if fd := first.fds["mtu"]; fd >= 0 {
+		t.Errorf("the replaced AttrDir still holds descriptor %d", fd)
+	}
+
+	k.Keep(map[string]bool{"eth1": true})
+	if k.Has("eth0") || !k.Has("eth1") || k.Len() != 1 {
+		t.Errorf("after Keep(eth1): eth0 kept %v, eth1 kept %v, %d kept", k.Has("eth0"), k.Has("eth1"), k.Len())
+	}
+	if fd := second.fds["mtu"]; fd >= 0 {
+		t.Errorf("an AttrDir dropped by Keep still holds descriptor %d", fd)
+	}
+	k.Forget("eth1")
+	if k.Len() != 0 {
+		t.Errorf("%d kept after Forget", k.Len())
+	}
+	if _, err := k.Open("gone", filepath.Join(root, "gone")); !os.IsNotExist(err) {
+		t.Errorf("opening a missing directory: want a not-exist error, got %v", err)
+	}
+}

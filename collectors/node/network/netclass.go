@@ -64,7 +64,7 @@ type netclassCollector struct {
 	// trees) they are read by path through procfs.
 	onSysfs bool
 	mu      sync.Mutex
-	kept    map[string]*hostfile.AttrDir
+	kept    *hostfile.AttrDirs
 	maxKept int // maxKeptNetDevices; tests lower it
 	logger  *slog.Logger
 	ignored *regexp.Regexp
@@ -93,7 +93,7 @@ func newNetclassCollector(env collectors.Env, cfg netclassConfig) (*netclassColl
 		sys:     env.Sys,
 		netDir:  filepath.Join(env.Paths.SysFS, "class", "net"),
 		onSysfs: hostfile.IsSysfs(filepath.Join(env.Paths.SysFS, "class", "net")),
-		kept:    map[string]*hostfile.AttrDir{},
+		kept:    hostfile.NewAttrDirs(netclassFiles),
 		maxKept: maxKeptNetDevices,
 		logger:  env.Logger,
 		ignored: ignored,
@@ -152,7 +152,7 @@ func (c *netclassCollector) UpdateCompact(ctx context.Context) ([]*exposition.Co
 		}
 		seen[dev] = true
 		read := c.readIface
-		if _, kept := c.kept[dev]; c.onSysfs && (kept || len(c.kept) < c.maxKept) {
+		if c.onSysfs && (c.kept.Has(dev) || c.kept.Len() < c.maxKept) {
 			read = c.readKept
 		}
 		iface, err := read(dev)
@@ -213,29 +213,16 @@ const maxKeptNetDevices = 64
 // earlier scrapes, opened anew when the device's directory is a new one
 // (the device was removed and added again under the same name).
 func (c *netclassCollector) readKept(dev string) (*sysfs.NetClassIface, error) {
-	dir := filepath.Join(c.netDir, dev)
-	ino, err := hostfile.DirIno(dir)
+	d, err := c.kept.Open(dev, filepath.Join(c.netDir, dev))
 	if err != nil {
 		return nil, err
-	}
-	d := c.kept[dev]
-	if d == nil || d.Ino() != ino {
-		if d != nil {
-			d.Close()
-		}
-		delete(c.kept, dev)
-		if d, err = hostfile.OpenAttrDir(dir, ino, netclassFiles); err != nil {
-			return nil, err
-		}
-		c.kept[dev] = d
 	}
 	iface := &sysfs.NetClassIface{Name: dev}
 	for _, attr := range netclassFiles {
 		v, ok, err := d.Read(attr)
 		if err != nil {
 			if errors.Is(err, hostfile.ErrGone) {
-				d.Close()
-				delete(c.kept, dev)
+				c.kept.Forget(dev)
 			}
 			return nil, err
 		}
@@ -247,14 +234,7 @@ func (c *netclassCollector) readKept(dev string) (*sysfs.NetClassIface, error) {
 }
 
 // closeGone closes the descriptors of devices not listed in this scrape.
-func (c *netclassCollector) closeGone(seen map[string]bool) {
-	for dev, d := range c.kept {
-		if !seen[dev] {
-			d.Close()
-			delete(c.kept, dev)
-		}
-	}
-}
+func (c *netclassCollector) closeGone(seen map[string]bool) { c.kept.Keep(seen) }
 
 // setNetclassAttr sets attr's field of iface from its value as procfs'
 // ParseNetClassAttribute does, whose parser takes a path and so cannot be

@@ -89,12 +89,12 @@ func TestNetclassKeptMatchesProcfsOnHost(t *testing.T) {
 			}
 		}
 	}
-	if len(c.kept) != len(devices) {
-		t.Errorf("%d devices kept, want %d", len(c.kept), len(devices))
+	if c.kept.Len() != len(devices) {
+		t.Errorf("%d devices kept, want %d", c.kept.Len(), len(devices))
 	}
 	c.closeGone(map[string]bool{})
-	if len(c.kept) != 0 {
-		t.Errorf("%d devices still kept after closeGone", len(c.kept))
+	if c.kept.Len() != 0 {
+		t.Errorf("%d devices still kept after closeGone", c.kept.Len())
 	}
 
 	// Past maxKept devices, the rest are read by path: the same
@@ -117,7 +117,7 @@ func TestNetclassKeptMatchesProcfsOnHost(t *testing.T) {
 			t.Errorf("with one device kept (-all kept +one kept):\n%s", diff)
 		}
 	}
-	if len(one.kept) != 1 {
-		t.Errorf("%d devices kept, want 1", len(one.kept))
+	if one.kept.Len() != 1 {
+		t.Errorf("%d devices kept, want 1", one.kept.Len())
 	}
 }
