@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 	"github.com/prometheus/procfs/sysfs"
+	"golang.org/x/sys/unix"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/hostfile"
@@ -335,6 +336,20 @@ func (c *cpuCollector) updateThrottles(cpus []sysfs.CPU, b *collectors.CompactBu
 			return 0, false
 		}
 		return v, true
+	}
+	// thermal_throttle is Intel's therm_throt, on every online CPU or on
+	// none: without it on the first CPU with a topology (AMD, arm64,
+	// virtual machines), there is nothing to read, and trying two files
+	// per CPU every scrape is two failed opens per CPU.
+	for _, cpu := range cpus {
+		if _, ok := c.core(cpu); !ok {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(string(cpu), "thermal_throttle"), &st); errors.Is(err, unix.ENOENT) {
+			return
+		}
+		break
 	}
 	seenCore, seenPkg := map[cpuCore]bool{}, map[string]bool{}
 	for _, cpu := range cpus {

@@ -45,13 +45,41 @@ func ReadSysfsAttr(path string) (string, error) {
 }
 
 // ReadUintFile reads a file holding one unsigned decimal number, as the
-// kernel writes counters in /proc/sys and /sys.
+// kernel writes counters in /proc/sys and /sys, with plain system calls
+// (not os.ReadFile, which registers the file with the network poller) into
+// a buffer on the stack; a file longer than a number is an error.
 func ReadUintFile(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
 	}
-	v, err := ParseUint(b)
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var b [64]byte
+	n := 0
+	for n < len(b) {
+		m, err := unix.Read(fd, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if n == len(b) {
+		return 0, fmt.Errorf("parsing %s: more than a number", path)
+	}
+	v, err := ParseUint(b[:n])
 	if err != nil {
 		return 0, fmt.Errorf("parsing %s: %w", path, err)
 	}

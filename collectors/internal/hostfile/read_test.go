@@ -71,3 +71,44 @@ func TestReadSysfsAttrNoAllocation(t *testing.T) {
 		t.Errorf("%v allocations per read, want at most 2 (the path for open(2), the value)", n)
 	}
 }
+
+func TestReadUintFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name, path string
+		want       uint64
+		wantErr    string // "" for none
+	}{
+		{name: "counter", path: write("core_throttle_count", "42\n"), want: 42},
+		{name: "spaces", path: write("ce_count", "  7 \n"), want: 7},
+		{name: "largest", path: write("max", "18446744073709551615\n"), want: 18446744073709551615},
+		{name: "not a number", path: write("nan", "lots\n"), wantErr: "parsing"},
+		{name: "negative", path: write("neg", "-1\n"), wantErr: "parsing"},
+		{name: "longer than a number", path: write("long", strings.Repeat("1", 100)), wantErr: "more than a number"},
+		{name: "missing", path: filepath.Join(dir, "missing"), wantErr: "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadUintFile(tc.path)
+			if tc.wantErr == "" {
+				if err != nil || got != tc.want {
+					t.Fatalf("got %d, %v; want %d", got, err, tc.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), tc.path) {
+				t.Fatalf("got %d, %v; want an error naming %s and containing %q", got, err, tc.path, tc.wantErr)
+			}
+		})
+	}
+	if _, err := ReadUintFile(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing file: want fs.ErrNotExist, got %v", err)
+	}
+}
