@@ -281,7 +281,14 @@ func TestSourceCandidates(t *testing.T) {
 				collector: "runtime", name: crioKind.name, candidate: true, prefixes: crioKind.prefixes, hint: crioKind.hint, metrics: m, logger: collectortest.Logger(t),
 				target: promfetch.Target{URL: u, Client: &http.Client{}, MaxBody: 1 << 20, Explainer: promfetch.Generic{Source: "CRI-O"}},
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			// Only the source that hangs needs its deadline to come; the
+			// others must not miss theirs on a loaded machine (make test
+			// runs every package at once, under the race detector).
+			timeout := 30 * time.Second
+			if tc.name == "hangs" {
+				timeout = 300 * time.Millisecond
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			mfs, err := c.UpdateFamilies(ctx)
 			switch {
