@@ -17,23 +17,30 @@ import (
 // at most, the ones we read a few bytes.
 const sysfsReadLimit = 4096
 
+// openPlain opens path for reading with open(2) alone: os.Open would also
+// register the descriptor with the network poller (sysfs and procfs files
+// accept epoll), three system calls more per file.
+func openPlain(path string) (int, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
+}
+
 // ReadSysfsAttr reads a sysfs attribute with a single read(2), without the
 // retry loop of os.ReadFile: some hwmon drivers answer EAGAIN forever, and
 // a read must then fail rather than spin. Trailing newlines are cut. The
-// file is opened with plain system calls: os.Open would register it with
-// the network poller (sysfs files accept epoll), three system calls more
-// per attribute.
+// file is opened with openPlain.
 func ReadSysfsAttr(path string) (string, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	fd, err := openPlain(path)
 	if err != nil {
-		return "", &os.PathError{Op: "open", Path: path, Err: err}
+		return "", err
 	}
 	defer unix.Close(fd)
 	var b [sysfsReadLimit]byte
@@ -45,20 +52,12 @@ func ReadSysfsAttr(path string) (string, error) {
 }
 
 // ReadUintFile reads a file holding one unsigned decimal number, as the
-// kernel writes counters in /proc/sys and /sys, with plain system calls
-// (not os.ReadFile, which registers the file with the network poller) into
-// a buffer on the stack; a file longer than a number is an error.
+// kernel writes counters in /proc/sys and /sys, opened with openPlain and
+// read into a buffer on the stack; a file longer than a number is an error.
 func ReadUintFile(path string) (uint64, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	fd, err := openPlain(path)
 	if err != nil {
-		return 0, &os.PathError{Op: "open", Path: path, Err: err}
+		return 0, err
 	}
 	defer unix.Close(fd)
 	var b [64]byte

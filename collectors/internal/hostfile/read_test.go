@@ -12,13 +12,7 @@ import (
 func TestReadSysfsAttr(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeTemp(t, dir, name, content) }
 	long := strings.Repeat("x", sysfsReadLimit+100)
 	for _, tc := range []struct {
 		name, path, want string
@@ -75,13 +69,7 @@ func TestReadSysfsAttrNoAllocation(t *testing.T) {
 func TestReadUintFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeTemp(t, dir, name, content) }
 	for _, tc := range []struct {
 		name, path string
 		want       uint64
@@ -111,4 +99,14 @@ func TestReadUintFile(t *testing.T) {
 	if _, err := ReadUintFile(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a missing file: want fs.ErrNotExist, got %v", err)
 	}
+}
+
+// writeTemp writes content to dir/name and returns its path.
+func writeTemp(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
