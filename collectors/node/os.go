@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,11 +57,9 @@ type osCollector struct {
 
 // osRelease is one parsed os-release file and what identifies its version.
 type osRelease struct {
-	path  string
-	ino   uint64
-	size  int64
-	mtime time.Time
-	env   map[string]string
+	path    string
+	version hostfile.FileVersion
+	env     map[string]string
 }
 
 func newOSCollector(env collectors.Env) *osCollector {
@@ -92,18 +89,14 @@ func (c *osCollector) osRelease() (map[string]string, string, error) {
 	for _, name := range c.files {
 		// Joined as node_exporter joins them: the rootfs flag is a prefix.
 		path := c.rootfs + name
-		st, err := os.Stat(path)
+		version, err := hostfile.StatVersion(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return nil, path, fmt.Errorf("reading %s: %w", path, err)
 		}
-		var ino uint64
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			ino = sys.Ino
-		}
-		if k := c.cached; k.env != nil && k.path == path && k.ino == ino && k.size == st.Size() && k.mtime.Equal(st.ModTime()) {
+		if k := c.cached; k.env != nil && k.path == path && k.version == version {
 			return k.env, path, nil
 		}
 		b, err := os.ReadFile(path)
@@ -114,7 +107,7 @@ func (c *osCollector) osRelease() (map[string]string, string, error) {
 		if err != nil {
 			return nil, path, fmt.Errorf("parsing %s: %w", path, err)
 		}
-		c.cached = osRelease{path: path, ino: ino, size: st.Size(), mtime: st.ModTime(), env: env}
+		c.cached = osRelease{path: path, version: version, env: env}
 		return env, path, nil
 	}
 	return nil, "", nil

@@ -117,7 +117,8 @@ func (c *timeCollector) keptClockSources() ([]sysfs.ClockSource, error) {
 	var sources []sysfs.ClockSource
 	for _, e := range entries {
 		name := e.Name()
-		if n, ok := strings.CutPrefix(name, "clocksource"); !ok || n == "" || n[0] < '0' || n[0] > '9' {
+		n, ok := strings.CutPrefix(name, "clocksource")
+		if !ok || n == "" || n[0] < '0' || n[0] > '9' {
 			continue
 		}
 		seen[name] = true
@@ -139,7 +140,7 @@ func (c *timeCollector) keptClockSources() ([]sysfs.ClockSource, error) {
 			values[i] = v
 		}
 		sources = append(sources, sysfs.ClockSource{
-			Name: strings.TrimPrefix(name, "clocksource"), Available: strings.Fields(values[0]), Current: values[1],
+			Name: n, Available: strings.Fields(values[0]), Current: values[1],
 		})
 	}
 	return sources, nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,6 +32,27 @@ func openPlain(path string) (int, error) {
 		}
 		return fd, nil
 	}
+}
+
+// FileVersion identifies one version of a regular file: writers that
+// replace a file by renaming a new one over it (udevd, package managers)
+// change its inode, and those that rewrite it in place change its size or
+// mtime. Comparable with ==.
+type FileVersion struct {
+	ino, size, mtime int64
+}
+
+// StatVersion returns path's FileVersion; its error is os.Stat's.
+func StatVersion(path string) (FileVersion, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return FileVersion{}, err
+	}
+	v := FileVersion{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		v.ino = int64(st.Ino)
+	}
+	return v, nil
 }
 
 // ReadSysfsAttr reads a sysfs attribute with a single read(2), without the

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs/blockdevice"
-	"golang.org/x/sys/unix"
 
 	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/collectors/internal/devicefilter"
@@ -85,9 +84,8 @@ type diskstatsCollector struct {
 
 // udevFile is one udev database file as last read.
 type udevFile struct {
-	ino, size int64
-	mtime     int64 // nanoseconds
-	props     map[string]string
+	version hostfile.FileVersion
+	props   map[string]string
 }
 
 type diskStat struct {
@@ -274,19 +272,17 @@ func (c *diskstatsCollector) rotational(dev string) string {
 // from the last scrape while the file is the same (inode, size and mtime),
 // else read anew. What was read completely is kept in files.
 func (c *diskstatsCollector) readUdev(path string, files map[string]udevFile) (map[string]string, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	version, err := hostfile.StatVersion(path)
+	if err != nil {
+		return nil, err
 	}
-	f := udevFile{ino: int64(st.Ino), size: st.Size, mtime: st.Mtim.Nano()}
-	if k, ok := c.udev[path]; ok && k.ino == f.ino && k.size == f.size && k.mtime == f.mtime {
+	if k, ok := c.udev[path]; ok && k.version == version {
 		files[path] = k
 		return k.props, nil
 	}
 	props, err := readUdevData(path)
 	if err == nil {
-		f.props = props
-		files[path] = f
+		files[path] = udevFile{version: version, props: props}
 	}
 	return props, err
 }
