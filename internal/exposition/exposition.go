@@ -53,20 +53,16 @@ const (
 // of preference on a tie (identity first, as promhttp lists it).
 var offeredEncodings = []string{encIdentity, encGzip, encZstd}
 
-// Pools of writers: a gzip writer holds ~800 KB of compressor state and a
-// zstd encoder a few MB, too much to allocate per scrape. Each pooled
+// Pools of writers: a BestSpeed gzip writer holds ~1.6 MB of compressor
+// state once used and a zstd encoder a few MB, too much to allocate per
+// scrape (a stateless gzip writer holds only its header state). Each pooled
 // object has a fixed size (bufio.Writer does not grow, the compressors'
 // windows are bounded by their level and window options), so the pools
 // cannot hold on to a large scrape's memory.
 var (
-	gzipWriters = sync.Pool{New: func() any {
-		w, err := gzip.NewWriterLevel(nil, gzipLevel)
-		if err != nil { // only for a level out of range
-			panic(fmt.Sprintf("gzip level %d: %v", gzipLevel, err))
-		}
-		return w
-	}}
-	zstdWriters = sync.Pool{New: func() any {
+	gzipWriters    = sync.Pool{New: func() any { return newGzipWriter(gzipLevel) }}
+	statelessGzips = sync.Pool{New: func() any { return newGzipWriter(gzip.StatelessCompression) }}
+	zstdWriters    = sync.Pool{New: func() any {
 		// SpeedFastest as promhttp's zstd, on one goroutine (a scrape
 		// should not take both cores of a small node) and with a 1 MiB
 		// window, which bounds its memory.
@@ -113,12 +109,13 @@ func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, comp
 	}()
 	var out io.Writer = buf
 	var closeOut func() error
+	finalFlush := func() {}
 	switch encoding {
 	case encGzip:
-		gz := gzipWriters.Get().(*gzip.Writer)
-		gz.Reset(buf)
-		defer gzipWriters.Put(gz)
+		gz := &sizedGzip{dst: buf}
 		out, closeOut = gz, gz.Close
+		defer gz.release()
+		finalFlush = func() { gz.final = true }
 	case encZstd:
 		zw := zstdWriters.Get().(*zstd.Encoder)
 		zw.Reset(buf)
@@ -191,6 +188,7 @@ func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, comp
 		}
 	}
 	if closeOut != nil {
+		finalFlush()
 		if err := text.Flush(); err != nil {
 			logf("error writing the answer", err)
 		}
@@ -201,6 +199,66 @@ func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, comp
 	if err := buf.Flush(); err != nil {
 		// The scraper went away: nothing to answer.
 		logf("error writing the answer", err)
+	}
+}
+
+func newGzipWriter(level int) *gzip.Writer {
+	w, err := gzip.NewWriterLevel(nil, level)
+	if err != nil { // only for a level out of range
+		panic(fmt.Sprintf("gzip level %d: %v", level, err))
+	}
+	return w
+}
+
+// sizedGzip compresses an answer with a compressor chosen by its size,
+// known at its first write: the text buffer (bufSize) in front of it
+// writes to it only when full, or at the final flush. An answer that fits
+// in the buffer (the host layer's and the agent's own on most nodes) is
+// compressed statelessly, which keeps no compressor between scrapes: the
+// pooled BestSpeed compressor holds ~1.6 MB once it has compressed 64 KiB
+// (its history buffer grows to 640 KB), half the live heap of an agent
+// serving only the host layer, and the GC's goal follows the live heap.
+// Stateless compression of 54 KB costs ~15 µs more than BestSpeed's and
+// its output is ~1.5 % larger. A larger answer (the container layer's)
+// gets the pooled BestSpeed compressor, which is 1.7× faster than
+// stateless compression there and a third smaller (BenchmarkCompression,
+// docs/performance.md).
+type sizedGzip struct {
+	dst   io.Writer
+	final bool // set before the text buffer's last flush
+	gz    *gzip.Writer
+	pool  *sync.Pool
+}
+
+func (s *sizedGzip) Write(p []byte) (int, error) {
+	if s.gz == nil {
+		s.choose()
+	}
+	return s.gz.Write(p)
+}
+
+func (s *sizedGzip) choose() {
+	s.pool = &gzipWriters
+	if s.final {
+		s.pool = &statelessGzips
+	}
+	s.gz = s.pool.Get().(*gzip.Writer)
+	s.gz.Reset(s.dst)
+}
+
+// Close ends the gzip stream (an empty answer's too).
+func (s *sizedGzip) Close() error {
+	if s.gz == nil {
+		s.choose()
+	}
+	return s.gz.Close()
+}
+
+// release returns the compressor to its pool.
+func (s *sizedGzip) release() {
+	if s.gz != nil {
+		s.pool.Put(s.gz) // it still refers to buf, itself pooled and reset
+		s.gz = nil
 	}
 }
 

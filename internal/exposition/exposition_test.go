@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 
@@ -303,4 +304,96 @@ func stdGzipWriter() *stdgzip.Writer { return stdgzip.NewWriter(nil) }
 func stdGzipWriterLevel(level int) *stdgzip.Writer {
 	w, _ := stdgzip.NewWriterLevel(nil, level) // level 1 is valid
 	return w
+}
+
+// gaugeFamilies is one gauge family of n series, for answers of a chosen
+// size.
+func gaugeFamilies(t testing.TB, n int) []*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "example_sized_bytes", Help: "Sizes."}, []string{"device", "mountpoint"})
+	for i := range n {
+		g.WithLabelValues("sd"+strings.Repeat("x", i%7), "/srv/volume-"+strings.Repeat("y", i%13)+string(rune('a'+i%26))+"/"+strings.Repeat("0", i%5)).Set(float64(i) * 1.5)
+	}
+	reg.MustRegister(g)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
+// TestGzipCompressorBySize: an answer that fits in the text buffer is
+// compressed statelessly (nothing kept between scrapes), a larger one with
+// the pooled BestSpeed compressor; both decode to promhttp's text. The
+// compressor is told apart by its output: each level's is deterministic
+// for the same input, and they differ.
+func TestGzipCompressorBySize(t *testing.T) {
+	compress := func(t *testing.T, level int, text []byte) []byte {
+		t.Helper()
+		var out bytes.Buffer
+		w, err := gzip.NewWriterLevel(&out, level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(text); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out.Bytes()
+	}
+	for _, tc := range []struct {
+		name   string
+		series int
+		level  int
+	}{
+		{"empty", 0, gzip.StatelessCompression},
+		{"small", 50, gzip.StatelessCompression},
+		{"just-under-buffer", -1, gzip.StatelessCompression},
+		{"large", 5000, gzipLevel},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := tc.series
+			if n < 0 {
+				// The most series whose text fits in bufSize.
+				n = sort.Search(5000, func(i int) bool { return len(textOf(t, gaugeFamilies(t, i+1))) > bufSize })
+			}
+			mfs := gaugeFamilies(t, n)
+			text := textOf(t, mfs)
+			if tc.level == gzipLevel && len(text) <= bufSize {
+				t.Fatalf("%d bytes of text fit in the buffer; the case needs more", len(text))
+			}
+			if tc.level == gzip.StatelessCompression && len(text) > bufSize {
+				t.Fatalf("%d bytes of text do not fit in the buffer (%d)", len(text), bufSize)
+			}
+			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			rec := httptest.NewRecorder()
+			Write(rec, req, mfs, nil, nil, func(msg string, err error) { t.Errorf("%s: %v", msg, err) })
+			raw := rec.Body.Bytes()
+			if got := decodedAnswer(t, rec); got.Body != string(text) {
+				t.Fatalf("decoded answer differs from the text:\n%s", cmp.Diff(string(text), got.Body))
+			}
+			if want := compress(t, tc.level, text); !bytes.Equal(raw, want) {
+				other := compress(t, gzipLevel+gzip.StatelessCompression-tc.level, text)
+				t.Errorf("%d bytes of text compressed to %d bytes, not level %d's %d (the other compressor's: %d, equal: %t)",
+					len(text), len(raw), tc.level, len(want), len(other), bytes.Equal(raw, other))
+			}
+		})
+	}
+}
+
+// textOf is the text exposition of mfs, as promhttp writes it.
+func textOf(t testing.TB, mfs []*dto.MetricFamily) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Bytes()
 }
