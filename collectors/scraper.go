@@ -54,8 +54,8 @@ type ScraperOptions struct {
 type Scraper struct {
 	opts    ScraperOptions
 	logger  *slog.Logger
-	slots   chan struct{}
-	workers *goroutines // run every collector call and its execution
+	slots   *slots
+	workers *goroutines // run collectors
 	entries []*entry    // sorted by name
 	byName  map[string]*entry
 
@@ -133,7 +133,7 @@ func NewScraper(instances []Instance, opts ScraperOptions) (*Scraper, error) {
 	s := &Scraper{
 		opts:   opts,
 		logger: opts.Logger,
-		slots:  make(chan struct{}, opts.MaxConcurrency),
+		slots:  newSlots(opts.MaxConcurrency),
 		// Longer than any usual scrape interval, so that the goroutines
 		// of one scrape are there for the next.
 		workers:     newGoroutines(5 * time.Minute),
@@ -506,59 +506,80 @@ func waitRun(ctx context.Context, r *run) bool {
 // start. A scrape that joins a run started by another path's scrape waits
 // for it until its own deadline.
 func (s *Scraper) start(ctx context.Context, e *entry) *run {
+	r, x := s.newRun(e)
+	if x == nil {
+		return r
+	}
+	if stuck := e.stuckWorker(); stuck != nil {
+		x.finish(output{err: fmt.Errorf("%w (blocked since %s)", ErrStuck, stuck.since.Format(time.RFC3339))})
+		return r
+	}
+	if s.slots.take(ctx, x) {
+		s.workers.Go(func() { s.runFrom(ctx, x) })
+	}
+	return r
+}
+
+// newRun returns the run in flight or served instead, or a new run and
+// its execution.
+func (s *Scraper) newRun(e *entry) (*run, *execution) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.running != nil {
 		s.runs.WithLabelValues("joined").Inc()
-		return e.running
+		return e.running, nil
 	}
 	if e.noData != nil && time.Now().Before(e.noDataUntil) {
 		s.runs.WithLabelValues("no_data").Inc()
-		return e.noData
+		return e.noData, nil
 	}
 	s.runs.WithLabelValues("ran").Inc()
 	r := &run{done: make(chan struct{})}
 	e.running = r
-	s.workers.Go(func() { s.execute(ctx, e, r) })
-	return r
+	return r, &execution{s: s, e: e, r: r, began: time.Now()}
 }
 
-// execute runs one collector run to its end: skipped while an earlier run
-// is stuck, then a concurrency slot, then the collector itself, given up at
-// the deadline.
-func (s *Scraper) execute(ctx context.Context, e *entry, r *run) {
-	x := &execution{s: s, e: e, r: r, began: time.Now()}
+// runFrom runs x, which holds a concurrency slot, then the queued runs
+// the slot is handed to, until none is waiting.
+func (s *Scraper) runFrom(ctx context.Context, x *execution) {
+	for x != nil {
+		if !x.execute(ctx) {
+			return // the deadline's callback took the slot on
+		}
+		ctx, x = s.slots.handOff()
+	}
+}
 
-	if stuck := e.stuckWorker(); stuck != nil {
-		x.finish(output{err: fmt.Errorf("%w (blocked since %s)", ErrStuck, stuck.since.Format(time.RFC3339))})
-		return
+// releaseSlot frees a slot held by a collector given up at its deadline,
+// and runs the queued run it goes to, if any, on another goroutine.
+func (s *Scraper) releaseSlot() {
+	if ctx, x := s.slots.handOff(); x != nil {
+		s.workers.Go(func() { s.runFrom(ctx, x) })
 	}
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		x.finish(output{err: ErrTimeout})
-		return
-	}
-	// The slot is released at the deadline even if the collector stays
-	// blocked, so one stuck collector cannot starve the others.
-	release := func() { <-s.slots }
+}
+
+// execute runs the collector, with a concurrency slot held, to its end or
+// its deadline. It reports whether the caller still holds the slot: a
+// collector given up at its deadline has its slot freed then, so that one
+// stuck collector cannot starve the others.
+func (x *execution) execute(ctx context.Context) (holdsSlot bool) {
 	// The duration reported is the collector's own, not its wait for a slot.
 	x.began = time.Now()
 	x.w = &worker{since: x.began}
-	switch c := e.Collector.(type) {
+	switch c := x.e.Collector.(type) {
 	case CompactCollector:
-		x.runCall(ctx, release, func(o *output) (err error) {
+		return x.runCall(ctx, func(o *output) (err error) {
 			o.compact, err = c.UpdateCompact(ctx)
 			return err
 		})
 	case FamilyCollector:
-		x.runCall(ctx, release, func(o *output) (err error) {
+		return x.runCall(ctx, func(o *output) (err error) {
 			o.families, err = c.UpdateFamilies(ctx)
 			return err
 		})
 	default:
-		defer release()
 		x.runMetrics(ctx)
+		return true
 	}
 }
 
@@ -619,25 +640,26 @@ func (x *execution) abandon() {
 
 // runCall runs a FamilyCollector or CompactCollector: one call that
 // returns its families into o, made on this goroutine. Either the call
-// returns first, and the run is finished with its output, or the deadline
-// comes first, and the run is finished as a timeout by ctx's AfterFunc
-// while the call goes on; release is called once, by whichever is first.
-// (A second goroutine per run, waiting on the call, was two goroutine
-// handoffs per collector and scrape.)
-func (x *execution) runCall(ctx context.Context, release func(), call func(o *output) error) {
+// returns first, and the run is finished with its output (and runCall
+// returns true: the caller still holds the slot), or the deadline comes
+// first, and ctx's AfterFunc finishes the run as a timeout and frees the
+// slot while the call goes on. (A second goroutine per run, waiting on the
+// call, was two goroutine handoffs per collector and scrape.)
+func (x *execution) runCall(ctx context.Context, call func(o *output) error) bool {
 	stop := context.AfterFunc(ctx, func() {
-		release()
 		x.abandon()
+		x.s.releaseSlot()
 	})
 	var o output
 	o.err = x.s.guard(x.e, func() error { return call(&o) })
 	x.workerDone()
 	if stop() {
-		release()
 		x.finish(o)
+		return true
 	}
 	// Otherwise the deadline's callback has run or is running: it
-	// releases the slot and finishes the run as a timeout.
+	// finishes the run as a timeout and frees the slot.
+	return false
 }
 
 // runMetrics runs a Collector's Update and collects the metrics it sends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -152,6 +153,79 @@ func TestScraperStuckCollectorReleasesItsSlot(t *testing.T) {
 			}
 			if n := stuck.Calls(); n != 1 {
 				t.Errorf("stuck collector was invoked %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// TestScraperQueuedRunTimesOut: a run still waiting for a slot at the
+// scrape's deadline is a timeout and is never started; the next scrape
+// runs it.
+func TestScraperQueuedRunTimesOut(t *testing.T) {
+	t.Parallel()
+	for _, kind := range fakeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			gate := make(chan struct{})
+			t.Cleanup(func() { close(gate) })
+			stuck := &collectortest.Fake{Name: "a_stuck", Gate: gate} // started first: names are sorted
+			queued := &collectortest.Fake{Name: "b_queued", Value: 3}
+			s := newKindScraper(t, 100*time.Millisecond, 1, kind.of, stuck, queued)
+			got := collectortest.Values(gatherOrHang(t, s, time.Now().Add(100*time.Millisecond), "a_stuck", "b_queued"))
+			if v, ok := got[`nodeagent_scrape_collector_success{collector=b_queued}`]; !ok || v != 0 {
+				t.Errorf("the queued collector's success = %v (present %v), want 0: %v", v, ok, got)
+			}
+			if n := queued.Calls(); n != 0 {
+				t.Errorf("the queued collector was started %d times after its deadline, want 0", n)
+			}
+			// A scrape right after the deadline may still join the queued
+			// run, which its deadline's callback is finishing: the run
+			// must come in a later scrape.
+			for scrape := 2; ; scrape++ {
+				got = collectortest.Values(gatherOrHang(t, s, time.Now().Add(time.Second), "a_stuck", "b_queued"))
+				if got[`nodeagent_scrape_collector_success{collector=b_queued}`] == 1 && got[`test_b_queued_value{}`] == 3 {
+					break
+				}
+				if scrape == 50 {
+					t.Fatalf("the queued collector did not run in scrapes 2 to 50: %v", got)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestScraperKeepsFewGoroutines: collectors waiting for a slot wait in a
+// queue, not on goroutines of their own, so a scrape of many collectors
+// leaves about MaxConcurrency goroutines behind (kept for the next
+// scrape), not one per collector. Not parallel: it counts the process's
+// goroutines.
+func TestScraperKeepsFewGoroutines(t *testing.T) {
+	const collectorsN, maxConcurrency = 40, 4
+	for _, kind := range fakeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			var fakes []*collectortest.Fake
+			var names []string
+			for i := range collectorsN {
+				f := &collectortest.Fake{Name: fmt.Sprintf("c%02d", i), Value: float64(i)}
+				fakes = append(fakes, f)
+				names = append(names, f.Name)
+			}
+			s := newKindScraper(t, 10*time.Second, maxConcurrency, kind.of, fakes...)
+			before := runtime.NumGoroutine()
+			for range 3 {
+				got := collectortest.Values(gatherOrHang(t, s, time.Now().Add(10*time.Second), names...))
+				if v := got[`test_c39_value{}`]; v != 39 {
+					t.Fatalf("test_c39_value = %v, want 39", v)
+				}
+			}
+			// An Update runs on a goroutine of its own beside its run's.
+			limit := maxConcurrency
+			if kind.name == "Update" {
+				limit *= 2
+			}
+			if kept := runtime.NumGoroutine() - before; kept > limit+2 {
+				t.Errorf("%d goroutines left after scrapes of %d collectors, want at most %d (+2)", kept, collectorsN, limit)
 			}
 		})
 	}
