@@ -280,22 +280,12 @@ func (h *handler) metrics(ep *endpoint) http.Handler {
 			h.passthrough(w, r, names, deadline)
 			return
 		}
-		if ep.self {
-			// Merged with the agent's own registry by a Gatherers, which
-			// takes client_model families only.
-			g := prometheus.Gatherers{prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-				if len(names) == 0 {
-					return nil, nil
-				}
-				return h.scraper.Gather(deadline, names)
-			}), h.self, h.passthroughOutcomes()}
-			mfs, err := g.Gather()
-			h.serve(w, r, collectors.Result{Families: mfs}, err)
-			return
-		}
 		var res collectors.Result
 		if len(names) > 0 {
 			res, err = h.scraper.GatherResult(deadline, names)
+		}
+		if ep.self {
+			res, err = withOwn(res, err, prometheus.Gatherers{h.self, h.passthroughOutcomes()})
 		}
 		h.serve(w, r, res, err)
 	})

@@ -249,7 +249,7 @@ func (a *agent) run(ctx context.Context, listeners []net.Listener) error {
 			a.pods.WaitFirst(first)
 			cancel()
 		}
-		_, _ = a.scraper.Gather(time.Now().Add(a.scraper.Timeout()), names)
+		_, _ = a.scraper.GatherResult(time.Now().Add(a.scraper.Timeout()), names)
 		a.logger.Info("first collection done; ready")
 	}()
 
