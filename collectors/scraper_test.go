@@ -127,41 +127,10 @@ func TestScraperBlockingCollectorDoesNotBlockScrape(t *testing.T) {
 }
 
 // TestScraperStuckCollectorReleasesItsSlot: with one collector at a time,
-// a collector blocked for good gives its slot back at the deadline, so
-// that from the next scrape on the others run.
+// a collector blocked for good holds the slot until the deadline: the run
+// queued behind it in that scrape is a timeout and is never started, and
+// from a later scrape on the others run.
 func TestScraperStuckCollectorReleasesItsSlot(t *testing.T) {
-	t.Parallel()
-	for _, kind := range fakeKinds {
-		t.Run(kind.name, func(t *testing.T) {
-			t.Parallel()
-			gate := make(chan struct{})
-			t.Cleanup(func() { close(gate) })
-			stuck := &collectortest.Fake{Name: "stuck", Gate: gate}
-			good := &collectortest.Fake{Name: "good", Value: 7}
-			s := newKindScraper(t, 100*time.Millisecond, 1, kind.of, stuck, good)
-			// The first scrape runs only the stuck collector, which holds
-			// the only slot until the deadline. (A collector queued for
-			// the slot in that scrape would still be waiting for it at
-			// the deadline, and a next scrape would join its run, which
-			// can only time out.)
-			gatherOrHang(t, s, time.Now().Add(100*time.Millisecond), "stuck")
-			for scrape := 2; scrape <= 3; scrape++ {
-				got := collectortest.Values(gatherOrHang(t, s, time.Now().Add(time.Second), "stuck", "good"))
-				if got[`nodeagent_scrape_collector_success{collector=good}`] != 1 || got[`test_good_value{}`] != 7 {
-					t.Errorf("scrape %d: the slot of the stuck collector was not released: %v", scrape, got)
-				}
-			}
-			if n := stuck.Calls(); n != 1 {
-				t.Errorf("stuck collector was invoked %d times, want 1", n)
-			}
-		})
-	}
-}
-
-// TestScraperQueuedRunTimesOut: a run still waiting for a slot at the
-// scrape's deadline is a timeout and is never started; the next scrape
-// runs it.
-func TestScraperQueuedRunTimesOut(t *testing.T) {
 	t.Parallel()
 	for _, kind := range fakeKinds {
 		t.Run(kind.name, func(t *testing.T) {
@@ -180,16 +149,23 @@ func TestScraperQueuedRunTimesOut(t *testing.T) {
 			}
 			// A scrape right after the deadline may still join the queued
 			// run, which its deadline's callback is finishing: the run
-			// must come in a later scrape.
-			for scrape := 2; ; scrape++ {
+			// must come in a later scrape, and then in every one.
+			ran := 0
+			for scrape := 2; ran < 2; scrape++ {
 				got = collectortest.Values(gatherOrHang(t, s, time.Now().Add(time.Second), "a_stuck", "b_queued"))
-				if got[`nodeagent_scrape_collector_success{collector=b_queued}`] == 1 && got[`test_b_queued_value{}`] == 3 {
-					break
-				}
-				if scrape == 50 {
+				switch {
+				case got[`nodeagent_scrape_collector_success{collector=b_queued}`] == 1 && got[`test_b_queued_value{}`] == 3:
+					ran++
+				case ran > 0:
+					t.Fatalf("scrape %d: the slot of the stuck collector was taken again: %v", scrape, got)
+				case scrape == 50:
 					t.Fatalf("the queued collector did not run in scrapes 2 to 50: %v", got)
+				default:
+					time.Sleep(10 * time.Millisecond)
 				}
-				time.Sleep(10 * time.Millisecond)
+			}
+			if n := stuck.Calls(); n != 1 {
+				t.Errorf("stuck collector was invoked %d times, want 1", n)
 			}
 		})
 	}
