@@ -109,13 +109,11 @@ func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, comp
 	}()
 	var out io.Writer = buf
 	var closeOut func() error
-	finalFlush := func() {}
 	switch encoding {
 	case encGzip:
 		gz := &sizedGzip{dst: buf}
 		out, closeOut = gz, gz.Close
 		defer gz.release()
-		finalFlush = func() { gz.final = true }
 	case encZstd:
 		zw := zstdWriters.Get().(*zstd.Encoder)
 		zw.Reset(buf)
@@ -188,7 +186,6 @@ func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, comp
 		}
 	}
 	if closeOut != nil {
-		finalFlush()
 		if err := text.Flush(); err != nil {
 			logf("error writing the answer", err)
 		}
@@ -212,8 +209,9 @@ func newGzipWriter(level int) *gzip.Writer {
 
 // sizedGzip compresses an answer with a compressor chosen by its size,
 // known at its first write: the text buffer (bufSize) in front of it
-// writes to it only when full, or at the final flush. An answer that fits
-// in the buffer (the host layer's and the agent's own on most nodes) is
+// writes to it only when full, or at the final flush, so a first write
+// shorter than bufSize is the whole answer. An answer that fits in the
+// buffer (the host layer's and the agent's own on most nodes) is
 // compressed statelessly, which keeps no compressor between scrapes: the
 // pooled BestSpeed compressor holds ~1.6 MB once it has compressed 64 KiB
 // (its history buffer grows to 640 KB), half the live heap of an agent
@@ -224,22 +222,21 @@ func newGzipWriter(level int) *gzip.Writer {
 // stateless compression there and a third smaller (BenchmarkCompression,
 // docs/performance.md).
 type sizedGzip struct {
-	dst   io.Writer
-	final bool // set before the text buffer's last flush
-	gz    *gzip.Writer
-	pool  *sync.Pool
+	dst  io.Writer
+	gz   *gzip.Writer
+	pool *sync.Pool
 }
 
 func (s *sizedGzip) Write(p []byte) (int, error) {
 	if s.gz == nil {
-		s.choose()
+		s.choose(len(p) < bufSize)
 	}
 	return s.gz.Write(p)
 }
 
-func (s *sizedGzip) choose() {
+func (s *sizedGzip) choose(whole bool) {
 	s.pool = &gzipWriters
-	if s.final {
+	if whole {
 		s.pool = &statelessGzips
 	}
 	s.gz = s.pool.Get().(*gzip.Writer)
@@ -249,7 +246,7 @@ func (s *sizedGzip) choose() {
 // Close ends the gzip stream (an empty answer's too).
 func (s *sizedGzip) Close() error {
 	if s.gz == nil {
-		s.choose()
+		s.choose(true)
 	}
 	return s.gz.Close()
 }
