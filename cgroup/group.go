@@ -253,10 +253,22 @@ func (g *Group) forget(f File) {
 	}
 }
 
+// seqEOFBelow: a read of a multi-record kernel file (cgroup.procs) that
+// returned at most this many bytes, into a buffer it did not fill, reached
+// EOF. The kernel's seq_file read (seq_read_iter) stops adding records
+// before EOF only when the caller's buffer is full or the next record does
+// not fit in its own buffer, which is at least a page (4,096 bytes); a
+// cgroup.procs record is a PID and a newline, at most 8 bytes (PID_MAX_LIMIT
+// is 4,194,304). So a short read below a page less one record needs no
+// second read to find EOF. (A regular file, as in test fixtures, returns a
+// short read only at EOF anyway.)
+const seqEOFBelow = 4096 - 8
+
 // preadAll reads fd from offset 0 into *buf, growing it as needed. A
 // cgroup file other than cgroup.procs is one seq_file record, so a read
 // shorter than the buffer is the whole file; cgroup.procs is one record
-// per process, so it is read until EOF.
+// per process, so it is read until EOF, which a short read below
+// seqEOFBelow already is: most containers' cgroup.procs takes one read.
 func preadAll(fd int, buf *[]byte, multiRecord bool) ([]byte, error) {
 	b := *buf
 	if len(b) == 0 {
@@ -273,7 +285,7 @@ func preadAll(fd int, buf *[]byte, multiRecord bool) ([]byte, error) {
 			return nil, err
 		}
 		n += m
-		if m == 0 || (n < len(b) && !multiRecord) {
+		if m == 0 || (n < len(b) && (!multiRecord || m <= seqEOFBelow)) {
 			return b[:n], nil
 		}
 		if n == len(b) {

@@ -1,12 +1,17 @@
 package cgroup
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -227,6 +232,86 @@ func TestGroupVanishedKernel(t *testing.T) {
 	}
 	if err := g.Read(AllFiles, AllFiles, &buf, &st); !errors.Is(err, ErrVanished) {
 		t.Errorf("err = %v, want ErrVanished", err)
+	}
+}
+
+// TestGroupProcsKernel reads a real cgroup.procs longer than the kernel's
+// one-page seq_file buffer, which the kernel hands out a page at a time:
+// the read must go on past the first short read (seqEOFBelow) and count
+// every process, with a buffer larger than the file and with one smaller.
+func TestGroupProcsKernel(t *testing.T) {
+	t.Parallel()
+	mount := writableCgroup2(t)
+	dir, err := os.MkdirTemp(mount, "nodeagent-test-procs-")
+	if err != nil {
+		t.Skipf("cannot create a cgroup under %s: %v", mount, err)
+	}
+	t.Cleanup(func() {
+		// The processes take a moment to leave the cgroup after the kill.
+		for range 100 {
+			if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Errorf("cgroup %s left behind", dir)
+	})
+
+	// A shell that waits until it is in the cgroup, then starts its
+	// children there: 800 PIDs are more than a page of text whatever
+	// their width.
+	const children = 800
+	sh := exec.Command("sh", "-c", `read _; i=0; while [ $i -lt `+strconv.Itoa(children)+` ]; do sleep 300 & i=$((i+1)); done; echo ready; wait`)
+	sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	in, err := sh.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sh.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-sh.Process.Pid, syscall.SIGKILL)
+		_ = sh.Wait()
+	})
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(sh.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Write([]byte("\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("shell said %q, %v", line, err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) <= 4096 {
+		t.Fatalf("cgroup.procs holds %d bytes; the test needs more than a page", len(raw))
+	}
+
+	fs, err := NewFS(mount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{64 << 10, 100} {
+		g := fs.Open("/"+filepath.Base(dir), 1, NewBudget(10))
+		buf := make([]byte, size)
+		var st Stats
+		for read := range 2 { // the second from the kept descriptor
+			if err := g.Read(Files(FileCgroupProcs), AllFiles, &buf, &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Procs.Count != children+1 || st.Procs.FirstPID != sh.Process.Pid {
+				t.Errorf("buffer of %d bytes, read %d: procs = %+v, want %d processes, the first %d", size, read, st.Procs, children+1, sh.Process.Pid)
+			}
+		}
+		g.Close()
 	}
 }
 
