@@ -5,10 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 // mkTree makes a fixture hierarchy under a temporary root: each path is a
@@ -173,4 +175,196 @@ func FuzzParseDirents(f *testing.F) {
 			t.Fatalf("names longer than the buffer")
 		}
 	})
+}
+
+func walkPaths(t *testing.T, w *Walker) []string {
+	t.Helper()
+	entries, err := w.Walk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, e := range entries {
+		paths = append(paths, e.Path)
+	}
+	return paths
+}
+
+// TestWalkWatchesChanges: with WatchChanges a Walk after no change lists no
+// directory and returns the same cgroups; a cgroup made or removed at any
+// depth, or the root recreated, is found by the next Walk; a file made in a
+// cgroup directory is not a change. Run on the fixture filesystem and,
+// with root, on a real cgroup2 hierarchy.
+func TestWalkWatchesChanges(t *testing.T) {
+	t.Parallel()
+	type fixture struct {
+		root string // the FS root
+		base string // where the test makes its cgroups, below root
+	}
+	fixtures := map[string]func(t *testing.T) fixture{
+		"fixture": func(t *testing.T) fixture {
+			root := mkTree(t)
+			return fixture{root, root}
+		},
+		"kernel": func(t *testing.T) fixture {
+			mount := writableCgroup2(t)
+			base, err := os.MkdirTemp(mount, "nodeagent-test-watch-")
+			if err != nil {
+				t.Skipf("cannot create a cgroup under %s: %v", mount, err)
+			}
+			// Removed leaves first: cgroupfs removes only empty cgroups.
+			t.Cleanup(func() {
+				var dirs []string
+				_ = filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
+					if err == nil && d.IsDir() {
+						dirs = append(dirs, p)
+					}
+					return nil
+				})
+				for i := len(dirs) - 1; i >= 0; i-- {
+					_ = os.Remove(dirs[i])
+				}
+			})
+			// The walk's root is the test's own cgroup: other tests make
+			// and remove cgroups elsewhere in the hierarchy meanwhile.
+			return fixture{base, base}
+		},
+	}
+	for name, mk := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := mk(t)
+			rel := strings.TrimPrefix(f.base, f.root)
+			pod := filepath.Join(f.base, "kubepods.slice", "kubepods-pod"+strings.ReplaceAll(uid, "-", "_")+".slice")
+			if err := os.MkdirAll(pod, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			fs, err := NewFS(f.root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := fs.NewWalker()
+			if err := w.WatchChanges(); err != nil {
+				t.Skipf("no inotify: %v", err)
+			}
+			defer w.Close()
+			has := func(paths []string, p string) bool { return slices.Contains(paths, p) }
+			podPath := rel + "/kubepods.slice/kubepods-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice"
+			ctr := podPath + "/cri-containerd-" + cid + ".scope"
+
+			first := walkPaths(t, w)
+			if !has(first, podPath) {
+				t.Fatalf("first walk misses %s: %v", podPath, first)
+			}
+			lastListing := 0 // directories the last full walk listed, and so watched
+			step := func(what string, change func() error, wantListing bool, check func(paths []string) bool) {
+				t.Helper()
+				if change != nil {
+					if err := change(); err != nil {
+						t.Fatalf("%s: %v", what, err)
+					}
+				}
+				before := w.listed
+				paths := walkPaths(t, w)
+				listed := w.listed - before
+				if (listed > 0) != wantListing {
+					t.Errorf("%s: listed %d directories, want a listing: %v", what, listed, wantListing)
+				}
+				if listed > 0 {
+					lastListing = listed
+				}
+				if !check(paths) {
+					t.Errorf("%s: walk is %v", what, paths)
+				}
+			}
+			step("no change", nil, false, func(p []string) bool { return slices.Equal(p, first) })
+			if name == "fixture" { // cgroupfs makes no files on request
+				step("a file made", func() error {
+					return os.WriteFile(filepath.Join(pod, "cpu.stat"), []byte("usage_usec 1\n"), 0o644)
+				}, false, func(p []string) bool { return slices.Equal(p, first) })
+			}
+			step("a container made", func() error {
+				return os.Mkdir(filepath.Join(f.root, ctr), 0o755)
+			}, true, func(p []string) bool { return has(p, ctr) })
+			step("then no change", nil, false, func(p []string) bool { return has(p, ctr) })
+			step("the container removed", func() error {
+				return os.Remove(filepath.Join(f.root, ctr))
+			}, true, func(p []string) bool { return !has(p, ctr) && slices.Equal(p, first) })
+			step("the pod removed", func() error {
+				if name == "fixture" {
+					return os.RemoveAll(filepath.Join(f.root, podPath))
+				}
+				return os.Remove(filepath.Join(f.root, podPath))
+			}, true, func(p []string) bool { return !has(p, podPath) })
+			step("the pod made again, with its container", func() error {
+				return os.MkdirAll(filepath.Join(f.root, ctr), 0o755)
+			}, true, func(p []string) bool { return has(p, ctr) })
+			step("then no change again", nil, false, func(p []string) bool { return has(p, ctr) })
+			if got := len(w.watch.watched); got != lastListing {
+				t.Errorf("%d watches for the %d directories listed: removed directories' watches are kept", got, lastListing)
+			}
+		})
+	}
+}
+
+// TestWalkWatchGivenUp: a watch the kernel refuses (here a bad descriptor,
+// as the watch limit would) makes the walk list every directory, then and
+// on every later Walk, and Watching says why.
+func TestWalkWatchGivenUp(t *testing.T) {
+	t.Parallel()
+	root := mkTree(t, "system.slice/a.service")
+	fs, err := NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := fs.NewWalker()
+	if err := w.WatchChanges(); err != nil {
+		t.Skipf("no inotify: %v", err)
+	}
+	closeWatchFD(w.watch.fd)
+	w.watch.fd = -1 // refused from now on, and never a descriptor someone else holds
+	for i := range 3 {
+		before := w.listed
+		if got := walkPaths(t, w); len(got) != 3 {
+			t.Fatalf("walk %d: %v", i, got)
+		}
+		if w.listed-before != 3 {
+			t.Errorf("walk %d listed %d directories, want all 3", i, w.listed-before)
+		}
+	}
+	if watching, why := w.Watching(); watching || why == nil {
+		t.Errorf("Watching() = %v, %v; want false and the refusal", watching, why)
+	}
+}
+
+func TestEventsChange(t *testing.T) {
+	t.Parallel()
+	event := func(mask uint32, name string) []byte {
+		n := (len(name) + 1 + 15) &^ 15
+		b := make([]byte, unix.SizeofInotifyEvent+n)
+		binary.NativeEndian.PutUint32(b[0:], 1)
+		binary.NativeEndian.PutUint32(b[4:], mask)
+		binary.NativeEndian.PutUint32(b[12:], uint32(n))
+		copy(b[unix.SizeofInotifyEvent:], name)
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		buf  []byte
+		want bool
+	}{
+		{"empty", nil, false},
+		{"file made", event(unix.IN_CREATE, "cpu.stat"), false},
+		{"file removed", event(unix.IN_DELETE, "cpu.stat"), false},
+		{"directory made", event(unix.IN_CREATE|unix.IN_ISDIR, "pod"), true},
+		{"directory removed after a file", append(event(unix.IN_CREATE, "x"), event(unix.IN_DELETE|unix.IN_ISDIR, "pod")...), true},
+		{"directory moved in", event(unix.IN_MOVED_TO|unix.IN_ISDIR, "pod"), true},
+		{"watched directory removed", event(unix.IN_DELETE_SELF, ""), true},
+		{"queue overflow", event(unix.IN_Q_OVERFLOW, ""), true},
+		{"cut record", event(unix.IN_CREATE, "a-long-name")[:20], true},
+	} {
+		if got := eventsChange(tc.buf); got != tc.want {
+			t.Errorf("%s: eventsChange = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

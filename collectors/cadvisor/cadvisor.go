@@ -140,13 +140,14 @@ type cadvisorCollector struct {
 	readErrors   prometheus.Counter
 	pairs        constPairs
 
-	mu      sync.Mutex // one scrape at a time; guards everything below
-	fs      *cgroup.FS
-	walker  *cgroup.Walker
-	states  map[string]*cgState
-	bufs    [][]byte
-	series  []seriesBuf // one per build worker, kept between scrapes
-	devices *blockDevices
+	mu        sync.Mutex // one scrape at a time; guards everything below
+	fs        *cgroup.FS
+	walker    *cgroup.Walker
+	watchLost bool // the walker's giving up on inotify was logged
+	states    map[string]*cgState
+	bufs      [][]byte
+	series    []seriesBuf // one per build worker, kept between scrapes
+	devices   *blockDevices
 }
 
 // cgState is what nodeagent keeps about one cgroup between scrapes: its
@@ -296,7 +297,7 @@ func (c *cadvisorCollector) UpdateCompact(ctx context.Context) ([]*exposition.Co
 	if err := c.openFS(); err != nil {
 		return nil, err
 	}
-	entries, walkErr := c.walker.Walk()
+	entries, walkErr := c.walk()
 	if entries == nil {
 		return nil, walkErr
 	}
@@ -353,7 +354,24 @@ func (c *cadvisorCollector) openFS() error {
 	}
 	c.fs = &fs
 	c.walker = fs.NewWalker()
+	// The walk is repeated only when a cgroup directory was made or
+	// removed since the last (cgroup.Walker.WatchChanges); without
+	// inotify every scrape walks, as it always did.
+	if err := c.walker.WatchChanges(); err != nil {
+		c.logger.Info("inotify unavailable: the cgroup tree is listed on every scrape", "path", fs.Root(), "err", err)
+	}
 	return nil
+}
+
+// walk lists the cgroups, and says once when the walker stopped watching
+// for changes.
+func (c *cadvisorCollector) walk() ([]cgroup.Entry, error) {
+	entries, err := c.walker.Walk()
+	if watching, why := c.walker.Watching(); !watching && why != nil && !c.watchLost {
+		c.watchLost = true
+		c.logger.Info("stopped watching the cgroup tree for changes: it is listed on every scrape from now on", "path", c.fs.Root(), "err", why)
+	}
+	return entries, err
 }
 
 // sync matches the walk with the kept states: new cgroups get a state,
