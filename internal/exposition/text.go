@@ -60,6 +60,7 @@ type textWriter struct {
 	arena   []byte
 	scratch []byte
 	num     []byte
+	states  []span // per series of the family being written: its label set's state when checked
 }
 
 const (
@@ -86,7 +87,7 @@ func getTextWriter() *textWriter {
 }
 
 func (t *textWriter) release() {
-	if cap(t.arena) > maxArena || cap(t.scratch) > maxArena || len(t.labels) > maxLabelSets {
+	if cap(t.arena) > maxArena || cap(t.scratch) > maxArena || len(t.labels) > maxLabelSets || cap(t.states) > maxLabelSets {
 		return
 	}
 	arenaHint.Store(int64(len(t.arena)))
@@ -106,16 +107,19 @@ func (t *textWriter) writeFamily(w *bufio.Writer, mf *dto.MetricFamily) (bool, e
 	}
 	// Check every series, and the label sets not yet seen, before
 	// writing anything.
+	t.states = t.states[:0]
 	for _, m := range mf.Metric {
 		if m.TimestampMs != nil || (typ == dto.MetricType_COUNTER && m.Counter == nil) || (typ == dto.MetricType_GAUGE && m.Gauge == nil) || (typ == dto.MetricType_UNTYPED && m.Untyped == nil) {
 			return false, nil
 		}
-		if !t.check(m.Label) {
+		st, ok := t.check(m.Label)
+		if !ok {
 			return false, nil
 		}
+		t.states = append(t.states, st)
 	}
 	t.writeHeader(w, name, mf.Help, typ)
-	for _, m := range mf.Metric {
+	for i, m := range mf.Metric {
 		var v float64
 		switch typ {
 		case dto.MetricType_COUNTER:
@@ -125,7 +129,7 @@ func (t *textWriter) writeFamily(w *bufio.Writer, mf *dto.MetricFamily) (bool, e
 		default:
 			v = m.Untyped.GetValue()
 		}
-		if err := t.writeSeries(w, name, m.Label, v); err != nil {
+		if err := t.writeSeries(w, name, m.Label, t.states[i], v); err != nil {
 			return true, err
 		}
 	}
@@ -138,14 +142,17 @@ func (t *textWriter) writeCompact(w *bufio.Writer, f *CompactFamily) (bool, erro
 	if f.Len() == 0 || len(f.Labels) != f.Len() || !writable(f.Name, f.Type) {
 		return false, nil
 	}
+	t.states = t.states[:0]
 	for _, l := range f.Labels {
-		if !t.check(l) {
+		st, ok := t.check(l)
+		if !ok {
 			return false, nil
 		}
+		t.states = append(t.states, st)
 	}
 	t.writeHeader(w, f.Name, &f.Help, f.Type)
 	for i, l := range f.Labels {
-		if err := t.writeSeries(w, f.Name, l, f.Values[i]); err != nil {
+		if err := t.writeSeries(w, f.Name, l, t.states[i], f.Values[i]); err != nil {
 			return true, err
 		}
 	}
@@ -161,22 +168,27 @@ func writable(name string, typ dto.MetricType) bool {
 }
 
 // check says whether labels can be written by this writer (legacy label
-// names, no __name__), remembering label sets already checked.
-func (t *textWriter) check(labels []*dto.LabelPair) bool {
+// names, no __name__), remembering label sets already checked, and returns
+// the label set's state for writeSeries. The state holds until that label
+// set's series is written: a family's label sets are unique (a label set
+// written twice in one family would still be written right, only rendered
+// or kept once more), and so the whole family is checked first and then
+// written without a second lookup per series.
+func (t *textWriter) check(labels []*dto.LabelPair) (span, bool) {
 	if len(labels) == 0 {
-		return true
+		return span{}, true
 	}
 	k := labelKey{&labels[0], len(labels)}
-	if _, ok := t.labels[k]; ok {
-		return true
+	if s, ok := t.labels[k]; ok {
+		return s, true
 	}
 	for _, lp := range labels {
 		if n := lp.GetName(); n == model.MetricNameLabel || !model.LegacyValidation.IsValidMetricName(n) {
-			return false
+			return span{}, false
 		}
 	}
 	t.labels[k] = validated
-	return true
+	return validated, true
 }
 
 // writeHeader writes a family's HELP (when it has one) and TYPE lines.
@@ -200,12 +212,13 @@ func (t *textWriter) writeHeader(w *bufio.Writer, name string, help *string, typ
 	}
 }
 
-// writeSeries writes one series whose labels were checked.
-func (t *textWriter) writeSeries(w *bufio.Writer, name string, labels []*dto.LabelPair, v float64) error {
+// writeSeries writes one series whose labels were checked; s is the state
+// check returned for them.
+func (t *textWriter) writeSeries(w *bufio.Writer, name string, labels []*dto.LabelPair, s span, v float64) error {
 	_, _ = w.WriteString(name)
 	if len(labels) > 0 {
 		k := labelKey{&labels[0], len(labels)}
-		switch s := t.labels[k]; s {
+		switch s {
 		case validated:
 			t.scratch = appendLabels(t.scratch[:0], labels)
 			_, _ = w.Write(t.scratch)
