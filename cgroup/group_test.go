@@ -258,9 +258,11 @@ func TestGroupProcsKernel(t *testing.T) {
 	})
 
 	// A shell that waits until it is in the cgroup, then starts its
-	// children there: 800 PIDs are more than a page of text whatever
-	// their width.
-	const children = 800
+	// children there: 1,101 PIDs are more than a page of text even if
+	// they were the smallest a PID namespace hands out (1 to 1,101:
+	// 4,398 bytes with their newlines). 800 were not: 4-digit PIDs made
+	// 4,005 bytes.
+	const children = 1100
 	sh := exec.Command("sh", "-c", `read _; i=0; while [ $i -lt `+strconv.Itoa(children)+` ]; do sleep 300 & i=$((i+1)); done; echo ready; wait`)
 	sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	in, err := sh.StdinPipe()

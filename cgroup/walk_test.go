@@ -33,22 +33,30 @@ func mkTree(t *testing.T, dirs ...string) string {
 	return root
 }
 
+// newTreeWalker makes a fixture hierarchy of dirs (mkTree) and returns its
+// root and a Walker over it.
+func newTreeWalker(t *testing.T, dirs ...string) (string, *Walker) {
+	t.Helper()
+	root := mkTree(t, dirs...)
+	fs, err := NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, fs.NewWalker()
+}
+
 func TestWalk(t *testing.T) {
 	t.Parallel()
 	qos := "kubepods.slice/kubepods-burstable.slice"
 	pod := qos + "/kubepods-burstable-pod" + uidU + ".slice"
-	root := mkTree(t,
+	_, w := newTreeWalker(t,
 		"system.slice/kubelet.service",
 		"init.scope",
 		pod+"/cri-containerd-"+cid+".scope/nested",
 		pod+"/crio-conmon-"+cid+".scope",
 		"kubepods.slice/kubepods-pod"+strings.ReplaceAll(suid, "-", "_")+".slice",
 	)
-	fs, err := NewFS(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := fs.NewWalker().Walk()
+	got, err := w.Walk()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,12 +91,8 @@ func TestWalk(t *testing.T) {
 
 func TestWalkNonUTF8(t *testing.T) {
 	t.Parallel()
-	root := mkTree(t, "system.slice/good.service", "system.slice/bad\xff.service/child")
-	fs, err := NewFS(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := fs.NewWalker().Walk()
+	_, w := newTreeWalker(t, "system.slice/good.service", "system.slice/bad\xff.service/child")
+	got, err := w.Walk()
 	if err == nil || !strings.Contains(err.Error(), `"bad\xff.service": directory name is not valid UTF-8`) {
 		t.Errorf("err = %v, want one naming the directory", err)
 	}
@@ -103,12 +107,7 @@ func TestWalkNonUTF8(t *testing.T) {
 
 func TestWalkRecreatedGetsNewInode(t *testing.T) {
 	t.Parallel()
-	root := mkTree(t, "system.slice/a.service")
-	fs, err := NewFS(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := fs.NewWalker()
+	root, w := newTreeWalker(t, "system.slice/a.service")
 	first, err := w.Walk()
 	if err != nil {
 		t.Fatal(err)
@@ -312,12 +311,7 @@ func TestWalkWatchesChanges(t *testing.T) {
 // on every later Walk, and Watching says why.
 func TestWalkWatchGivenUp(t *testing.T) {
 	t.Parallel()
-	root := mkTree(t, "system.slice/a.service")
-	fs, err := NewFS(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := fs.NewWalker()
+	_, w := newTreeWalker(t, "system.slice/a.service")
 	if err := w.WatchChanges(); err != nil {
 		t.Skipf("no inotify: %v", err)
 	}
