@@ -84,7 +84,7 @@ type CompactBuilder struct {
 	// allocations for each showed in profiles. A family with more series
 	// grows its own slices from there.
 	slab   []exposition.CompactFamily
-	labels [][]*dto.LabelPair
+	labels []*exposition.LabelSet
 	values []float64
 }
 
@@ -93,10 +93,10 @@ type CompactBuilder struct {
 // not carry room for many.
 const builderChunk = 32
 
-// Add adds one series. labels must be sorted by label name (LabelSet
-// builds them so) and may be shared between series of different
-// families; name's help and type are those of its first series.
-func (b *CompactBuilder) Add(name, help string, typ dto.MetricType, labels []*dto.LabelPair, v float64) {
+// Add adds one series. labels may be shared between series of different
+// families, and kept from one Update to the next while what they label
+// lasts; name's help and type are those of its first series.
+func (b *CompactBuilder) Add(name, help string, typ dto.MetricType, labels *exposition.LabelSet, v float64) {
 	i := b.last
 	if i >= len(b.families) || b.families[i].Name != name {
 		var ok bool
@@ -118,7 +118,7 @@ func (b *CompactBuilder) newFamily(name, help string, typ dto.MetricType) int {
 	if len(b.slab) == cap(b.slab) {
 		n := min(builderChunk, max(4, 2*cap(b.slab)))
 		b.slab = make([]exposition.CompactFamily, 0, n)
-		b.labels = make([][]*dto.LabelPair, n)
+		b.labels = make([]*exposition.LabelSet, n)
 		b.values = make([]float64, n)
 	}
 	k := len(b.slab)
@@ -144,15 +144,7 @@ func (b *CompactBuilder) Families() []*exposition.CompactFamily {
 // sortSeries sorts f's series by label values, label by label, as
 // client_golang's registry sorts a family's metrics.
 func sortSeries(f *exposition.CompactFamily) {
-	less := func(i, j int) int {
-		a, b := f.Labels[i], f.Labels[j]
-		for k := range min(len(a), len(b)) {
-			if c := strings.Compare(a[k].GetValue(), b[k].GetValue()); c != 0 {
-				return c
-			}
-		}
-		return len(a) - len(b)
-	}
+	less := func(i, j int) int { return f.Labels[i].Compare(f.Labels[j]) }
 	sorted := true
 	for i := 1; i < len(f.Values) && sorted; i++ {
 		sorted = less(i-1, i) <= 0
@@ -165,7 +157,7 @@ func sortSeries(f *exposition.CompactFamily) {
 		idx[i] = i
 	}
 	slices.SortStableFunc(idx, less)
-	labels := make([][]*dto.LabelPair, len(idx))
+	labels := make([]*exposition.LabelSet, len(idx))
 	values := make([]float64, len(idx))
 	for k, i := range idx {
 		labels[k], values[k] = f.Labels[i], f.Values[i]
@@ -175,14 +167,8 @@ func sortSeries(f *exposition.CompactFamily) {
 
 // LabelSet returns a label set for CompactBuilder.Add from name, value
 // pairs, sorted by name.
-func LabelSet(nameValues ...string) []*dto.LabelPair {
-	kept := slices.Clone(nameValues) // the pairs point into it
-	out := make([]*dto.LabelPair, 0, len(kept)/2)
-	for i := 0; i+1 < len(kept); i += 2 {
-		out = append(out, &dto.LabelPair{Name: &kept[i], Value: &kept[i+1]})
-	}
-	slices.SortFunc(out, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
-	return out
+func LabelSet(nameValues ...string) *exposition.LabelSet {
+	return exposition.NewLabelSetPairs(nameValues...)
 }
 
 // CompactDesc describes a family for CompactBuilder.AddValues, as a
@@ -191,36 +177,50 @@ type CompactDesc struct {
 	name, help string
 	typ        dto.MetricType
 	labelNames []string
+	sorted     []string // labelNames sorted, shared by the label sets of AddValues
+	order      []int    // sorted[k] is labelNames[order[k]]
 }
 
 // NewCompactDesc returns a family's description: its full name, help,
 // type and variable label names.
 func NewCompactDesc(name, help string, typ dto.MetricType, labelNames ...string) *CompactDesc {
-	return &CompactDesc{name: name, help: help, typ: typ, labelNames: labelNames}
+	d := &CompactDesc{name: name, help: help, typ: typ, labelNames: labelNames}
+	d.sortNames()
+	return d
+}
+
+func (d *CompactDesc) sortNames() {
+	d.order = make([]int, len(d.labelNames))
+	for i := range d.order {
+		d.order[i] = i
+	}
+	slices.SortStableFunc(d.order, func(a, b int) int { return strings.Compare(d.labelNames[a], d.labelNames[b]) })
+	d.sorted = make([]string, len(d.order))
+	for k, i := range d.order {
+		d.sorted[k] = d.labelNames[i]
+	}
 }
 
 // AddValues adds one series of d with these label values, in the order of
 // d's label names, as prometheus.MustNewConstMetric takes them; a missing
 // value is empty. For series whose label sets stay the same from scrape to
-// scrape, Add with a kept LabelSet saves building them.
+// scrape, AddLabels with a kept LabelSet saves building them.
 func (b *CompactBuilder) AddValues(d *CompactDesc, v float64, labelValues ...string) {
-	var labels []*dto.LabelPair
+	var labels *exposition.LabelSet
 	if n := len(d.labelNames); n > 0 {
 		values := make([]string, n)
-		copy(values, labelValues)
-		pairs := make([]dto.LabelPair, n)
-		labels = make([]*dto.LabelPair, n)
-		for i := range pairs {
-			pairs[i].Name, pairs[i].Value = &d.labelNames[i], &values[i]
-			labels[i] = &pairs[i]
+		for k, i := range d.order {
+			if i < len(labelValues) {
+				values[k] = labelValues[i]
+			}
 		}
-		slices.SortFunc(labels, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+		labels = exposition.NewLabelSet(d.sorted, values)
 	}
 	b.Add(d.name, d.help, d.typ, labels, v)
 }
 
 // AddLabels adds one series of d with a label set made by LabelSet, kept
 // by the collector while it holds (a device's, an interface's).
-func (b *CompactBuilder) AddLabels(d *CompactDesc, v float64, labels []*dto.LabelPair) {
+func (b *CompactBuilder) AddLabels(d *CompactDesc, v float64, labels *exposition.LabelSet) {
 	b.Add(d.name, d.help, d.typ, labels, v)
 }

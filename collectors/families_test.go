@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // CompactBuilder keeps every family's series apart however they are
@@ -16,10 +18,10 @@ func TestCompactBuilder(t *testing.T) {
 		Labels string
 		Value  float64
 	}
-	render := func(ls []*dto.LabelPair) string {
+	render := func(ls *exposition.LabelSet) string {
 		s := ""
-		for _, l := range ls {
-			s += l.GetName() + "=" + l.GetValue() + ","
+		for i := range ls.Len() {
+			s += ls.Name(i) + "=" + ls.Value(i) + ","
 		}
 		return s
 	}
@@ -61,6 +63,42 @@ func TestCompactBuilder(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// AddValues takes label values in the order of the desc's label names, as
+// prometheus.MustNewConstMetric does, and gives label sets sorted by name,
+// a missing value empty and a value beyond the names dropped.
+func TestCompactBuilderAddValues(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		values []string
+		want   string
+	}{
+		{"no labels", nil, nil, ""},
+		{"sorted already", []string{"cpu", "mode"}, []string{"0", "idle"}, "cpu=0,mode=idle,"},
+		{"names out of order", []string{"vector", "cpu"}, []string{"NET_RX", "1"}, "cpu=1,vector=NET_RX,"},
+		{"a missing value", []string{"z", "a", "m"}, []string{"zv"}, "a=,m=,z=zv,"},
+		{"a value too many", []string{"b", "a"}, []string{"bv", "av", "extra"}, "a=av,b=bv,"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b CompactBuilder
+			d := NewCompactDesc("node_test", "Help.", dto.MetricType_GAUGE, tc.labels...)
+			b.AddValues(d, 1, tc.values...)
+			fams := b.Families()
+			if len(fams) != 1 || fams[0].Len() != 1 {
+				t.Fatalf("got %d families", len(fams))
+			}
+			got := ""
+			ls := fams[0].Labels[0]
+			for i := range ls.Len() {
+				got += ls.Name(i) + "=" + ls.Value(i) + ","
+			}
+			if got != tc.want {
+				t.Errorf("labels %q, want %q", got, tc.want)
 			}
 		})
 	}

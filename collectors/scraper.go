@@ -80,7 +80,7 @@ type entry struct {
 	Instance
 	// labels is the label set of the collector's own series
 	// (nodeagent_scrape_collector_*), built once.
-	labels  []*dto.LabelPair
+	labels  *exposition.LabelSet
 	mu      sync.Mutex
 	running *run    // the run in flight, which new scrapes join
 	stuck   *worker // a worker abandoned at its deadline that has not returned
@@ -170,8 +170,7 @@ func NewScraper(instances []Instance, opts ScraperOptions) (*Scraper, error) {
 		if _, dup := s.byName[in.Name]; dup {
 			return nil, fmt.Errorf("collector %s given twice", in.Name)
 		}
-		label, name := "collector", in.Name
-		e := &entry{Instance: in, labels: []*dto.LabelPair{{Name: &label, Value: &name}}}
+		e := &entry{Instance: in, labels: exposition.NewLabelSet([]string{"collector"}, []string{in.Name})}
 		s.entries = append(s.entries, e)
 		s.byName[in.Name] = e
 	}
@@ -381,9 +380,9 @@ func (s *Scraper) respond(results []result) (Result, error) {
 		slices.SortFunc(results, byName)
 	}
 	success := &exposition.CompactFamily{Name: "nodeagent_scrape_collector_success", Help: successHelp, Type: dto.MetricType_GAUGE,
-		Labels: make([][]*dto.LabelPair, 0, len(results)), Values: make([]float64, 0, len(results))}
+		Labels: make([]*exposition.LabelSet, 0, len(results)), Values: make([]float64, 0, len(results))}
 	duration := &exposition.CompactFamily{Name: "nodeagent_scrape_collector_duration_seconds", Help: durationHelp, Type: dto.MetricType_GAUGE,
-		Labels: make([][]*dto.LabelPair, 0, len(results)), Values: make([]float64, 0, len(results))}
+		Labels: make([]*exposition.LabelSet, 0, len(results)), Values: make([]float64, 0, len(results))}
 	for _, r := range results {
 		outcome.Errors[r.name] = r.err
 		ok := 0.0

@@ -530,7 +530,7 @@ func (c *compactCollector) UpdateCompact(context.Context) ([]*exposition.Compact
 func compactGauge(name string, ids ...string) *exposition.CompactFamily {
 	f := &exposition.CompactFamily{Name: name, Help: "A family.", Type: dto.MetricType_GAUGE}
 	for i, id := range ids {
-		f.Labels = append(f.Labels, []*dto.LabelPair{{Name: proto.String("id"), Value: proto.String(id)}})
+		f.Labels = append(f.Labels, exposition.NewLabelSet([]string{"id"}, []string{id}))
 		f.Values = append(f.Values, float64(i+1))
 	}
 	return f

@@ -32,8 +32,12 @@ func TestWithOwn(t *testing.T) {
 	}
 	compact := func(name string, labels ...[]*dto.LabelPair) *exposition.CompactFamily {
 		f := &exposition.CompactFamily{Name: name, Help: name + " help.", Type: dto.MetricType_GAUGE}
-		for i, ls := range labels {
-			f.Labels = append(f.Labels, ls)
+		for i, pairs := range labels {
+			var kv []string
+			for _, p := range pairs {
+				kv = append(kv, p.GetName(), p.GetValue())
+			}
+			f.Labels = append(f.Labels, exposition.NewLabelSetPairs(kv...))
 			f.Values = append(f.Values, float64(i+1))
 		}
 		return f

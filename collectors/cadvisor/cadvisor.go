@@ -138,7 +138,7 @@ type cadvisorCollector struct {
 	network      bool // a container_network_* family is served
 	budget       *cgroup.Budget
 	readErrors   prometheus.Counter
-	pairs        constPairs
+	shapes       labelShapes
 
 	mu        sync.Mutex // one scrape at a time; guards everything below
 	fs        *cgroup.FS
@@ -151,7 +151,7 @@ type cadvisorCollector struct {
 }
 
 // cgState is what nodeagent keeps about one cgroup between scrapes: its
-// open Group (cached descriptors), its creation time, its label pairs; and
+// open Group (cached descriptors), its creation time, its label sets; and
 // what one scrape read from it.
 type cgState struct {
 	entry     cgroup.Entry
@@ -169,7 +169,7 @@ type cgState struct {
 	netPID   int         // the process whose network namespace is netKey
 	netKey   string
 
-	// Identity and label pairs, rebuilt when the identity changes.
+	// Identity and label sets, rebuilt when the identity changes.
 	id     identity
 	labels *labelSet
 }
@@ -229,7 +229,7 @@ func newCadvisorCollector(env collectors.Env, cfg cadvisorConfig) (*cadvisorColl
 		workers:      cfg.concurrency,
 		specRefresh:  cfg.specRefresh,
 		budget:       cgroup.NewBudget(cfg.maxOpenFiles),
-		pairs:        newConstPairs(),
+		shapes:       newLabelShapes(cfg.dropID, cfg.dropName),
 		states:       map[string]*cgState{},
 		devices:      newBlockDevices(env.Paths.ProcFS),
 		readErrors: prometheus.NewCounter(prometheus.CounterOpts{
@@ -525,7 +525,7 @@ func (c *cadvisorCollector) machineMemory() (memTotal, swapTotal float64) {
 // build turns the served cgroups into families, in parallel across
 // families; a family no cgroup has data for is left out.
 func (c *cadvisorCollector) build(served []*cgState, now, memTotal, swapTotal float64) []*exposition.CompactFamily {
-	env := buildEnv{now: now, memTotal: memTotal, swapTotal: swapTotal, pairs: &c.pairs}
+	env := buildEnv{now: now, memTotal: memTotal, swapTotal: swapTotal}
 	out := make([]*exposition.CompactFamily, len(c.families))
 	for len(c.series) < c.workers {
 		c.series = append(c.series, seriesBuf{})

@@ -4,10 +4,8 @@ import (
 	"strconv"
 	"strings"
 
-	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/nodeagent/nodeagent/cgroup"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 	"github.com/nodeagent/nodeagent/internal/podmeta"
 )
 
@@ -18,75 +16,112 @@ type identity struct {
 	container, id, image, name, ns, pod string
 }
 
-// labelSet holds one cgroup's label pairs, built once per identity and
+// labelSet holds one cgroup's label sets, built once per identity and
 // shared by every series of the cgroup (and by concurrent scrapes, which
-// only read them). Each slice is sorted by label name.
+// only read them).
 type labelSet struct {
-	base     []*dto.LabelPair // container, id, image, name, namespace, pod
-	cpu      []*dto.LabelPair // + cpu="total"
-	failures [2][2][]*dto.LabelPair
+	base     *exposition.LabelSet // container, id, image, name, namespace, pod
+	cpu      *exposition.LabelSet // + cpu="total"
+	failures [2][2]*exposition.LabelSet
 	io       map[uint64]*ioLabels // by major<<32 | minor
-	net      map[string][]*dto.LabelPair
+	net      map[string]*exposition.LabelSet
 }
 
 // ioLabels are the label sets of one block device of one cgroup.
 type ioLabels struct {
 	device string
-	fs     []*dto.LabelPair    // + device
-	blkio  [2][]*dto.LabelPair // + device, major, minor, operation Read/Write
+	fs     *exposition.LabelSet    // + device
+	blkio  [2]*exposition.LabelSet // + device, major, minor, operation Read/Write
 }
 
-// constPairs are label pairs whose values never change, shared by all
-// cgroups.
-type constPairs struct {
-	cpuTotal    *dto.LabelPair
-	failureType [2]*dto.LabelPair // pgfault, pgmajfault
-	scope       [2]*dto.LabelPair // container, hierarchy
-	operation   [2]*dto.LabelPair // Read, Write
+// labelShape is the names of a kind of label set: the base labels and
+// some more, merged in name order. Names are shared by every label set of
+// the shape: a set holds only its values.
+type labelShape struct {
+	names []string
+	extra []string // sorted
 }
 
-func newConstPairs() constPairs {
-	return constPairs{
-		cpuTotal:    pair("cpu", "total"),
-		failureType: [2]*dto.LabelPair{pair("failure_type", "pgfault"), pair("failure_type", "pgmajfault")},
-		scope:       [2]*dto.LabelPair{pair("scope", "container"), pair("scope", "hierarchy")},
-		operation:   [2]*dto.LabelPair{pair("operation", "Read"), pair("operation", "Write")},
-	}
-}
-
-func pair(name, value string) *dto.LabelPair {
-	return &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)}
-}
-
-// withLabels merges sorted extra pairs into a sorted base into a new slice.
-func withLabels(base []*dto.LabelPair, extra ...*dto.LabelPair) []*dto.LabelPair {
-	out := make([]*dto.LabelPair, 0, len(base)+len(extra))
+func newLabelShape(base []string, extra ...string) labelShape {
+	names := make([]string, 0, len(base)+len(extra))
 	i := 0
 	for _, e := range extra {
-		for i < len(base) && base[i].GetName() < e.GetName() {
-			out = append(out, base[i])
+		for i < len(base) && base[i] < e {
+			names = append(names, base[i])
 			i++
 		}
-		out = append(out, e)
+		names = append(names, e)
 	}
-	return append(out, base[i:]...)
+	return labelShape{names: append(names, base[i:]...), extra: extra}
+}
+
+// set returns base's labels and extra's values (in the order of the
+// shape's extra names) as one label set.
+func (sh *labelShape) set(base *exposition.LabelSet, extra ...string) *exposition.LabelSet {
+	values := make([]string, len(sh.names))
+	i, j := 0, 0
+	for k, n := range sh.names {
+		if j < len(sh.extra) && n == sh.extra[j] {
+			values[k] = extra[j]
+			j++
+		} else {
+			values[k] = base.Value(i)
+			i++
+		}
+	}
+	return exposition.NewLabelSet(sh.names, values)
+}
+
+// labelShapes are the container layer's label set shapes, which depend
+// on the labels dropped.
+type labelShapes struct {
+	base, cpu, failures, fs, blkio, net labelShape
+}
+
+// failureTypes, scopes and operations are the values of the extra labels
+// of container_memory_failures_total and container_blkio_device_usage_total.
+var (
+	failureTypes = [2]string{"pgfault", "pgmajfault"}
+	scopes       = [2]string{"container", "hierarchy"}
+	operations   = [2]string{"Read", "Write"}
+)
+
+func newLabelShapes(dropID, dropName bool) labelShapes {
+	base := []string{"container"}
+	if !dropID {
+		base = append(base, "id")
+	}
+	base = append(base, "image")
+	if !dropName {
+		base = append(base, "name")
+	}
+	base = append(base, "namespace", "pod")
+	return labelShapes{
+		base:     labelShape{names: base},
+		cpu:      newLabelShape(base, "cpu"),
+		failures: newLabelShape(base, "failure_type", "scope"),
+		fs:       newLabelShape(base, "device"),
+		blkio:    newLabelShape(base, "device", "major", "minor", "operation"),
+		net:      newLabelShape(base, "interface"),
+	}
 }
 
 func (c *cadvisorCollector) newLabelSet(id identity) *labelSet {
-	base := make([]*dto.LabelPair, 0, 6)
-	base = append(base, pair("container", id.container))
+	values := make([]string, 0, 6)
+	values = append(values, id.container)
 	if !c.dropID {
-		base = append(base, pair("id", id.id))
+		values = append(values, id.id)
 	}
-	base = append(base, pair("image", id.image))
+	values = append(values, id.image)
 	if !c.dropName {
-		base = append(base, pair("name", id.name))
+		values = append(values, id.name)
 	}
-	base = append(base, pair("namespace", id.ns), pair("pod", id.pod))
-	ls := &labelSet{base: base, cpu: withLabels(base, c.pairs.cpuTotal)}
+	values = append(values, id.ns, id.pod)
+	base := exposition.NewLabelSet(c.shapes.base.names, values)
+	ls := &labelSet{base: base, cpu: c.shapes.cpu.set(base, "total")}
 	for t := range 2 {
 		for sc := range 2 {
-			ls.failures[t][sc] = withLabels(base, c.pairs.failureType[t], c.pairs.scope[sc])
+			ls.failures[t][sc] = c.shapes.failures.set(base, failureTypes[t], scopes[sc])
 		}
 	}
 	return ls
@@ -101,25 +136,24 @@ func (c *cadvisorCollector) ioLabelsFor(ls *labelSet, maj, min uint32, device st
 	if ls.io == nil {
 		ls.io = map[uint64]*ioLabels{}
 	}
-	dev := pair("device", device)
-	ma, mi := pair("major", strconv.FormatUint(uint64(maj), 10)), pair("minor", strconv.FormatUint(uint64(min), 10))
-	l := &ioLabels{device: device, fs: withLabels(ls.base, dev)}
+	ma, mi := strconv.FormatUint(uint64(maj), 10), strconv.FormatUint(uint64(min), 10)
+	l := &ioLabels{device: device, fs: c.shapes.fs.set(ls.base, device)}
 	for op := range 2 {
-		l.blkio[op] = withLabels(ls.base, dev, ma, mi, c.pairs.operation[op])
+		l.blkio[op] = c.shapes.blkio.set(ls.base, device, ma, mi, operations[op])
 	}
 	ls.io[key] = l
 	return l
 }
 
 // netLabelsFor returns (and keeps) the label set of one interface.
-func netLabelsFor(ls *labelSet, iface string) []*dto.LabelPair {
+func (c *cadvisorCollector) netLabelsFor(ls *labelSet, iface string) *exposition.LabelSet {
 	if l, ok := ls.net[iface]; ok {
 		return l
 	}
 	if ls.net == nil {
-		ls.net = map[string][]*dto.LabelPair{}
+		ls.net = map[string]*exposition.LabelSet{}
 	}
-	l := withLabels(ls.base, pair("interface", iface))
+	l := c.shapes.net.set(ls.base, iface)
 	ls.net[iface] = l
 	return l
 }
@@ -227,10 +261,10 @@ func (c *cadvisorCollector) identityOf(e *cgroup.Entry, snap *podmeta.Snapshot, 
 
 // labelKey joins label values; label values cannot hold "\xff" in valid
 // UTF-8, so it separates them unambiguously.
-func labelKey(pairs []*dto.LabelPair) string {
+func labelKey(ls *exposition.LabelSet) string {
 	var b strings.Builder
-	for _, p := range pairs {
-		b.WriteString(p.GetValue())
+	for i := range ls.Len() {
+		b.WriteString(ls.Value(i))
 		b.WriteByte(0xff)
 	}
 	return b.String()

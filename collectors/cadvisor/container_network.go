@@ -11,10 +11,10 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent/cgroup"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 )
 
 // networkFamilies are cAdvisor's per-interface network counters. Like the
@@ -52,7 +52,7 @@ type netSample struct {
 }
 
 type netIface struct {
-	labels []*dto.LabelPair
+	labels *exposition.LabelSet
 	line   procfs.NetDevLine
 }
 
@@ -143,7 +143,7 @@ func (c *cadvisorCollector) readNetwork(ctx context.Context, served []*cgState) 
 		slices.Sort(names)
 		ns := &netSample{ifaces: make([]netIface, len(names))}
 		for i, name := range names {
-			ns.ifaces[i] = netIface{labels: netLabelsFor(s.labels, name), line: r.dev[name]}
+			ns.ifaces[i] = netIface{labels: c.netLabelsFor(s.labels, name), line: r.dev[name]}
 		}
 		s.net = ns
 	}

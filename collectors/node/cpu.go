@@ -269,12 +269,12 @@ func (c *cpuCollector) updateStat(b *collectors.CompactBuilder) error {
 
 // cpuLabels are one CPU's label sets, {cpu, mode} per mode.
 type cpuLabels struct {
-	user, nice, system, idle, iowait, irq, softirq, steal []*dto.LabelPair
+	user, nice, system, idle, iowait, irq, softirq, steal *exposition.LabelSet
 }
 
 func newCPULabels(id int64) *cpuLabels {
 	cpu := strconv.FormatInt(id, 10)
-	set := func(mode string) []*dto.LabelPair { return collectors.LabelSet("cpu", cpu, "mode", mode) }
+	set := func(mode string) *exposition.LabelSet { return collectors.LabelSet("cpu", cpu, "mode", mode) }
 	return &cpuLabels{user: set("user"), nice: set("nice"), system: set("system"), idle: set("idle"),
 		iowait: set("iowait"), irq: set("irq"), softirq: set("softirq"), steal: set("steal")}
 }

@@ -81,7 +81,7 @@ type hwmonCollector struct {
 	naming map[string]hwmonNaming
 	// labels keeps the chip and sensor label sets of the last scrape, by
 	// "<chip>;<sensor label>".
-	labels map[string][]*dto.LabelPair
+	labels map[string]*exposition.LabelSet
 }
 
 // hwmonNaming is what naming keeps of one chip directory.
@@ -195,7 +195,7 @@ func (c *hwmonCollector) UpdateCompact(ctx context.Context) ([]*exposition.Compa
 	}
 
 	var b collectors.CompactBuilder
-	labels := make(map[string][]*dto.LabelPair, len(c.labels))
+	labels := make(map[string]*exposition.LabelSet, len(c.labels))
 	defer func() { c.labels = labels }()
 	var errs []error
 	for _, chip := range chips {
@@ -223,7 +223,7 @@ func (c *hwmonCollector) UpdateCompact(ctx context.Context) ([]*exposition.Compa
 }
 
 // chipSensor is the label set {chip, sensor}, kept from the last scrape.
-func (c *hwmonCollector) chipSensor(labels map[string][]*dto.LabelPair, chip, sensor string) []*dto.LabelPair {
+func (c *hwmonCollector) chipSensor(labels map[string]*exposition.LabelSet, chip, sensor string) *exposition.LabelSet {
 	key := chip + ";" + sensor
 	ls, ok := c.labels[key]
 	if !ok {
@@ -312,7 +312,7 @@ func (c *hwmonCollector) readSensors(dir string, data map[string]map[string]stri
 	return nil
 }
 
-func (c *hwmonCollector) updateChip(b *collectors.CompactBuilder, labels map[string][]*dto.LabelPair, hc hwmonChip, chip string) error {
+func (c *hwmonCollector) updateChip(b *collectors.CompactBuilder, labels map[string]*exposition.LabelSet, hc hwmonChip, chip string) error {
 	dir := hc.dir
 	data := map[string]map[string]string{}
 	if err := c.readSensors(dir, data); err != nil {
@@ -340,7 +340,7 @@ func (c *hwmonCollector) updateChip(b *collectors.CompactBuilder, labels map[str
 	return nil
 }
 
-func (c *hwmonCollector) addSensor(b *collectors.CompactBuilder, labels map[string][]*dto.LabelPair, chip, sensor string, props map[string]string) {
+func (c *hwmonCollector) addSensor(b *collectors.CompactBuilder, labels map[string]*exposition.LabelSet, chip, sensor string, props map[string]string) {
 	typ, _, _, _ := c.splitSensorFile(sensor)
 	label, hasLabel := props["label"]
 	if hasLabel {

@@ -128,7 +128,7 @@ func (c *meminfoCollector) UpdateCompact(context.Context) ([]*exposition.Compact
 
 // noLabels is the label sets of a family of one series without labels,
 // shared by every such family and never modified.
-var noLabels = [][]*dto.LabelPair{nil}
+var noLabels = []*exposition.LabelSet{nil}
 
 // family is the name and help of a family of compact series.
 type family struct{ name, help string }

@@ -81,6 +81,6 @@ func (f CompactFake) UpdateCompact(context.Context) ([]*exposition.CompactFamily
 	f.begin()
 	return []*exposition.CompactFamily{{
 		Name: "test_" + f.Name + "_value", Help: "A test value.", Type: dto.MetricType_GAUGE,
-		Labels: [][]*dto.LabelPair{nil}, Values: []float64{f.Value},
+		Labels: []*exposition.LabelSet{nil}, Values: []float64{f.Value},
 	}}, f.Err
 }

@@ -8,33 +8,34 @@ import (
 )
 
 // CompactFamily is a counter, gauge or untyped family held as the
-// container layer builds it: per series, a label set and a value. A label set is a slice
-// the collector may share between series of several families (the
-// container layer shares one per cgroup across the ~40 families a cgroup
-// serves), so a series costs a slice header and a float, 32 bytes, where
-// client_model's objects cost ~200 (dto.Metric, its dto.Gauge or
-// dto.Counter, the value and the pointer to it): at 1,000 containers,
-// 64,198 series are 2 MB instead of 13, which is most of what a scrape
-// of the container layer allocated and the GC had to scan
+// container layer builds it: per series, a label set and a value. A label
+// set is a LabelSet the collector shares between series of several
+// families (the container layer shares one per cgroup across the ~40
+// families a cgroup serves), so a series costs a pointer and a float, 16
+// bytes, where client_model's objects cost ~200 (dto.Metric, its
+// dto.Gauge or dto.Counter, the value and the pointer to it): at 1,000
+// containers, 64,198 series are 1 MB instead of 13, which was most of
+// what a scrape of the container layer allocated and the GC had to scan
 // (docs/performance.md).
 //
 // The text writer writes it straight out; every other format gets its
 // client_model form from MetricFamily. The collector that returns one owns
 // its correctness as a FamilyCollector does: a legacy or UTF-8 family
 // name, label names consistent across series, label sets unique, and
-// neither the family nor any label set modified afterwards.
+// neither the family nor any label set modified afterwards. A nil label
+// set is a series without labels.
 type CompactFamily struct {
 	Name, Help string
 	Type       dto.MetricType // COUNTER, GAUGE or UNTYPED
-	Labels     [][]*dto.LabelPair
+	Labels     []*LabelSet
 	Values     []float64 // one per label set
 }
 
 // Len is the number of series.
 func (f *CompactFamily) Len() int { return len(f.Values) }
 
-// MetricFamily returns f as a client_model family, which shares f's label
-// sets. Metrics, values and the value array are allocated once per family.
+// MetricFamily returns f as a client_model family, which shares its label
+// sets' client_model form (LabelSet.Pairs). Metrics, values and the value array are allocated once per family.
 // A family whose label sets and values disagree in number (a collector's
 // bug, which the Scraper reports) gives as many series as both have.
 func (f *CompactFamily) MetricFamily() *dto.MetricFamily {
@@ -64,7 +65,7 @@ func (f *CompactFamily) MetricFamily() *dto.MetricFamily {
 		}
 	}
 	for i := range ms {
-		ms[i].Label = f.Labels[i]
+		ms[i].Label = f.Labels[i].Pairs()
 		ptrs[i] = &ms[i]
 	}
 	name, help, typ := f.Name, f.Help, f.Type

@@ -18,6 +18,7 @@ import (
 // exemplar) and the rest, each list
 // sorted by name.
 func splitCompact(mfs []*dto.MetricFamily) (sorted, rest []*dto.MetricFamily, compact []*CompactFamily) {
+	sets := map[*dto.LabelPair]*LabelSet{} // label slices shared by series share a LabelSet
 	sorted = slices.Clone(mfs)
 	slices.SortFunc(sorted, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 families:
@@ -40,12 +41,28 @@ families:
 			case dto.MetricType_UNTYPED:
 				v = m.GetUntyped().GetValue()
 			}
-			c.Labels = append(c.Labels, m.Label)
+			var ls *LabelSet
+			if len(m.Label) > 0 {
+				if ls = sets[m.Label[0]]; ls == nil {
+					ls = labelSetOf(m.Label)
+					sets[m.Label[0]] = ls
+				}
+			}
+			c.Labels = append(c.Labels, ls)
 			c.Values = append(c.Values, v)
 		}
 		compact = append(compact, c)
 	}
 	return sorted, rest, compact
+}
+
+// labelSetOf is pairs as a LabelSet, in their order.
+func labelSetOf(pairs []*dto.LabelPair) *LabelSet {
+	names, values := make([]string, len(pairs)), make([]string, len(pairs))
+	for i, p := range pairs {
+		names[i], values[i] = p.GetName(), p.GetValue()
+	}
+	return NewLabelSet(names, values)
 }
 
 // TestCompactMetricFamily: the client_model form of a compact family is
@@ -62,7 +79,7 @@ func TestCompactMetricFamily(t *testing.T) {
 	}
 	// A family whose label sets and values disagree in number (a
 	// collector's bug) gives the series it can, never a panic.
-	bad := &CompactFamily{Name: "x", Help: "h", Type: dto.MetricType_GAUGE, Values: []float64{1, 2}, Labels: [][]*dto.LabelPair{nil}}
+	bad := &CompactFamily{Name: "x", Help: "h", Type: dto.MetricType_GAUGE, Values: []float64{1, 2}, Labels: []*LabelSet{nil}}
 	if got := len(bad.MetricFamily().Metric); got != 1 {
 		t.Errorf("mismatched family: %d metrics, want 1", got)
 	}

@@ -3,6 +3,7 @@ package exposition
 import (
 	"bufio"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,16 +15,19 @@ import (
 
 // The text format for counter and gauge families, written as expfmt's
 // MetricFamilyToText writes it, byte for byte, except that the label text
-// of a series, `{container="…",id="…",…}`, is rendered once per label set
-// and answer instead of once per series. expfmt offers no way to reuse it,
-// and in the container layer each cgroup's label set is one slice shared
-// by the ~40 families that cgroup serves (collectors/cadvisor's labelSet):
-// rendering those long values (the id and name labels) once per label set
-// took a quarter off the 1,000-container answer (135 → ~100 ms with gzip,
-// BenchmarkCadvisorScrape/default/answer). Every other family,
-// format and corner (histograms, summaries, names that are not legacy
-// Prometheus names and so depend on the escaping scheme, timestamps) goes
-// to expfmt. TestTextWriterLikeExpfmt holds the two to the same bytes.
+// of a series, `{container="…",id="…",…}`, is not rendered for every
+// series. expfmt offers no way to reuse it, and in the container layer
+// each cgroup's label set is shared by the ~40 families that cgroup
+// serves (collectors/cadvisor's labelSet): rendering those long values
+// (the id and name labels) once per label set took a quarter off the
+// 1,000-container answer (135 → ~100 ms with gzip,
+// BenchmarkCadvisorScrape/default/answer). A compact family's LabelSet
+// keeps its text across answers; a client_model family's label slices
+// are rendered once per answer, in a map and arena of the answer's
+// writer. Every other family, format and corner (histograms, summaries,
+// names that are not legacy Prometheus names and so depend on the
+// escaping scheme, timestamps) goes to expfmt. TestTextWriterLikeExpfmt
+// holds the two to the same bytes.
 
 var (
 	// As expfmt escapes: HELP text without, label values with the quote.
@@ -61,6 +65,7 @@ type textWriter struct {
 	scratch []byte
 	num     []byte
 	states  []span // per series of the family being written: its label set's state when checked
+	answer  uint64 // this answer's number, for LabelSet.seen
 }
 
 const (
@@ -78,8 +83,13 @@ var textWriters = sync.Pool{New: func() any {
 // the arena per answer of the container layer.
 var arenaHint, labelsHint atomic.Int64
 
+// answers numbers the answers written, so that a LabelSet can tell a
+// second series of one answer from the next answer's first.
+var answers atomic.Uint64
+
 func getTextWriter() *textWriter {
 	t := textWriters.Get().(*textWriter)
+	t.answer = answers.Add(1)
 	if h := int(arenaHint.Load()); cap(t.arena) < h {
 		t.arena = make([]byte, 0, h)
 	}
@@ -137,26 +147,47 @@ func (t *textWriter) writeFamily(w *bufio.Writer, mf *dto.MetricFamily) (bool, e
 }
 
 // writeCompact is writeFamily for a compact family: the same bytes as
-// expfmt writes for f.MetricFamily().
+// expfmt writes for f.MetricFamily(). Its label sets keep their own text
+// (LabelSet), so no series looks anything up.
 func (t *textWriter) writeCompact(w *bufio.Writer, f *CompactFamily) (bool, error) {
 	if f.Len() == 0 || len(f.Labels) != f.Len() || !writable(f.Name, f.Type) {
 		return false, nil
 	}
-	t.states = t.states[:0]
 	for _, l := range f.Labels {
-		st, ok := t.check(l)
-		if !ok {
+		if l.Len() > 0 && !l.writable() {
 			return false, nil
 		}
-		t.states = append(t.states, st)
 	}
 	t.writeHeader(w, f.Name, &f.Help, f.Type)
 	for i, l := range f.Labels {
-		if err := t.writeSeries(w, f.Name, l, t.states[i], f.Values[i]); err != nil {
+		_, _ = w.WriteString(f.Name)
+		if l.Len() > 0 {
+			t.writeLabelSet(w, l)
+		}
+		_ = w.WriteByte(' ')
+		t.writeFloat(w, f.Values[i])
+		if err := w.WriteByte('\n'); err != nil {
 			return true, err
 		}
 	}
 	return true, nil
+}
+
+// writeLabelSet writes the text of l, whose names were checked: kept in l
+// from its second series in one answer on, rendered again each answer
+// until then.
+func (t *textWriter) writeLabelSet(w *bufio.Writer, l *LabelSet) {
+	if text := l.text.Load(); text != nil {
+		_, _ = w.Write(*text)
+		return
+	}
+	t.scratch = l.appendText(t.scratch[:0])
+	_, _ = w.Write(t.scratch)
+	if l.seen.Swap(t.answer) == t.answer {
+		// Two answers written at once may both keep it: the same bytes.
+		text := slices.Clone(t.scratch)
+		l.text.Store(&text)
+	}
 }
 
 // writable says whether a family of this name and type is one the writer
@@ -246,17 +277,19 @@ func appendLabels(b []byte, labels []*dto.LabelPair) []byte {
 	for _, lp := range labels {
 		b = append(b, sep)
 		b = append(b, lp.GetName()...)
-		b = append(b, '=', '"')
-		v := lp.GetValue()
-		if strings.ContainsAny(v, "\\\n\"") {
-			b = append(b, valueEscaper.Replace(v)...)
-		} else {
-			b = append(b, v...)
-		}
+		b = appendValue(append(b, '=', '"'), lp.GetValue())
 		b = append(b, '"')
 		sep = ','
 	}
 	return append(b, '}')
+}
+
+// appendValue appends a label value escaped as expfmt escapes it.
+func appendValue(b []byte, v string) []byte {
+	if strings.ContainsAny(v, "\\\n\"") {
+		return append(b, valueEscaper.Replace(v)...)
+	}
+	return append(b, v...)
 }
 
 // writeFloat writes f as expfmt's writeFloat does.

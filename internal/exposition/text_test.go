@@ -157,7 +157,8 @@ func mustFlush(t *testing.T, w *bufio.Writer, b *bytes.Buffer) []byte {
 }
 
 // FuzzTextWriterLikeExpfmt holds the text writer to expfmt's bytes for
-// any name, help, label and value, in two families sharing a label slice.
+// any name, help, label and value, in two families sharing a label slice,
+// given as client_model families and in compact form.
 func FuzzTextWriterLikeExpfmt(f *testing.F) {
 	f.Add("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", "container", "app", 1.5, false)
 	f.Add("x", "a\\b\nc", "id", "/a\"b\\c\nd", math.Inf(-1), true)
@@ -189,10 +190,16 @@ func FuzzTextWriterLikeExpfmt(f *testing.F) {
 			for _, mf := range mfs {
 				_ = enc.Encode(mf) // an error leaves what expfmt wrote before it
 			}
-			rec := httptest.NewRecorder()
-			Write(rec, req, mfs, nil, nil, func(string, error) {})
-			if want.String() != rec.Body.String() {
-				t.Errorf("Accept %q: differs from expfmt\nexpfmt:\n%s\nnodeagent:\n%s", accept, want.String(), rec.Body.String())
+			_, rest, compact := splitCompact(mfs)
+			for form, answer := range map[string]func(http.ResponseWriter){
+				"client_model": func(w http.ResponseWriter) { Write(w, req, mfs, nil, nil, func(string, error) {}) },
+				"compact":      func(w http.ResponseWriter) { Write(w, req, rest, compact, nil, func(string, error) {}) },
+			} {
+				rec := httptest.NewRecorder()
+				answer(rec)
+				if want.String() != rec.Body.String() {
+					t.Errorf("Accept %q, %s families: differs from expfmt\nexpfmt:\n%s\nnodeagent:\n%s", accept, form, want.String(), rec.Body.String())
+				}
 			}
 		}
 	})
@@ -204,17 +211,12 @@ func FuzzTextWriterLikeExpfmt(f *testing.F) {
 // builds them; µs/series is the time per answer over its series.
 func BenchmarkWriteCompact(b *testing.B) {
 	const sets, families = 1500, 40
-	labels := make([][]*dto.LabelPair, sets)
+	labels := make([]*LabelSet, sets)
+	names := []string{"container", "id", "image", "name", "namespace", "pod"}
 	for i := range labels {
 		id := fmt.Sprintf("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%08d_aaaa_bbbb_cccc_dddddddddddd.slice/cri-containerd-%064d.scope", i, i)
-		labels[i] = []*dto.LabelPair{
-			{Name: proto.String("container"), Value: proto.String(fmt.Sprintf("app-%d", i))},
-			{Name: proto.String("id"), Value: proto.String(id)},
-			{Name: proto.String("image"), Value: proto.String("registry.example/team/app:1.2.3")},
-			{Name: proto.String("name"), Value: proto.String(fmt.Sprintf("%064d", i))},
-			{Name: proto.String("namespace"), Value: proto.String("default")},
-			{Name: proto.String("pod"), Value: proto.String(fmt.Sprintf("app-%d-7d9f8c6b5-x2x4z", i))},
-		}
+		labels[i] = NewLabelSet(names, []string{fmt.Sprintf("app-%d", i), id, "registry.example/team/app:1.2.3",
+			fmt.Sprintf("%064d", i), "default", fmt.Sprintf("app-%d-7d9f8c6b5-x2x4z", i)})
 	}
 	var compact []*CompactFamily
 	for f := range families {

@@ -72,7 +72,7 @@ type netclassCollector struct {
 	attrs   []netclassAttr
 	// labels are the devices' label sets ({device=...}) of the last
 	// scrape, so that each is built once while the device exists.
-	labels map[string][]*dto.LabelPair
+	labels map[string]*exposition.LabelSet
 }
 
 func newNetclassCollector(env collectors.Env, cfg netclassConfig) (*netclassCollector, error) {
@@ -140,7 +140,7 @@ func (c *netclassCollector) UpdateCompact(ctx context.Context) ([]*exposition.Co
 	seen := make(map[string]bool, len(devices))
 	defer c.closeGone(seen)
 	var b collectors.CompactBuilder
-	labels := make(map[string][]*dto.LabelPair, len(devices))
+	labels := make(map[string]*exposition.LabelSet, len(devices))
 	defer func() { c.labels = labels }()
 	var errs []error
 	for _, dev := range devices {
@@ -300,7 +300,7 @@ func setNetclassAttr(iface *sysfs.NetClassIface, attr, v string) {
 
 // add adds one interface's series to b; labels collects the label sets of
 // this scrape's devices.
-func (c *netclassCollector) add(b *collectors.CompactBuilder, labels map[string][]*dto.LabelPair, iface *sysfs.NetClassIface) {
+func (c *netclassCollector) add(b *collectors.CompactBuilder, labels map[string]*exposition.LabelSet, iface *sysfs.NetClassIface) {
 	up := 0.0
 	if iface.OperState == "up" {
 		up = 1

@@ -79,7 +79,7 @@ type netdevCollector struct {
 	addresses func() ([]ifaceAddrs, error)
 	// labels are the label sets of the devices of the last scrape, by
 	// name (and alias), so that each is built once while it exists.
-	labels map[string][]*dto.LabelPair
+	labels map[string]*exposition.LabelSet
 }
 
 // netdevCounters are one interface's counters by node_exporter's statistic
@@ -182,7 +182,7 @@ func (c *netdevCollector) UpdateCompact(_ context.Context) ([]*exposition.Compac
 		return nil, err
 	}
 	var b collectors.CompactBuilder
-	labels := make(map[string][]*dto.LabelPair, len(devs))
+	labels := make(map[string]*exposition.LabelSet, len(devs))
 	for name, counters := range devs {
 		if c.devices.Ignored(name) {
 			continue

@@ -74,7 +74,7 @@ type diskstatsCollector struct {
 	ataRotationRate                *collectors.CompactDesc
 	// labels are the devices' label sets ({device=...}) of the last
 	// scrape, so that each is built once while the device exists.
-	labels map[string][]*dto.LabelPair
+	labels map[string]*exposition.LabelSet
 	// udev keeps the properties read from each device's udev database
 	// file in the last scrape, with what identifies that version of the
 	// file: udevd writes a new file and renames it over the old one (a
@@ -184,7 +184,7 @@ func (c *diskstatsCollector) UpdateCompact(ctx context.Context) ([]*exposition.C
 		return nil, fmt.Errorf("reading %s/diskstats: %w", c.procPath, err)
 	}
 	var b collectors.CompactBuilder
-	labels := make(map[string][]*dto.LabelPair, len(disks))
+	labels := make(map[string]*exposition.LabelSet, len(disks))
 	defer func() { c.labels = labels }()
 	udevFiles := make(map[string]udevFile, len(disks))
 	defer func() { c.udev = udevFiles }()

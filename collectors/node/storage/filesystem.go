@@ -125,8 +125,8 @@ type filesystemCollector struct {
 	mountsRaw              []byte // content mountsParsed was parsed from; nil when none
 	mountsPath             string
 	mountsParsed           []mount
-	labels                 map[seriesKey][]*dto.LabelPair
-	infoLabels             map[mount][]*dto.LabelPair
+	labels                 map[seriesKey]*exposition.LabelSet
+	infoLabels             map[mount]*exposition.LabelSet
 }
 
 // seriesKey tells a mount's series apart: a filesystem mounted twice at
@@ -224,8 +224,8 @@ func (c *filesystemCollector) UpdateCompact(ctx context.Context) ([]*exposition.
 	defer c.mountsMu.Unlock()
 	// This scrape's label sets, those of the last scrape's mounts reused:
 	// the mounts of a node change seldom.
-	labels := make(map[seriesKey][]*dto.LabelPair, len(stats))
-	infoLabels := make(map[mount][]*dto.LabelPair, len(stats))
+	labels := make(map[seriesKey]*exposition.LabelSet, len(stats))
+	infoLabels := make(map[mount]*exposition.LabelSet, len(stats))
 	defer func() { c.labels, c.infoLabels = labels, infoLabels }()
 	for _, s := range stats {
 		k := seriesKey{s.device, s.mountPoint, s.fsType, s.deviceError}
