@@ -177,8 +177,8 @@ type CompactDesc struct {
 	name, help string
 	typ        dto.MetricType
 	labelNames []string
-	sorted     []string // labelNames sorted, shared by the label sets of AddValues
-	order      []int    // sorted[k] is labelNames[order[k]]
+	sorted     *exposition.LabelNames // labelNames sorted, shared by the label sets of AddValues
+	order      []int                  // the sorted k-th name is labelNames[order[k]]
 }
 
 // NewCompactDesc returns a family's description: its full name, help,
@@ -195,10 +195,11 @@ func (d *CompactDesc) sortNames() {
 		d.order[i] = i
 	}
 	slices.SortStableFunc(d.order, func(a, b int) int { return strings.Compare(d.labelNames[a], d.labelNames[b]) })
-	d.sorted = make([]string, len(d.order))
+	sorted := make([]string, len(d.order))
 	for k, i := range d.order {
-		d.sorted[k] = d.labelNames[i]
+		sorted[k] = d.labelNames[i]
 	}
+	d.sorted = exposition.NewLabelNames(sorted...)
 }
 
 // AddValues adds one series of d with these label values, in the order of
@@ -214,7 +215,7 @@ func (b *CompactBuilder) AddValues(d *CompactDesc, v float64, labelValues ...str
 				values[k] = labelValues[i]
 			}
 		}
-		labels = exposition.NewLabelSet(d.sorted, values)
+		labels = d.sorted.Set(values...)
 	}
 	b.Add(d.name, d.help, d.typ, labels, v)
 }

@@ -34,57 +34,17 @@ type ioLabels struct {
 	blkio  [2]*exposition.LabelSet // + device, major, minor, operation Read/Write
 }
 
-// labelShape is the names of a kind of label set: the base labels and
-// some more, merged in name order. Names are shared by every label set of
-// the shape: a set holds only its values.
-type labelShape struct {
-	names []string
-	extra []string // sorted
-}
-
-func newLabelShape(base []string, extra ...string) labelShape {
-	names := make([]string, 0, len(base)+len(extra))
-	i := 0
-	for _, e := range extra {
-		for i < len(base) && base[i] < e {
-			names = append(names, base[i])
-			i++
-		}
-		names = append(names, e)
-	}
-	return labelShape{names: append(names, base[i:]...), extra: extra}
-}
-
-// set returns base's labels and extra's values (in the order of the
-// shape's extra names) as one label set.
-func (sh *labelShape) set(base *exposition.LabelSet, extra ...string) *exposition.LabelSet {
-	values := make([]string, len(sh.names))
-	i, j := 0, 0
-	for k, n := range sh.names {
-		if j < len(sh.extra) && n == sh.extra[j] {
-			values[k] = extra[j]
-			j++
-		} else {
-			values[k] = base.Value(i)
-			i++
-		}
-	}
-	return exposition.NewLabelSet(sh.names, values)
-}
-
-// labelShapes are the container layer's label set shapes, which depend
-// on the labels dropped.
+// labelShapes are the names of the container layer's kinds of label set,
+// which depend on the labels dropped: a cgroup's base labels, and those
+// with more labels, whose sets hold only their own values.
 type labelShapes struct {
-	base, cpu, failures, fs, blkio, net labelShape
+	base                          *exposition.LabelNames // container, id, image, name, namespace, pod
+	cpu, failures, fs, blkio, net *exposition.LabelNames
+	// The values of the extra labels that never change, kept so that
+	// each set refers to them instead of holding copies.
+	cpuTotal []string
+	failure  [2][2][]string // by failure type and scope
 }
-
-// failureTypes, scopes and operations are the values of the extra labels
-// of container_memory_failures_total and container_blkio_device_usage_total.
-var (
-	failureTypes = [2]string{"pgfault", "pgmajfault"}
-	scopes       = [2]string{"container", "hierarchy"}
-	operations   = [2]string{"Read", "Write"}
-)
 
 func newLabelShapes(dropID, dropName bool) labelShapes {
 	base := []string{"container"}
@@ -96,15 +56,27 @@ func newLabelShapes(dropID, dropName bool) labelShapes {
 		base = append(base, "name")
 	}
 	base = append(base, "namespace", "pod")
-	return labelShapes{
-		base:     labelShape{names: base},
-		cpu:      newLabelShape(base, "cpu"),
-		failures: newLabelShape(base, "failure_type", "scope"),
-		fs:       newLabelShape(base, "device"),
-		blkio:    newLabelShape(base, "device", "major", "minor", "operation"),
-		net:      newLabelShape(base, "interface"),
+	names := exposition.NewLabelNames(base...)
+	sh := labelShapes{
+		base:     names,
+		cpu:      names.Extend("cpu"),
+		failures: names.Extend("failure_type", "scope"),
+		fs:       names.Extend("device"),
+		blkio:    names.Extend("device", "major", "minor", "operation"),
+		net:      names.Extend("interface"),
+		cpuTotal: []string{"total"},
 	}
+	for t, typ := range []string{"pgfault", "pgmajfault"} {
+		for sc, scope := range []string{"container", "hierarchy"} {
+			sh.failure[t][sc] = []string{typ, scope}
+		}
+	}
+	return sh
 }
+
+// operations are the values of container_blkio_device_usage_total's
+// operation label.
+var operations = [2]string{"Read", "Write"}
 
 func (c *cadvisorCollector) newLabelSet(id identity) *labelSet {
 	values := make([]string, 0, 6)
@@ -117,11 +89,11 @@ func (c *cadvisorCollector) newLabelSet(id identity) *labelSet {
 		values = append(values, id.name)
 	}
 	values = append(values, id.ns, id.pod)
-	base := exposition.NewLabelSet(c.shapes.base.names, values)
-	ls := &labelSet{base: base, cpu: c.shapes.cpu.set(base, "total")}
+	base := c.shapes.base.Set(values...)
+	ls := &labelSet{base: base, cpu: c.shapes.cpu.Derive(base, c.shapes.cpuTotal...)}
 	for t := range 2 {
 		for sc := range 2 {
-			ls.failures[t][sc] = c.shapes.failures.set(base, failureTypes[t], scopes[sc])
+			ls.failures[t][sc] = c.shapes.failures.Derive(base, c.shapes.failure[t][sc]...)
 		}
 	}
 	return ls
@@ -137,9 +109,9 @@ func (c *cadvisorCollector) ioLabelsFor(ls *labelSet, maj, min uint32, device st
 		ls.io = map[uint64]*ioLabels{}
 	}
 	ma, mi := strconv.FormatUint(uint64(maj), 10), strconv.FormatUint(uint64(min), 10)
-	l := &ioLabels{device: device, fs: c.shapes.fs.set(ls.base, device)}
+	l := &ioLabels{device: device, fs: c.shapes.fs.Derive(ls.base, device)}
 	for op := range 2 {
-		l.blkio[op] = c.shapes.blkio.set(ls.base, device, ma, mi, operations[op])
+		l.blkio[op] = c.shapes.blkio.Derive(ls.base, device, ma, mi, operations[op])
 	}
 	ls.io[key] = l
 	return l
@@ -153,7 +125,7 @@ func (c *cadvisorCollector) netLabelsFor(ls *labelSet, iface string) *exposition
 	if ls.net == nil {
 		ls.net = map[string]*exposition.LabelSet{}
 	}
-	l := c.shapes.net.set(ls.base, iface)
+	l := c.shapes.net.Derive(ls.base, iface)
 	ls.net[iface] = l
 	return l
 }

@@ -1,6 +1,7 @@
 package exposition
 
 import (
+	"math/bits"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,14 +16,18 @@ import (
 // all its families, and across answers for as long as that thing lasts.
 // A series then costs a pointer, where a []*dto.LabelPair cost a slice
 // header and each pair ~100 bytes, and the set's text is rendered once
-// and kept with it rather than in a map of each answer: at 1,000
-// containers the 10,800 sets of 64,000 series are ~2 MB less of the live
-// heap (docs/performance.md).
+// and kept with it rather than in a map of each answer. Sets of one kind
+// share their LabelNames, and a set derived from another (a cgroup's
+// labels and a device) holds only its own values: at 1,000 containers
+// the 10,800 sets of 64,000 series are ~1 MB where their label pairs
+// were ~2 (docs/performance.md).
 //
 // Neither names nor values may change once the set is built; concurrent
 // answers share it.
 type LabelSet struct {
-	names, values []string
+	names  *LabelNames
+	values []string  // all the values; or, with base, those of names.added
+	base   *LabelSet // the set this one adds labels to, or nil
 
 	// text is the set's `{name="value",…}` once kept: when a second series
 	// of one answer has it. Sets that serve one series an answer (a
@@ -31,12 +36,23 @@ type LabelSet struct {
 	text atomic.Pointer[[]byte]
 	// seen is the last answer that rendered the set without keeping it.
 	seen atomic.Uint64
-	// legacy is 0 until the names are checked, then legacyNames or
-	// otherNames.
-	legacy atomic.Int32
 	// pairs is the client_model form, built for the first answer that
 	// needs it (protobuf, or a family left to expfmt) and kept.
 	pairs atomic.Pointer[[]*dto.LabelPair]
+}
+
+// LabelNames is the sorted label names of a kind of label set, shared by
+// all its sets.
+type LabelNames struct {
+	names []string
+	// For names made by Extend: the names it added, their positions in
+	// names (bit i for names[i]), and the names they were added to.
+	added  []string
+	mask   uint64
+	parent *LabelNames
+	// legacy is 0 until the names are checked, then legacyNames or
+	// otherNames.
+	legacy atomic.Int32
 }
 
 const (
@@ -44,14 +60,73 @@ const (
 	otherNames  = 2 // left to expfmt
 )
 
+// NewLabelNames returns names, which must be sorted and unique, for
+// building label sets; it keeps the slice.
+func NewLabelNames(names ...string) *LabelNames {
+	return &LabelNames{names: names}
+}
+
+// Extend returns n's names and added, which must be sorted, unique and
+// none of n's, merged in order: the names of sets that Derive builds
+// from sets of n.
+func (n *LabelNames) Extend(added ...string) *LabelNames {
+	names := make([]string, 0, len(n.names)+len(added))
+	var mask uint64
+	i := 0
+	for _, a := range added {
+		for i < len(n.names) && n.names[i] < a {
+			names = append(names, n.names[i])
+			i++
+		}
+		mask |= 1 << (len(names) % 64)
+		names = append(names, a)
+	}
+	names = append(names, n.names[i:]...)
+	e := &LabelNames{names: names, added: added, parent: n, mask: mask}
+	if len(names) > 64 {
+		e.mask, e.parent = 0, nil // Derive copies values then
+	}
+	return e
+}
+
+// Set returns the label set of these names and values, in the order of
+// the names (a missing value is empty, a value beyond the names
+// ignored). The set keeps values.
+func (n *LabelNames) Set(values ...string) *LabelSet {
+	if len(values) < len(n.names) {
+		values = append(slices.Clip(values), make([]string, len(n.names)-len(values))...)
+	}
+	return &LabelSet{names: n, values: values[:len(n.names):len(n.names)]}
+}
+
+// Derive returns base's labels and n's added names with these values (in
+// the order of the added names), for names n made by Extend from base's:
+// the set holds only its own values and refers to base's. Given names
+// that are not base's extended, it copies what base has of n's names.
+func (n *LabelNames) Derive(base *LabelSet, added ...string) *LabelSet {
+	if len(added) < len(n.added) {
+		added = append(slices.Clip(added), make([]string, len(n.added)-len(added))...)
+	}
+	added = added[:len(n.added):len(n.added)]
+	if n.parent != nil && base != nil && base.names == n.parent {
+		return &LabelSet{names: n, values: added, base: base}
+	}
+	values := make([]string, len(n.names))
+	for k, name := range n.names {
+		if i := slices.Index(n.added, name); i >= 0 {
+			values[k] = added[i]
+		} else {
+			values[k], _ = base.Get(name)
+		}
+	}
+	return &LabelSet{names: n, values: values}
+}
+
 // NewLabelSet returns the label set of names and values, taken as they
 // are: names sorted and unique, values in the same order (a missing value
 // is empty, a value beyond the names ignored). The set keeps both slices.
 func NewLabelSet(names, values []string) *LabelSet {
-	if len(values) < len(names) {
-		values = append(slices.Clip(values), make([]string, len(names)-len(values))...)
-	}
-	return &LabelSet{names: names, values: values[:len(names):len(names)]}
+	return NewLabelNames(names...).Set(values...)
 }
 
 // NewLabelSetPairs returns the label set of name, value pairs, sorted by
@@ -67,7 +142,7 @@ func NewLabelSetPairs(nameValues ...string) *LabelSet {
 	for k, i := range idx {
 		names[k], values[k] = nameValues[2*i], nameValues[2*i+1]
 	}
-	return &LabelSet{names: names, values: values}
+	return NewLabelSet(names, values)
 }
 
 // Len is the number of labels; a nil set has none.
@@ -75,20 +150,32 @@ func (s *LabelSet) Len() int {
 	if s == nil {
 		return 0
 	}
-	return len(s.names)
+	return len(s.names.names)
 }
 
 // Name is the i-th label's name.
-func (s *LabelSet) Name(i int) string { return s.names[i] }
+func (s *LabelSet) Name(i int) string { return s.names.names[i] }
 
 // Value is the i-th label's value.
-func (s *LabelSet) Value(i int) string { return s.values[i] }
+func (s *LabelSet) Value(i int) string { return *s.value(i) }
+
+// value is where the i-th label's value is kept.
+func (s *LabelSet) value(i int) *string {
+	if s.base == nil {
+		return &s.values[i]
+	}
+	below := bits.OnesCount64(s.names.mask & (1<<i - 1))
+	if s.names.mask&(1<<i) != 0 {
+		return &s.values[below]
+	}
+	return s.base.value(i - below)
+}
 
 // Get returns the value of the label named name, and whether there is one.
 func (s *LabelSet) Get(name string) (string, bool) {
 	for i := range s.Len() {
-		if s.names[i] == name {
-			return s.values[i], true
+		if s.names.names[i] == name {
+			return s.Value(i), true
 		}
 	}
 	return "", false
@@ -99,7 +186,7 @@ func (s *LabelSet) Get(name string) (string, bool) {
 func (s *LabelSet) Compare(o *LabelSet) int {
 	n, m := s.Len(), o.Len()
 	for i := range min(n, m) {
-		if c := strings.Compare(s.values[i], o.values[i]); c != 0 {
+		if c := strings.Compare(s.Value(i), o.Value(i)); c != 0 {
 			return c
 		}
 	}
@@ -115,10 +202,10 @@ func (s *LabelSet) Pairs() []*dto.LabelPair {
 	if p := s.pairs.Load(); p != nil {
 		return *p
 	}
-	pairs := make([]dto.LabelPair, len(s.names))
-	ptrs := make([]*dto.LabelPair, len(s.names))
+	pairs := make([]dto.LabelPair, s.Len())
+	ptrs := make([]*dto.LabelPair, len(pairs))
 	for i := range pairs {
-		pairs[i].Name, pairs[i].Value = &s.names[i], &s.values[i]
+		pairs[i].Name, pairs[i].Value = &s.names.names[i], s.value(i)
 		ptrs[i] = &pairs[i]
 	}
 	s.pairs.Store(&ptrs)
@@ -128,20 +215,21 @@ func (s *LabelSet) Pairs() []*dto.LabelPair {
 // writable says whether the text writer writes the set: legacy label
 // names, none of them __name__ (others depend on the escaping scheme).
 func (s *LabelSet) writable() bool {
-	switch s.legacy.Load() {
+	n := s.names
+	switch n.legacy.Load() {
 	case legacyNames:
 		return true
 	case otherNames:
 		return false
 	}
 	state := int32(legacyNames)
-	for _, n := range s.names {
-		if n == model.MetricNameLabel || !model.LegacyValidation.IsValidMetricName(n) {
+	for _, name := range n.names {
+		if name == model.MetricNameLabel || !model.LegacyValidation.IsValidMetricName(name) {
 			state = otherNames
 			break
 		}
 	}
-	s.legacy.Store(state)
+	n.legacy.Store(state)
 	return state == legacyNames
 }
 
@@ -149,10 +237,10 @@ func (s *LabelSet) writable() bool {
 // writes it.
 func (s *LabelSet) appendText(b []byte) []byte {
 	sep := byte('{')
-	for i, n := range s.names {
+	for i, n := range s.names.names {
 		b = append(b, sep)
 		b = append(b, n...)
-		b = appendValue(append(b, '=', '"'), s.values[i])
+		b = appendValue(append(b, '=', '"'), s.Value(i))
 		b = append(b, '"')
 		sep = ','
 	}

@@ -1,6 +1,7 @@
 package exposition
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -151,5 +152,71 @@ container_c_total{container="app",id="/a\"b",scope="hierarchy"} 4
 	}
 	if odd.text.Load() != nil || odd.writable() {
 		t.Error("a set with a label name that is not a legacy name was taken by the text writer")
+	}
+}
+
+// TestLabelNamesDerive: a set derived from another has the other's labels
+// and its own merged in name order, whether it refers to the base set
+// (names extended from the base's) or copies from it (any other names, or
+// more than 64), and its client_model form and text are those of the
+// same set built whole.
+func TestLabelNamesDerive(t *testing.T) {
+	base := NewLabelNames("container", "id", "pod").Set("app", "/a", "web-0")
+	many := make([]string, 70)
+	manyValues := make([]string, 70)
+	for i := range many {
+		many[i], manyValues[i] = fmt.Sprintf("l%03d", i), fmt.Sprint(i)
+	}
+	wide := NewLabelNames(many...).Set(manyValues...)
+	device := base.names.Extend("device")
+	for _, tc := range []struct {
+		name   string
+		set    *LabelSet
+		refers bool
+		want   []string // name, value, …
+	}{
+		{"one added inside", base.names.Extend("device").Derive(base, "sda"), true,
+			[]string{"container", "app", "device", "sda", "id", "/a", "pod", "web-0"}},
+		{"added first, inside and last", base.names.Extend("a", "interface", "zone").Derive(base, "1", "eth0", "z"), true,
+			[]string{"a", "1", "container", "app", "id", "/a", "interface", "eth0", "pod", "web-0", "zone", "z"}},
+		{"a missing added value is empty", base.names.Extend("cpu", "scope").Derive(base, "total"), true,
+			[]string{"container", "app", "cpu", "total", "id", "/a", "pod", "web-0", "scope", ""}},
+		{"names not extended from the base's copy", NewLabelNames("cpu", "id", "pod").Extend("mode").Derive(base, "idle"), false,
+			[]string{"cpu", "", "id", "/a", "mode", "idle", "pod", "web-0"}},
+		{"derived from a derived set", device.Extend("major").Derive(device.Derive(base, "sda"), "8"), true,
+			[]string{"container", "app", "device", "sda", "id", "/a", "major", "8", "pod", "web-0"}},
+		{"derived from a set of other names of the same", base.names.Extend("device").Extend("major").Derive(device.Derive(base, "sda"), "8"), false,
+			[]string{"container", "app", "device", "sda", "id", "/a", "major", "8", "pod", "web-0"}},
+		{"more than 64 names copy", wide.names.Extend("m").Derive(wide, "x"), false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if refers := tc.set.base != nil; refers != tc.refers {
+				t.Errorf("refers to its base: %v, want %v", refers, tc.refers)
+			}
+			want := tc.want
+			if want == nil { // the wide case: l000…l069 with m between l069 and the end
+				for i := range many {
+					want = append(want, many[i], manyValues[i])
+				}
+				want = append(want, "m", "x")
+			}
+			var got []string
+			for i := range tc.set.Len() {
+				got = append(got, tc.set.Name(i), tc.set.Value(i))
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("labels (-want +got):\n%s", diff)
+			}
+			whole := NewLabelSetPairs(want...)
+			if diff := cmp.Diff(whole.Pairs(), tc.set.Pairs(), protocmp.Transform()); diff != "" {
+				t.Errorf("Pairs (-whole +derived):\n%s", diff)
+			}
+			if a, b := string(whole.appendText(nil)), string(tc.set.appendText(nil)); a != b {
+				t.Errorf("text %s, the whole set's %s", b, a)
+			}
+			if tc.set.Compare(whole) != 0 {
+				t.Error("Compare: differs from the whole set")
+			}
+		})
 	}
 }
