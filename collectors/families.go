@@ -184,22 +184,17 @@ type CompactDesc struct {
 // NewCompactDesc returns a family's description: its full name, help,
 // type and variable label names.
 func NewCompactDesc(name, help string, typ dto.MetricType, labelNames ...string) *CompactDesc {
-	d := &CompactDesc{name: name, help: help, typ: typ, labelNames: labelNames}
-	d.sortNames()
-	return d
-}
-
-func (d *CompactDesc) sortNames() {
-	d.order = make([]int, len(d.labelNames))
-	for i := range d.order {
-		d.order[i] = i
+	order := make([]int, len(labelNames))
+	for i := range order {
+		order[i] = i
 	}
-	slices.SortStableFunc(d.order, func(a, b int) int { return strings.Compare(d.labelNames[a], d.labelNames[b]) })
-	sorted := make([]string, len(d.order))
-	for k, i := range d.order {
-		sorted[k] = d.labelNames[i]
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(labelNames[a], labelNames[b]) })
+	sorted := make([]string, len(order))
+	for k, i := range order {
+		sorted[k] = labelNames[i]
 	}
-	d.sorted = exposition.NewLabelNames(sorted...)
+	return &CompactDesc{name: name, help: help, typ: typ, labelNames: labelNames,
+		sorted: exposition.NewLabelNames(sorted...), order: order}
 }
 
 // AddValues adds one series of d with these label values, in the order of

@@ -101,8 +101,9 @@ func (n *LabelNames) Set(values ...string) *LabelSet {
 
 // Derive returns base's labels and n's added names with these values (in
 // the order of the added names), for names n made by Extend from base's:
-// the set holds only its own values and refers to base's. Given names
-// that are not base's extended, it copies what base has of n's names.
+// the set keeps added (so constant values can be shared by many sets)
+// and refers to base for the rest. Given names that are not base's
+// extended, it copies what base has of n's names.
 func (n *LabelNames) Derive(base *LabelSet, added ...string) *LabelSet {
 	if len(added) < len(n.added) {
 		added = append(slices.Clip(added), make([]string, len(n.added)-len(added))...)
@@ -202,11 +203,24 @@ func (s *LabelSet) Pairs() []*dto.LabelPair {
 	if p := s.pairs.Load(); p != nil {
 		return *p
 	}
-	pairs := make([]dto.LabelPair, s.Len())
-	ptrs := make([]*dto.LabelPair, len(pairs))
-	for i := range pairs {
-		pairs[i].Name, pairs[i].Value = &s.names.names[i], s.value(i)
-		ptrs[i] = &pairs[i]
+	// A derived set shares its base's pairs and makes only its own, as
+	// it shares the values.
+	var base []*dto.LabelPair
+	own := s.Len()
+	if s.base != nil {
+		base, own = s.base.Pairs(), len(s.values)
+	}
+	pairs := make([]dto.LabelPair, own)
+	ptrs := make([]*dto.LabelPair, s.Len())
+	for i, b, o := 0, 0, 0; i < len(ptrs); i++ {
+		if s.base != nil && s.names.mask&(1<<i) == 0 {
+			ptrs[i] = base[b]
+			b++
+			continue
+		}
+		pairs[o].Name, pairs[o].Value = &s.names.names[i], s.value(i)
+		ptrs[i] = &pairs[o]
+		o++
 	}
 	s.pairs.Store(&ptrs)
 	return ptrs

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -213,6 +214,19 @@ func TestLabelNamesDerive(t *testing.T) {
 			}
 			if a, b := string(whole.appendText(nil)), string(tc.set.appendText(nil)); a != b {
 				t.Errorf("text %s, the whole set's %s", b, a)
+			}
+			if tc.refers {
+				// The derived set's client_model form shares its base's pairs.
+				bp, dp := tc.set.base.Pairs(), tc.set.Pairs()
+				shared := 0
+				for _, p := range dp {
+					if slices.Contains(bp, p) {
+						shared++
+					}
+				}
+				if shared != len(bp) {
+					t.Errorf("%d of the base's %d pairs shared", shared, len(bp))
+				}
 			}
 			if tc.set.Compare(whole) != 0 {
 				t.Error("Compare: differs from the whole set")
