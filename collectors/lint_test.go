@@ -41,8 +41,22 @@ func TestLintExcusesOnlyDeclaredProblems(t *testing.T) {
 
 func TestLintAnchorsPatterns(t *testing.T) {
 	t.Parallel()
-	exc := Inherited(`node_load1`, "", "test")
-	if exc.Metric.MatchString("node_load15") || !exc.Metric.MatchString("node_load1") {
-		t.Error("exception patterns must match the whole name")
+	load := prometheus.NewGauge(prometheus.GaugeOpts{Name: "nodeagent_lintMe", Help: "camelCase."})
+	load15 := prometheus.NewGauge(prometheus.GaugeOpts{Name: "nodeagent_lintMe15", Help: "camelCase."})
+	kept, err := lint(gatherOne(t, MetricSlice{load, load15}), []LintException{Inherited(`nodeagent_lintMe`, "", "test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != 1 || kept[0].Metric != "nodeagent_lintMe15" {
+		t.Errorf("kept %v; want only nodeagent_lintMe15: exception patterns must match the whole name", kept)
+	}
+}
+
+// A pattern that does not compile is an error of Lint, not a panic
+// (collectors/all checks the registered collectors' patterns).
+func TestLintExceptionPatterns(t *testing.T) {
+	t.Parallel()
+	if _, err := lint(nil, []LintException{Inherited(`node_(`, "", "test")}); err == nil {
+		t.Error("a pattern that does not compile was accepted")
 	}
 }

@@ -55,3 +55,19 @@ func TestRegistrations(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistrationsLintPatterns: every registered collector's lint
+// exceptions compile (they are compiled only when linting).
+func TestRegistrationsLintPatterns(t *testing.T) {
+	t.Parallel()
+	n := 0
+	for _, r := range collectors.Registrations() {
+		n += len(r.KnownLintProblems)
+	}
+	if n == 0 {
+		t.Fatal("no collector declares a lint exception")
+	}
+	if _, err := collectors.Lint(nil, false); err != nil {
+		t.Error(err)
+	}
+}
