@@ -168,6 +168,7 @@ type cgState struct {
 	ioLabels []*ioLabels // one per stats.IO line
 	netPID   int         // the process whose network namespace is netKey
 	netKey   string
+	netProc  procfs.Proc // netPID in procfs, once found
 
 	// Identity and label sets, rebuilt when the identity changes.
 	id     identity

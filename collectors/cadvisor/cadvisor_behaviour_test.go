@@ -559,3 +559,46 @@ func TestCadvisorSpecRefresh(t *testing.T) {
 		t.Errorf("memory limit %v after the refresh interval, want 1048576", got)
 	}
 }
+
+// TestCadvisorNetworkProcessGone: a sandbox whose process is gone from
+// /proc (it exited; the cgroup still lists it until the next read) loses
+// its network series without an error, and has them again once the pid
+// is back, although its procfs handle is kept between scrapes.
+func TestCadvisorNetworkProcessGone(t *testing.T) {
+	t.Parallel()
+	caseDir := filepath.Join("testdata", "cadvisor", "cgroupfs-containerd")
+	tree := prepareCase(t, caseDir)
+	env, _ := caseEnv(t, caseDir, tree)
+	c := buildCadvisor(t, env)
+	sandboxPath := "/kubepods/pod" + uidGuaranteed + "/" + containerID(uidGuaranteed+"/sandbox")
+	procs, err := os.ReadFile(filepath.Join(tree, "cgroup", sandboxPath, "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidDir := filepath.Join(tree, "proc", strings.Fields(string(procs))[0])
+
+	for _, step := range []struct {
+		name    string
+		prepare func() error
+		served  bool
+	}{
+		{"first scrape", func() error { return nil }, true},
+		{"kept handle", func() error { return nil }, true},
+		{"process gone", func() error { return os.Rename(pidDir, pidDir+".gone") }, false},
+		{"process back", func() error { return os.Rename(pidDir+".gone", pidDir) }, true},
+	} {
+		if err := step.prepare(); err != nil {
+			t.Fatal(err)
+		}
+		mfs, err := familyMap(t, c)
+		if err != nil {
+			t.Errorf("%s: %v", step.name, err)
+		}
+		if _, ok := seriesFor(mfs, "container_network_receive_bytes_total", sandboxPath); ok != step.served {
+			t.Errorf("%s: network served %v, want %v", step.name, ok, step.served)
+		}
+		if _, ok := seriesFor(mfs, "container_cpu_user_seconds_total", sandboxPath); !ok {
+			t.Errorf("%s: the sandbox's other series are gone", step.name)
+		}
+	}
+}

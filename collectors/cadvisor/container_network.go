@@ -60,9 +60,10 @@ type netIface struct {
 // scrape however many cgroups share it (host-network pods share the
 // root's).
 type nsRead struct {
-	pid int
-	dev procfs.NetDev
-	err error
+	pid  int
+	proc procfs.Proc
+	dev  procfs.NetDev
+	err  error
 }
 
 // readNetwork reads the network of the root cgroup (pid 1) and of each
@@ -104,23 +105,28 @@ func (c *cadvisorCollector) readNetwork(ctx context.Context, served []*cgState) 
 				// tree without one): read this pid's own view.
 				key = "pid:" + strconv.Itoa(pid)
 			}
-			s.netPID, s.netKey = pid, key
+			s.netPID, s.netKey, s.netProc = pid, key, procfs.Proc{}
 		}
 		r := byNS[key]
 		if r == nil {
-			r = &nsRead{pid: pid}
+			r = &nsRead{pid: pid, proc: s.netProc}
+			if r.proc.PID == 0 {
+				// procfs' Proc (a pid and the mount) checks that
+				// /proc/<pid> exists: a stat per pod and scrape that
+				// keeping it saves. A pid that exits later fails to
+				// open its net/dev instead, as it could before.
+				r.proc, r.err = c.proc.Proc(pid)
+				s.netProc = r.proc
+			}
 			byNS[key] = r
 			reads = append(reads, r)
 		}
 		owners[s] = r
 	}
 	forEachParallel(ctx, len(reads), c.workers, func(_, i int) {
-		r := reads[i]
-		p, err := c.proc.Proc(r.pid)
-		if err == nil {
-			r.dev, err = p.NetDev()
+		if r := reads[i]; r.err == nil {
+			r.dev, r.err = r.proc.NetDev()
 		}
-		r.err = err
 	})
 
 	var errs []error
