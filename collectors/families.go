@@ -176,9 +176,8 @@ func LabelSet(nameValues ...string) *exposition.LabelSet {
 type CompactDesc struct {
 	name, help string
 	typ        dto.MetricType
-	labelNames []string
-	sorted     *exposition.LabelNames // labelNames sorted, shared by the label sets of AddValues
-	order      []int                  // the sorted k-th name is labelNames[order[k]]
+	sorted     *exposition.LabelNames // the variable label names sorted, shared by the label sets of AddValues
+	order      []int                  // the sorted k-th name is the order[k]-th given
 }
 
 // NewCompactDesc returns a family's description: its full name, help,
@@ -193,8 +192,7 @@ func NewCompactDesc(name, help string, typ dto.MetricType, labelNames ...string)
 	for k, i := range order {
 		sorted[k] = labelNames[i]
 	}
-	return &CompactDesc{name: name, help: help, typ: typ, labelNames: labelNames,
-		sorted: exposition.NewLabelNames(sorted...), order: order}
+	return &CompactDesc{name: name, help: help, typ: typ, sorted: exposition.NewLabelNames(sorted...), order: order}
 }
 
 // AddValues adds one series of d with these label values, in the order of
@@ -203,7 +201,7 @@ func NewCompactDesc(name, help string, typ dto.MetricType, labelNames ...string)
 // scrape, AddLabels with a kept LabelSet saves building them.
 func (b *CompactBuilder) AddValues(d *CompactDesc, v float64, labelValues ...string) {
 	var labels *exposition.LabelSet
-	if n := len(d.labelNames); n > 0 {
+	if n := len(d.order); n > 0 {
 		values := make([]string, n)
 		for k, i := range d.order {
 			if i < len(labelValues) {

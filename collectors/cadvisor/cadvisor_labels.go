@@ -78,17 +78,30 @@ func newLabelShapes(dropID, dropName bool) labelShapes {
 // operation label.
 var operations = [2]string{"Read", "Write"}
 
+// value is the identity's value of a base label.
+func (id *identity) value(label string) string {
+	switch label {
+	case "container":
+		return id.container
+	case "id":
+		return id.id
+	case "image":
+		return id.image
+	case "name":
+		return id.name
+	case "namespace":
+		return id.ns
+	case "pod":
+		return id.pod
+	}
+	return ""
+}
+
 func (c *cadvisorCollector) newLabelSet(id identity) *labelSet {
-	values := make([]string, 0, 6)
-	values = append(values, id.container)
-	if !c.dropID {
-		values = append(values, id.id)
+	values := make([]string, c.shapes.base.Len())
+	for i := range values {
+		values[i] = id.value(c.shapes.base.Name(i))
 	}
-	values = append(values, id.image)
-	if !c.dropName {
-		values = append(values, id.name)
-	}
-	values = append(values, id.ns, id.pod)
 	base := c.shapes.base.Set(values...)
 	ls := &labelSet{base: base, cpu: c.shapes.cpu.Derive(base, c.shapes.cpuTotal...)}
 	for t := range 2 {

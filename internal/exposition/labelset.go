@@ -66,6 +66,12 @@ func NewLabelNames(names ...string) *LabelNames {
 	return &LabelNames{names: names}
 }
 
+// Len is the number of names.
+func (n *LabelNames) Len() int { return len(n.names) }
+
+// Name is the i-th name.
+func (n *LabelNames) Name(i int) string { return n.names[i] }
+
 // Extend returns n's names and added, which must be sorted, unique and
 // none of n's, merged in order: the names of sets that Derive builds
 // from sets of n.
