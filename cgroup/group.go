@@ -60,15 +60,19 @@ func (b *Budget) release() { b.open.Add(-1) }
 // must be closed when the cgroup is no longer listed. A Group is used by
 // one goroutine at a time.
 type Group struct {
-	dir    string
-	ino    uint64
-	budget *Budget
-	fds    [numFiles]int32 // cached descriptor, or -1
-	dirfd  int32           // O_PATH descriptor of dir for opening files not cached, or -1
-	absent FileSet
-	// memDir is the cgroup's directory in the v1 memory hierarchy of a
-	// hybrid host, where its memory files are read; "" elsewhere.
-	memDir   string
+	// The cgroup's directory is root + rel, made when it is needed (to
+	// open the directory, in errors): most scrapes read through kept
+	// descriptors, and a copy of every path, ~190 bytes at 1,500 cgroups,
+	// would be held for that.
+	root, rel string // rel as Entry.Path has it
+	ino       uint64
+	budget    *Budget
+	fds       [numFiles]int32 // cached descriptor, or -1
+	dirfd     int32           // O_PATH descriptor of the directory for opening files not cached, or -1
+	absent    FileSet
+	// memRoot is the v1 memory hierarchy of a hybrid host, where the
+	// cgroup's memory files are read (in memRoot + rel); "" elsewhere.
+	memRoot  string
 	memDirfd int32
 }
 
@@ -76,17 +80,7 @@ type Group struct {
 // directory has inode ino. It makes no system call: files are opened on
 // first Read.
 func (fs FS) Open(path string, ino uint64, budget *Budget) *Group {
-	dir := fs.root + path
-	if path == "/" {
-		dir = fs.root
-	}
-	g := &Group{dir: dir, ino: ino, budget: budget, dirfd: -1, memDirfd: -1}
-	if fs.memoryV1 != "" {
-		g.memDir = fs.memoryV1 + path
-		if path == "/" {
-			g.memDir = fs.memoryV1
-		}
-	}
+	g := &Group{root: fs.root, rel: path, memRoot: fs.memoryV1, ino: ino, budget: budget, dirfd: -1, memDirfd: -1}
 	for i := range g.fds {
 		g.fds[i] = -1
 	}
@@ -97,7 +91,18 @@ func (fs FS) Open(path string, ino uint64, budget *Budget) *Group {
 func (g *Group) Ino() uint64 { return g.ino }
 
 // Dir is the cgroup's directory.
-func (g *Group) Dir() string { return g.dir }
+func (g *Group) Dir() string { return under(g.root, g.rel) }
+
+// memDir is the cgroup's directory in the v1 memory hierarchy.
+func (g *Group) memDir() string { return under(g.memRoot, g.rel) }
+
+// under is the directory of cgroup path in the hierarchy at root.
+func under(root, path string) string {
+	if path == "/" {
+		return root
+	}
+	return root + path
+}
 
 // Close closes every cached descriptor. The Group must not be used after.
 func (g *Group) Close() {
@@ -117,14 +122,14 @@ func (g *Group) Close() {
 }
 
 // fromV1 says whether file f is read from the v1 memory hierarchy.
-func (g *Group) fromV1(f File) bool { return g.memDir != "" && v1Memory(f) }
+func (g *Group) fromV1(f File) bool { return g.memRoot != "" && v1Memory(f) }
 
 // path is file f's path, for errors.
 func (g *Group) path(f File) string {
 	if g.fromV1(f) {
-		return g.memDir + "/" + v1MemoryNames[f]
+		return g.memDir() + "/" + v1MemoryNames[f]
 	}
-	return g.dir + "/" + fileNames[f]
+	return g.Dir() + "/" + fileNames[f]
 }
 
 // openFile opens file f relative to the cgroup's directory. Files that are
@@ -132,12 +137,12 @@ func (g *Group) path(f File) string {
 // outside the Budget: it holds no seq_file buffer), which spares building
 // and copying the full path on every open.
 func (g *Group) openFile(f File) (int, error) {
-	dir, dirfd, name := g.dir, &g.dirfd, fileNames[f]
+	dir, dirfd, name := g.Dir, &g.dirfd, fileNames[f]
 	if g.fromV1(f) {
 		dir, dirfd, name = g.memDir, &g.memDirfd, v1MemoryNames[f]
 	}
 	if *dirfd < 0 {
-		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(dir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return -1, err
 		}
@@ -195,8 +200,9 @@ func (g *Group) Read(want, cache FileSet, buf *[]byte, st *Stats) error {
 	// went away after its core files were read: check, so that a vanishing
 	// cgroup is skipped rather than served half-empty.
 	if newlyAbsent {
-		if err := unix.Access(g.dir, unix.F_OK); err != nil && vanished(err) {
-			return fmt.Errorf("%s: %w", g.dir, ErrVanished)
+		dir := g.Dir()
+		if err := unix.Access(dir, unix.F_OK); err != nil && vanished(err) {
+			return fmt.Errorf("%s: %w", dir, ErrVanished)
 		}
 	}
 	return errors.Join(errs...)
@@ -307,14 +313,15 @@ func preadAll(fd int, buf *[]byte, multiRecord bool) ([]byte, error) {
 // The root has no cgroup.events; its directory time is used.
 func (g *Group) Created() (time.Time, error) {
 	var st unix.Stat_t
-	if err := unix.Stat(g.dir, &st); err != nil {
+	dir := g.Dir()
+	if err := unix.Stat(dir, &st); err != nil {
 		if vanished(err) {
-			return time.Time{}, fmt.Errorf("%s: %w", g.dir, ErrVanished)
+			return time.Time{}, fmt.Errorf("%s: %w", dir, ErrVanished)
 		}
-		return time.Time{}, &os.PathError{Op: "stat", Path: g.dir, Err: err}
+		return time.Time{}, &os.PathError{Op: "stat", Path: dir, Err: err}
 	}
 	t := time.Unix(st.Mtim.Unix())
-	if err := unix.Stat(g.dir+"/cgroup.events", &st); err == nil {
+	if err := unix.Stat(dir+"/cgroup.events", &st); err == nil {
 		if e := time.Unix(st.Mtim.Unix()); e.Before(t) {
 			t = e
 		}
