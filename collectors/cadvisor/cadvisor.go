@@ -531,13 +531,14 @@ func (c *cadvisorCollector) build(served []*cgState, now, memTotal, swapTotal fl
 	for len(c.series) < c.workers {
 		c.series = append(c.series, seriesBuf{})
 	}
+	var same sameLabels
 	forEachParallel(context.Background(), len(c.families), c.workers, func(w, i int) {
 		f, sb := &c.families[i], &c.series[w]
 		sb.reset()
 		for _, s := range served {
 			f.emit(sb, s, &env)
 		}
-		out[i] = sb.family(f)
+		out[i] = sb.family(f, &same)
 	})
 	return slices.DeleteFunc(out, func(f *exposition.CompactFamily) bool { return f == nil })
 }

@@ -1,7 +1,9 @@
 package cadvisor
 
 import (
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nodeagent/nodeagent/internal/exposition"
@@ -66,4 +68,45 @@ func TestLabelShapes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSameLabels: families whose label sets are the same list share one
+// copy; any other list, however alike, gets its own; concurrent builders
+// (under -race) get consistent answers.
+func TestSameLabels(t *testing.T) {
+	a, b, c := exposition.NewLabelSetPairs("id", "/a"), exposition.NewLabelSetPairs("id", "/b"), exposition.NewLabelSetPairs("id", "/a")
+	var same sameLabels
+	buf := []*exposition.LabelSet{a, b}
+	first := same.get(buf)
+	buf[0] = nil // the caller's buffer is reused: the kept list is a copy
+	if first[0] != a {
+		t.Fatal("get kept the caller's buffer instead of a copy")
+	}
+	for _, tc := range []struct {
+		name   string
+		labels []*exposition.LabelSet
+		shared bool
+	}{
+		{"the same sets in the same order", []*exposition.LabelSet{a, b}, true},
+		{"equal text, another set", []*exposition.LabelSet{c, b}, false},
+		{"another order", []*exposition.LabelSet{b, a}, false},
+		{"a prefix", []*exposition.LabelSet{a}, false},
+	} {
+		got := same.get(tc.labels)
+		if shared := &got[0] == &first[0]; shared != tc.shared {
+			t.Errorf("%s: shared %v, want %v", tc.name, shared, tc.shared)
+		}
+		if !slices.Equal(got, tc.labels) {
+			t.Errorf("%s: got another list", tc.name)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if got := same.get([]*exposition.LabelSet{a, b}); &got[0] != &first[0] {
+				t.Error("a concurrent builder got its own copy")
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -2,6 +2,7 @@ package cadvisor
 
 import (
 	"slices"
+	"sync"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -64,16 +65,40 @@ func (b *seriesBuf) add(labels *exposition.LabelSet, v float64) {
 // family returns the collected series as f's family in compact form (a
 // label set shared with the cgroup's other families and a value per
 // series: 16 bytes, where client_model's objects took ~200), or nil if
-// there are none.
-func (b *seriesBuf) family(f *containerFamily) *exposition.CompactFamily {
+// there are none. Families whose series have the same label sets in the
+// same order (most: one series per cgroup with its base labels) share
+// one slice of them through same.
+func (b *seriesBuf) family(f *containerFamily, same *sameLabels) *exposition.CompactFamily {
 	if len(b.values) == 0 {
 		return nil
 	}
 	return &exposition.CompactFamily{
 		Name: f.name, Help: f.help, Type: f.typ,
-		Labels: slices.Clone(b.labels),
+		Labels: same.get(b.labels),
 		Values: slices.Clone(b.values),
 	}
+}
+
+// sameLabels hands out one copy of each distinct list of label sets that
+// a scrape's families have, so that the ~25 families with a series per
+// cgroup hold one slice instead of 25 (12 KB each at 1,500 cgroups).
+type sameLabels struct {
+	mu    sync.Mutex
+	lists [][]*exposition.LabelSet
+}
+
+// get returns a kept list equal to labels, or keeps a copy of labels.
+func (s *sameLabels) get(labels []*exposition.LabelSet) []*exposition.LabelSet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.lists {
+		if slices.Equal(l, labels) {
+			return l
+		}
+	}
+	l := slices.Clone(labels)
+	s.lists = append(s.lists, l)
+	return l
 }
 
 // usec converts microseconds to seconds.
