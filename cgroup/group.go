@@ -62,8 +62,8 @@ func (b *Budget) release() { b.open.Add(-1) }
 type Group struct {
 	// The cgroup's directory is root + rel, made when it is needed (to
 	// open the directory, in errors): most scrapes read through kept
-	// descriptors, and a copy of every path, ~190 bytes at 1,500 cgroups,
-	// would be held for that.
+	// descriptors, and a second copy of every cgroup's path (~190 bytes
+	// for a container's) would be held for that.
 	root, rel string // rel as Entry.Path has it
 	ino       uint64
 	budget    *Budget
