@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/model"
 )
 
 // LabelSet is the labels of a series of a CompactFamily: names, sorted,
@@ -244,7 +243,7 @@ func (s *LabelSet) writable() bool {
 	}
 	state := int32(legacyNames)
 	for _, name := range n.names {
-		if name == model.MetricNameLabel || !model.LegacyValidation.IsValidMetricName(name) {
+		if !writableLabelName(name) {
 			state = otherNames
 			break
 		}
@@ -258,10 +257,7 @@ func (s *LabelSet) writable() bool {
 func (s *LabelSet) appendText(b []byte) []byte {
 	sep := byte('{')
 	for i, n := range s.names.names {
-		b = append(b, sep)
-		b = append(b, n...)
-		b = appendValue(append(b, '=', '"'), s.Value(i))
-		b = append(b, '"')
+		b = appendLabel(b, sep, n, s.Value(i))
 		sep = ','
 	}
 	return append(b, '}')

@@ -164,9 +164,7 @@ func (t *textWriter) writeCompact(w *bufio.Writer, f *CompactFamily) (bool, erro
 		if l.Len() > 0 {
 			t.writeLabelSet(w, l)
 		}
-		_ = w.WriteByte(' ')
-		t.writeFloat(w, f.Values[i])
-		if err := w.WriteByte('\n'); err != nil {
+		if err := t.endSeries(w, f.Values[i]); err != nil {
 			return true, err
 		}
 	}
@@ -214,7 +212,7 @@ func (t *textWriter) check(labels []*dto.LabelPair) (span, bool) {
 		return s, true
 	}
 	for _, lp := range labels {
-		if n := lp.GetName(); n == model.MetricNameLabel || !model.LegacyValidation.IsValidMetricName(n) {
+		if !writableLabelName(lp.GetName()) {
 			return span{}, false
 		}
 	}
@@ -263,6 +261,11 @@ func (t *textWriter) writeSeries(w *bufio.Writer, name string, labels []*dto.Lab
 			_, _ = w.Write(t.arena[s.off : s.off+s.n])
 		}
 	}
+	return t.endSeries(w, v)
+}
+
+// endSeries writes a series' value and ends its line.
+func (t *textWriter) endSeries(w *bufio.Writer, v float64) error {
 	_ = w.WriteByte(' ')
 	t.writeFloat(w, v)
 	// bufio.Writer keeps its first error: checking the last write of each
@@ -270,26 +273,35 @@ func (t *textWriter) writeSeries(w *bufio.Writer, name string, labels []*dto.Lab
 	return w.WriteByte('\n')
 }
 
+// writableLabelName says whether the text writer writes a label of this
+// name: a legacy Prometheus name (others depend on the escaping scheme),
+// not __name__.
+func writableLabelName(n string) bool {
+	return n != model.MetricNameLabel && model.LegacyValidation.IsValidMetricName(n)
+}
+
 // appendLabels appends the text of labels, whose names were checked, as
 // expfmt writes it.
 func appendLabels(b []byte, labels []*dto.LabelPair) []byte {
 	sep := byte('{')
 	for _, lp := range labels {
-		b = append(b, sep)
-		b = append(b, lp.GetName()...)
-		b = appendValue(append(b, '=', '"'), lp.GetValue())
-		b = append(b, '"')
+		b = appendLabel(b, sep, lp.GetName(), lp.GetValue())
 		sep = ','
 	}
 	return append(b, '}')
 }
 
-// appendValue appends a label value escaped as expfmt escapes it.
-func appendValue(b []byte, v string) []byte {
-	if strings.ContainsAny(v, "\\\n\"") {
-		return append(b, valueEscaper.Replace(v)...)
+// appendLabel appends sep and one label, its value escaped as expfmt
+// escapes it.
+func appendLabel(b []byte, sep byte, name, value string) []byte {
+	b = append(append(b, sep), name...)
+	b = append(b, '=', '"')
+	if strings.ContainsAny(value, "\\\n\"") {
+		b = append(b, valueEscaper.Replace(value)...)
+	} else {
+		b = append(b, value...)
 	}
-	return append(b, v...)
+	return append(b, '"')
 }
 
 // writeFloat writes f as expfmt's writeFloat does.
