@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nodeagent/nodeagent/cgroup"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 	"github.com/nodeagent/nodeagent/internal/podmeta"
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
@@ -215,6 +218,75 @@ func TestCadvisorPodMetadata(t *testing.T) {
 	}
 	if got := labelsOf(mfs, appPath); !strings.Contains(got, "container=app,") {
 		t.Errorf("labels not completed by the refreshed snapshot: %s", got)
+	}
+}
+
+// TestCadvisorPodMetadataText follows pod metadata that changes under a
+// running container through the text answer the handler writes, scraped
+// twice at each step: a container's label sets keep their rendered text
+// across answers, and that text must follow the snapshot on the next
+// scrape in every family, not only in the client_model form.
+func TestCadvisorPodMetadataText(t *testing.T) {
+	t.Parallel()
+	caseDir := filepath.Join("testdata", "cadvisor", "cgroupfs-containerd")
+	tree := prepareCase(t, caseDir)
+	env, src := caseEnv(t, caseDir, tree)
+	full := src.snap.Load()
+	c := buildCadvisor(t, env)
+	s, err := collectors.NewScraper([]collectors.Instance{{Name: "cadvisor", Layer: collectors.LayerCadvisor, Collector: c}},
+		collectors.ScraperOptions{Timeout: 30 * time.Second, MaxConcurrency: 2, Logger: collectortest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := containerID(uidGuaranteed + "/app")
+	appPath := "/kubepods/pod" + uidGuaranteed + "/" + app
+	partial := &podmeta.Snapshot{Pods: full.Pods, Containers: map[string]podmeta.Container{}}
+	for id, ct := range full.Containers {
+		if id != app {
+			partial.Containers[id] = ct
+		}
+	}
+	known := map[string]string{"container": "app", "image": "registry.example/app:1.0", "namespace": "shop", "pod": "checkout-7d9f"}
+	unnamed := map[string]string{"container": "", "image": "", "namespace": "shop", "pod": "checkout-7d9f"}
+	pathOnly := map[string]string{"container": "", "image": "", "namespace": "", "pod": ""}
+
+	for _, step := range []struct {
+		name string
+		snap *podmeta.Snapshot
+		want map[string]string
+	}{
+		{"complete snapshot", full, known},
+		{"the container left out", partial, unnamed},
+		{"no snapshot", nil, pathOnly},
+		{"complete again", full, known},
+	} {
+		src.snap.Store(step.snap)
+		for round := range 2 {
+			res, err := s.GatherResult(time.Now().Add(30*time.Second), []string{"cadvisor"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, "/metrics/cadvisor", nil)
+			exposition.Write(rec, req, res.Families, res.Compact, nil, func(msg string, err error) { t.Fatalf("%s: %v", msg, err) })
+			series := 0
+			for name, mf := range collectortest.Parse(t, rec.Body.Bytes()) {
+				for _, m := range mf.GetMetric() {
+					if labelOf(m, "id") != appPath {
+						continue
+					}
+					series++
+					for label, want := range step.want {
+						if got := labelOf(m, label); got != want {
+							t.Errorf("%s, answer %d: %s of %s has %s=%q, want %q", step.name, round+1, name, appPath, label, got, want)
+						}
+					}
+				}
+			}
+			if series < 20 {
+				t.Fatalf("%s, answer %d: %d series of %s, want at least 20", step.name, round+1, series, appPath)
+			}
+		}
 	}
 }
 
