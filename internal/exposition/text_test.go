@@ -242,3 +242,22 @@ type discardResponse struct{ header http.Header }
 func (w *discardResponse) Header() http.Header         { return w.header }
 func (w *discardResponse) WriteHeader(int)             {}
 func (w *discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestNeedsEscape(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{
+		{"", false},
+		{"/kubepods.slice/kubepods-pod1.slice/cri-containerd-0a1b.scope", false},
+		{"it's {a=b}, \t tab", false},
+		{`"quoted`, true},
+		{`back\slash`, true},
+		{"new\nline", true},
+		{"ends with a newline\n", true},
+	} {
+		if got := needsEscape(tc.value); got != tc.want {
+			t.Errorf("needsEscape(%q) = %v, want %v", tc.value, got, tc.want)
+		}
+	}
+}
