@@ -347,3 +347,54 @@ func TestGroupCachesOnlyAskedFiles(t *testing.T) {
 		t.Errorf("present %v, %d descriptors kept; want all files read and 2 kept", st.Present, budget.Open())
 	}
 }
+
+func TestBudget(t *testing.T) {
+	t.Parallel()
+	var none *Budget
+	if none.acquire() {
+		t.Error("a nil budget gave a descriptor")
+	}
+	if NewBudget(0).acquire() {
+		t.Error("a budget of 0 gave a descriptor")
+	}
+	b := NewBudget(2)
+	for i, want := range []bool{true, true, false, false} {
+		if got := b.acquire(); got != want {
+			t.Errorf("acquire %d = %v, want %v", i+1, got, want)
+		}
+	}
+	if b.Open() != 2 {
+		t.Errorf("%d held after a refused acquire, want 2", b.Open())
+	}
+	b.release()
+	if !b.acquire() || b.acquire() || b.Open() != 2 {
+		t.Errorf("after a release: %d held, want one more given and then refused", b.Open())
+	}
+}
+
+// TestGroupBeyondBudget: files beyond a spent budget are still read (with
+// open+read+close), and closing a group gives its descriptors back.
+func TestGroupBeyondBudget(t *testing.T) {
+	t.Parallel()
+	budget := NewBudget(3)
+	first, _ := leafGroup(t, budget)
+	second, _ := leafGroup(t, budget)
+	var buf []byte
+	for i, g := range []*Group{first, second} {
+		var st Stats
+		if err := g.Read(AllFiles, AllFiles, &buf, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Present != AllFiles || st.CPU.UsageUsec != 3000000 || st.PidsCurrent.V != 3 {
+			t.Errorf("group %d: present %v, cpu %+v, pids %+v; want every file read", i+1, st.Present, st.CPU, st.PidsCurrent)
+		}
+		if budget.Open() != 3 {
+			t.Errorf("after group %d: %d descriptors held, want the budget's 3", i+1, budget.Open())
+		}
+	}
+	first.Close()
+	if budget.Open() != 0 {
+		t.Errorf("%d descriptors held after the group that kept them closed, want 0", budget.Open())
+	}
+	second.Close()
+}
