@@ -19,6 +19,8 @@ type FS struct {
 	// memoryV1 is the v1 memory hierarchy beside a hybrid host's v2 root,
 	// whose cgroups then have no memory files (memory_v1.go); "" elsewhere.
 	memoryV1 string
+	// subtreeTotals: see SubtreeTotals.
+	subtreeTotals FileSet
 }
 
 // NewFS validates root as a cgroup v2 hierarchy: the cgroup2 filesystem
@@ -38,14 +40,14 @@ func NewFS(root string) (FS, error) {
 	}
 	switch st.Type {
 	case unix.CGROUP2_SUPER_MAGIC:
-		return FS{root: abs, memoryV1: findMemoryV1(abs)}, nil
+		return newFS(abs), nil
 	case unix.CGROUP_SUPER_MAGIC:
 		return FS{}, fmt.Errorf("%s is a cgroup v1 hierarchy: %w; nodeagent reads cgroup v2 only", abs, ErrNotCgroup2)
 	}
 	// A hybrid host: its v2 hierarchy is the unified one below, and memory
 	// is read from the v1 memory hierarchy beside that (memory_v1.go).
 	if unified := filepath.Join(abs, "unified"); isCgroup2(unified) {
-		return FS{root: unified, memoryV1: findMemoryV1(unified)}, nil
+		return newFS(unified), nil
 	}
 	if hasV1Mounts(abs) {
 		return FS{}, fmt.Errorf("%s holds cgroup v1 hierarchies: %w; nodeagent reads cgroup v2 only (boot with systemd.unified_cgroup_hierarchy=1)", abs, ErrNotCgroup2)
@@ -53,7 +55,16 @@ func NewFS(root string) (FS, error) {
 	if fi, err := os.Stat(filepath.Join(abs, "cgroup.controllers")); err != nil || !fi.Mode().IsRegular() {
 		return FS{}, fmt.Errorf("%s has no cgroup.controllers: %w", abs, ErrNotCgroup2)
 	}
-	return FS{root: abs, memoryV1: findMemoryV1(abs)}, nil
+	return newFS(abs), nil
+}
+
+func newFS(root string) FS {
+	fs := FS{root: root, memoryV1: findMemoryV1(root)}
+	if fs.memoryV1 == "" {
+		// A hybrid host's v2 hierarchy has no memory files to spare.
+		fs.subtreeTotals = hostSubtreeTotals(root)
+	}
+	return fs
 }
 
 // Root is the hierarchy's absolute root directory.

@@ -37,7 +37,7 @@ func appendLine(t *testing.T, path, line string) {
 // between scrapes (container descriptors and labels, constant host files),
 // a change on the node is served by the next scrape: a container cgroup
 // that appears and goes away, a mount added, a disk hot-plugged, a network
-// interface added.
+// interface added, a container that starts to swap.
 func TestChangesSeenNextScrape(t *testing.T) {
 	host := copyTree(t, "../../internal/collectortest/testdata/host")
 	cg := copyTree(t, "../../collectors/cadvisor/testdata/cadvisor/bare-metal/cgroup")
@@ -92,6 +92,24 @@ func TestChangesSeenNextScrape(t *testing.T) {
 		if body := scrape(c.path); !strings.Contains(body, c.series) {
 			t.Errorf("%s: the next scrape of %s does not serve %s", c.name, c.path, c.series)
 		}
+	}
+
+	// The container starts to swap. memory.swap.current counts a cgroup's
+	// subtree, so the agent serves the zero of system.slice's to the
+	// cgroups below it without reading theirs; swap charged to the
+	// container is charged to system.slice too, and the next scrape reads
+	// and serves it.
+	swapLine := `container_memory_swap{container="",id="/system.slice/` + oldID + `",image="",name="` + strings.TrimSuffix(strings.TrimPrefix(oldID, "docker-"), ".scope") + `",namespace="",pod=""} `
+	if body := scrape("/metrics/cadvisor"); !strings.Contains(body, swapLine+"0\n") {
+		t.Fatalf("no swap served before the change: want %s0", swapLine)
+	}
+	for _, dir := range []string{filepath.Join(cg, "system.slice", oldID), filepath.Join(cg, "system.slice")} {
+		if err := os.WriteFile(filepath.Join(dir, "memory.swap.current"), []byte("8192\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if body := scrape("/metrics/cadvisor"); !strings.Contains(body, swapLine+"8192\n") {
+		t.Errorf("container starts swapping: the next scrape does not serve %s8192", swapLine)
 	}
 
 	// The container goes away: its series go with the next scrape, and

@@ -52,6 +52,7 @@ type cadvisorConfig struct {
 	concurrency      int
 	maxOpenFiles     int
 	specRefresh      time.Duration
+	subtreeZeros     bool
 }
 
 // defaultHostCgroupsWithKubelet serves, outside the kubepods tree, what the
@@ -95,6 +96,9 @@ func (c *cadvisorConfig) addFlags(app collectors.FlagApp) {
 	app.Flag("collector.cadvisor.spec-refresh-interval",
 		"How often each cgroup's limit files (cpu.max, cpu.weight, memory.max, memory.min, memory.swap.max, pids.max), which change only when a pod is resized, are re-read; the container_spec_* series are at most this old (cAdvisor's are up to 5s). Spread over the interval per cgroup. 0 re-reads them every scrape.").
 		Default("30s").DurationVar(&c.specRefresh)
+	app.Flag("collector.cadvisor.subtree-zeros",
+		"Serve memory.swap.current and memory.events as zero, without reading them, in the cgroups below one where they read zero: both count a cgroup's whole subtree (memory.events unless the hierarchy is mounted with memory_localevents, or before Linux 5.2, where it is read everywhere). --no-collector.cadvisor.subtree-zeros reads them in every cgroup.").
+		Default("true").BoolVar(&c.subtreeZeros)
 }
 
 // specFiles are the limit files, which change only when a pod is resized.
@@ -127,6 +131,8 @@ type cadvisorCollector struct {
 	want         cgroup.FileSet // files read every scrape (their descriptors are cached)
 	specWant     cgroup.FileSet // limit files, read every specRefresh
 	specRefresh  time.Duration
+	subtreeZeros bool           // --collector.cadvisor.subtree-zeros
+	subtree      cgroup.FileSet // files served as zero below a cgroup where they are (subtree.go)
 	hostRE       *regexp.Regexp
 	netExcludeRE *regexp.Regexp
 	sandboxImage string
@@ -148,6 +154,7 @@ type cadvisorCollector struct {
 	bufs      [][]byte
 	series    []seriesBuf // one per build worker, kept between scrapes
 	devices   *blockDevices
+	levels    [][]*cgState // readSubtreeTotals' cgroups by depth, kept between scrapes
 }
 
 // cgState is what nodeagent keeps about one cgroup between scrapes: its
@@ -162,6 +169,10 @@ type cgState struct {
 
 	// This scrape's reading.
 	stats    cgroup.Stats
+	parent   *cgState       // the nearest ancestor read in this scrape, or nil
+	inner    bool           // an ancestor of another cgroup read in this scrape
+	early    cgroup.FileSet // files readSubtreeTotals read
+	zero     cgroup.FileSet // subtree files that hold zero here and below
 	gone     bool
 	err      error
 	net      *netSample
@@ -229,6 +240,7 @@ func newCadvisorCollector(env collectors.Env, cfg cadvisorConfig) (*cadvisorColl
 		dropName:     cfg.dropName,
 		workers:      cfg.concurrency,
 		specRefresh:  cfg.specRefresh,
+		subtreeZeros: cfg.subtreeZeros,
 		budget:       cgroup.NewBudget(cfg.maxOpenFiles),
 		shapes:       newLabelShapes(cfg.dropID, cfg.dropName),
 		states:       map[string]*cgState{},
@@ -355,6 +367,12 @@ func (c *cadvisorCollector) openFS() error {
 	}
 	c.fs = &fs
 	c.walker = fs.NewWalker()
+	// The subtree files are served as zero only where this scrape also
+	// reads memory.current, which tells that the memory controller (and
+	// so the files) is still there.
+	if c.subtreeZeros && c.want.Has(cgroup.FileMemoryCurrent) {
+		c.subtree = fs.SubtreeTotals() & c.want
+	}
 	// The walk is repeated only when a cgroup directory was made or
 	// removed since the last (cgroup.Walker.WatchChanges); without
 	// inotify every scrape walks, as it always did.
@@ -452,6 +470,13 @@ func (c *cadvisorCollector) readAll(ctx context.Context, scrape []*cgState, now 
 	for len(c.bufs) < c.workers {
 		c.bufs = append(c.bufs, make([]byte, 16<<10))
 	}
+	for _, s := range scrape {
+		s.gone, s.err, s.net = false, nil, nil
+		s.parent, s.inner, s.early, s.zero = nil, false, 0, 0
+	}
+	if c.subtree != 0 {
+		c.readSubtreeTotals(ctx, scrape)
+	}
 	forEachParallel(ctx, len(scrape), c.workers, func(w, i int) {
 		c.readOne(scrape[i], &c.bufs[w], now)
 	})
@@ -459,7 +484,9 @@ func (c *cadvisorCollector) readAll(ctx context.Context, scrape []*cgState, now 
 }
 
 func (c *cadvisorCollector) readOne(s *cgState, buf *[]byte, now time.Time) {
-	s.gone, s.err, s.net = false, nil, nil
+	if s.gone {
+		return
+	}
 	if s.createdAt.IsZero() {
 		if t, err := s.group.Created(); err == nil {
 			s.createdAt = t
@@ -470,10 +497,22 @@ func (c *cadvisorCollector) readOne(s *cgState, buf *[]byte, now time.Time) {
 		want |= c.specWant
 		s.specDue = c.nextSpecRead(s, now)
 	}
-	err := s.group.Read(want, c.want, buf, &s.stats)
+	zeros := c.inherited(s)
+	err := s.group.Read(want&^(s.early|zeros), c.want, buf, &s.stats)
+	if zeros != 0 {
+		if s.stats.Present.Has(cgroup.FileMemoryCurrent) {
+			s.stats.SetZero(zeros)
+			s.group.Release(zeros)
+		} else {
+			// The memory controller is gone, and the files with it.
+			s.stats.Present &^= zeros
+		}
+	}
 	switch {
 	case errors.Is(err, cgroup.ErrVanished):
 		s.gone = true
+	case err != nil && s.err != nil:
+		s.err = errors.Join(s.err, err)
 	case err != nil:
 		s.err = err
 	}

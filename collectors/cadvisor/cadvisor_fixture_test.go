@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -53,6 +54,7 @@ type fxCgroup struct {
 	path    string
 	files   map[string]string
 	created int64
+	oomKill int // its own; memory.events counts its subtree's (write)
 }
 
 type fxProc struct {
@@ -77,7 +79,32 @@ const fixtureEpoch = 1782468700 // 2026-06-26T10:11:40Z, near the 1.35 capture
 
 // add appends a cgroup with the files of a non-root cgroup.
 func (f *fixture) add(path string, v cgVals, created int64) {
-	f.cgroups = append(f.cgroups, &fxCgroup{path: path, files: f.cgroupFiles(v, false), created: created})
+	f.cgroups = append(f.cgroups, &fxCgroup{path: path, files: f.cgroupFiles(v, false), created: created, oomKill: v.oomKill})
+}
+
+// memoryEvents is memory.events with oomKill OOM kills.
+func memoryEvents(oomKill int) string {
+	return fmt.Sprintf("low 0\nhigh 0\nmax %d\noom %d\noom_kill %d\noom_group_kill 0\n", 2*oomKill, oomKill, oomKill)
+}
+
+// subtreeEvents makes memory.events count each cgroup's subtree, as the
+// kernel's does: a container's OOM kills are its pod's, its QoS class's
+// and the kubepods slice's too.
+func (f *fixture) subtreeEvents() {
+	total := map[string]int{}
+	for _, cg := range f.cgroups {
+		for p := cg.path; cg.oomKill > 0; p = path.Dir(p) {
+			total[p] += cg.oomKill
+			if p == "/" {
+				break
+			}
+		}
+	}
+	for _, cg := range f.cgroups {
+		if _, ok := cg.files["memory.events"]; ok {
+			cg.files["memory.events"] = memoryEvents(total[cg.path])
+		}
+	}
 }
 
 // vals returns default knobs with a fresh seed.
@@ -146,7 +173,7 @@ func (f *fixture) cgroupFiles(v cgVals, root bool) map[string]string {
 	files["memory.min"] = strconv.FormatInt(v.memMin, 10) + "\n"
 	files["memory.swap.current"] = "0\n"
 	files["memory.swap.max"] = "0\n"
-	files["memory.events"] = fmt.Sprintf("low 0\nhigh 0\nmax %d\noom %d\noom_kill %d\noom_group_kill 0\n", 2*v.oomKill, v.oomKill, v.oomKill)
+	files["memory.events"] = memoryEvents(v.oomKill)
 	files["pids.current"] = strconv.Itoa(len(v.pids)+int(n%3)) + "\n"
 	files["pids.max"] = maxOr(int64(v.pidsMax))
 	files["cgroup.events"] = fmt.Sprintf("populated %d\nfrozen 0\n", min(1, len(v.pids)))
@@ -231,6 +258,7 @@ func (f *fixture) write(t testing.TB, dir string) {
 			t.Fatal(err)
 		}
 	}
+	f.subtreeEvents()
 	root := f.rootCgroup()
 	var mtimes strings.Builder
 	for _, cg := range append([]*fxCgroup{root}, f.cgroups...) {
