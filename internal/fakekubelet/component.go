@@ -51,7 +51,7 @@ func CRIO(t testing.TB) *Component {
 // ends; other paths answer 404.
 func NewComponent(t testing.TB, path, contentType string, data []byte) *Component {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +96,8 @@ func (c *Component) Stop() {
 	c.server = nil
 	c.mu.Unlock()
 	if srv != nil {
+		c.reserved.hold(c.t, c.addr) // while the listener is open: see reservation
 		_ = srv.Close()
-		c.reserved.hold(c.t, c.addr)
 	}
 }
 

@@ -140,7 +140,7 @@ func New(t testing.TB) *Kubelet {
 	// The kubelet requests a client certificate but verifies it itself,
 	// so a certificate from another CA gets 401, not a failed handshake.
 	k.tlsCfg = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +170,8 @@ func (k *Kubelet) Stop() {
 	k.server = nil
 	k.mu.Unlock()
 	if srv != nil {
+		k.reserved.hold(k.t, k.addr) // while the listener is open: see reservation
 		_ = srv.Close()
-		k.reserved.hold(k.t, k.addr)
 	}
 }
 

@@ -1,10 +1,12 @@
 package fakekubelet
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,16 +19,24 @@ import (
 // given the port in the meantime. Without it a parallel test's listener
 // sometimes took the freed port, and "kubelet down" became a connection
 // reset by a stranger, or worse, an answer.
+//
+// The servers listen with SO_REUSEPORT (listen), and so does the
+// reservation, so that it is bound before the server closes and a new
+// listener before it is released: the port is never free, not even for
+// the moment between the two. (Binding it only after the close failed
+// when the closed server's connections lingered in TIME_WAIT, and the
+// port was then left to the next socket that asked.)
 type reservation struct {
 	mu   sync.Mutex
 	fd   int
 	held bool
 }
 
-// hold binds a socket to addr (host:port, IPv4) without SO_REUSEADDR, so
-// that Go's listeners, which set it, cannot share the port. When it cannot
-// (the port lingers, or was taken already) the test sees whatever is there,
-// and the log says so.
+// hold binds a socket to addr (host:port, IPv4) with SO_REUSEPORT and
+// without SO_REUSEADDR: it shares the port with the server's listener
+// until that closes, and no other listener (Go's set SO_REUSEADDR, not
+// SO_REUSEPORT) can take it. Call it before closing the server. When it
+// cannot, the test sees whatever is there, and the log says so.
 func (r *reservation) hold(t testing.TB, addr string) {
 	fd, err := bindOnly(addr)
 	if err != nil {
@@ -57,21 +67,39 @@ func (r *reservation) holdAny() (int, error) {
 	return sa.(*unix.SockaddrInet4).Port, nil
 }
 
-// relisten releases the port and listens on addr again, retrying while
-// the closed server's port lingers.
+// relisten listens on addr again, beside the reservation, and then
+// releases it. It retries a while in case the port was not held.
 func (r *reservation) relisten(t testing.TB, addr string) net.Listener {
 	t.Helper()
-	r.release()
 	var l net.Listener
 	var err error
 	for range 50 {
-		if l, err = net.Listen("tcp", addr); err == nil {
+		if l, err = listen(addr); err == nil {
+			r.release()
 			return l
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	r.release()
 	t.Fatalf("listening again on %s: %v", addr, err)
 	return nil
+}
+
+// listen listens on addr (127.0.0.1:0 for a new port) with SO_REUSEPORT,
+// for a server whose port a reservation may hold.
+func listen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = setReusePort(int(fd)) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+func setReusePort(fd int) error {
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 }
 
 // release frees the port.
@@ -95,6 +123,10 @@ func bindOnly(addr string) (int, error) {
 	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return -1, fmt.Errorf("reserving %s: %w", addr, err)
+	}
+	if err := setReusePort(fd); err != nil {
+		_ = unix.Close(fd)
 		return -1, fmt.Errorf("reserving %s: %w", addr, err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {

@@ -12,18 +12,32 @@ import (
 // connections and no other listener can take it; released, it can be
 // listened on again.
 func TestReserveHoldsThePort(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	_ = l.Close()
+	// A connection the server closes lingers in TIME_WAIT on the port.
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			_ = c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Read(make([]byte, 1))
+	_ = c.Close()
 
+	// Held while the listener is open, then the listener closes: the port
+	// is never free.
 	var r reservation
 	r.hold(t, addr)
 	if !r.held {
-		t.Fatalf("%s not held", addr)
+		t.Fatalf("%s not held beside its listener", addr)
 	}
+	_ = l.Close()
 	if _, err := net.Dial("tcp", addr); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("dialling the reserved %s: %v, want connection refused", addr, err)
 	}
