@@ -132,7 +132,7 @@ type cadvisorCollector struct {
 	specWant     cgroup.FileSet // limit files, read every specRefresh
 	specRefresh  time.Duration
 	subtreeZeros bool           // --collector.cadvisor.subtree-zeros
-	subtree      cgroup.FileSet // files served as zero below a cgroup where they are (subtree.go)
+	subtree      cgroup.FileSet // files served as zero below a cgroup where they are (cadvisor_subtree.go)
 	hostRE       *regexp.Regexp
 	netExcludeRE *regexp.Regexp
 	sandboxImage string

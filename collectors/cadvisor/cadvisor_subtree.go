@@ -32,6 +32,7 @@ func (c *cadvisorCollector) readSubtreeTotals(ctx context.Context, scrape []*cgS
 		}
 	}
 	for i := range c.levels {
+		clear(c.levels[i]) // no state of a removed cgroup held past its scrape
 		c.levels[i] = c.levels[i][:0]
 	}
 	for _, s := range scrape {
