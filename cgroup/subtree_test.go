@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 )
 
 func TestSubtreeTotals(t *testing.T) {
@@ -123,5 +124,39 @@ func TestGroupRelease(t *testing.T) {
 	}
 	if budget.Open() != kept {
 		t.Errorf("%d descriptors after reading them again, want %d", budget.Open(), kept)
+	}
+}
+
+// TestHostSubtreeTotals reads this host's mounts and kernel release: the
+// cgroup2 mount's memory.events counts its subtree unless its options say
+// memory_localevents.
+func TestHostSubtreeTotals(t *testing.T) {
+	t.Parallel()
+	mounts, err := procfs.GetMounts()
+	if err != nil {
+		t.Skipf("no /proc/self/mountinfo: %v", err)
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	release := unix.ByteSliceToString(u.Release[:])
+	found := false
+	for _, m := range mounts {
+		if m.FSType != "cgroup2" {
+			continue
+		}
+		found = true
+		_, local := m.SuperOptions["memory_localevents"]
+		want := Files(FileMemorySwapCurrent)
+		if !local && kernelAtLeast(release, 5, 2) {
+			want |= Files(FileMemoryEvents)
+		}
+		if got := hostSubtreeTotals(m.MountPoint); got != want {
+			t.Errorf("cgroup2 at %s (options %v, Linux %s): %v, want %v", m.MountPoint, m.SuperOptions, release, got, want)
+		}
+	}
+	if !found {
+		t.Skip("no cgroup2 mount")
 	}
 }
