@@ -137,11 +137,7 @@ func TestCadvisorHybridHost(t *testing.T) {
 // refreshed snapshot knows more.
 func TestCadvisorPodMetadata(t *testing.T) {
 	t.Parallel()
-	caseDir := filepath.Join("testdata", "cadvisor", "cgroupfs-containerd")
-	tree := prepareCase(t, caseDir)
-	env, src := caseEnv(t, caseDir, tree)
-	full := src.snap.Load()
-	c := buildCadvisor(t, env)
+	c, src, full := metadataCase(t)
 
 	app := containerID(uidGuaranteed + "/app")
 	appPath := "/kubepods/pod" + uidGuaranteed + "/" + app
@@ -175,12 +171,7 @@ func TestCadvisorPodMetadata(t *testing.T) {
 
 	// A snapshot that lacks the container: served with what the path
 	// tells, and the source is told.
-	partial := &podmeta.Snapshot{Pods: full.Pods, Containers: map[string]podmeta.Container{}}
-	for id, ct := range full.Containers {
-		if id != app {
-			partial.Containers[id] = ct
-		}
-	}
+	partial := withoutContainer(full, app)
 	src.snap.Store(partial)
 	mfs, err = familyMap(t, c)
 	if err != nil {
@@ -228,11 +219,7 @@ func TestCadvisorPodMetadata(t *testing.T) {
 // scrape in every family, not only in the client_model form.
 func TestCadvisorPodMetadataText(t *testing.T) {
 	t.Parallel()
-	caseDir := filepath.Join("testdata", "cadvisor", "cgroupfs-containerd")
-	tree := prepareCase(t, caseDir)
-	env, src := caseEnv(t, caseDir, tree)
-	full := src.snap.Load()
-	c := buildCadvisor(t, env)
+	c, src, full := metadataCase(t)
 	s, err := collectors.NewScraper([]collectors.Instance{{Name: "cadvisor", Layer: collectors.LayerCadvisor, Collector: c}},
 		collectors.ScraperOptions{Timeout: 30 * time.Second, MaxConcurrency: 2, Logger: collectortest.Logger(t)})
 	if err != nil {
@@ -240,12 +227,7 @@ func TestCadvisorPodMetadataText(t *testing.T) {
 	}
 	app := containerID(uidGuaranteed + "/app")
 	appPath := "/kubepods/pod" + uidGuaranteed + "/" + app
-	partial := &podmeta.Snapshot{Pods: full.Pods, Containers: map[string]podmeta.Container{}}
-	for id, ct := range full.Containers {
-		if id != app {
-			partial.Containers[id] = ct
-		}
-	}
+	partial := withoutContainer(full, app)
 	known := map[string]string{"container": "app", "image": "registry.example/app:1.0", "namespace": "shop", "pod": "checkout-7d9f"}
 	unnamed := map[string]string{"container": "", "image": "", "namespace": "shop", "pod": "checkout-7d9f"}
 	pathOnly := map[string]string{"container": "", "image": "", "namespace": "", "pod": ""}
@@ -288,6 +270,26 @@ func TestCadvisorPodMetadataText(t *testing.T) {
 			}
 		}
 	}
+}
+
+// metadataCase is the cgroupfs-driver fixture's collector, its pod source
+// and the source's complete snapshot.
+func metadataCase(t *testing.T) (*cadvisorCollector, *staticPods, *podmeta.Snapshot) {
+	t.Helper()
+	caseDir := filepath.Join("testdata", "cadvisor", "cgroupfs-containerd")
+	env, src := caseEnv(t, caseDir, prepareCase(t, caseDir))
+	return buildCadvisor(t, env), src, src.snap.Load()
+}
+
+// withoutContainer is snap as it is before /pods lists container id.
+func withoutContainer(snap *podmeta.Snapshot, id string) *podmeta.Snapshot {
+	out := &podmeta.Snapshot{Pods: snap.Pods, Containers: map[string]podmeta.Container{}}
+	for other, ct := range snap.Containers {
+		if other != id {
+			out.Containers[other] = ct
+		}
+	}
+	return out
 }
 
 // TestCadvisorFamiliesCovered checks that the richest golden case drives
