@@ -98,6 +98,7 @@ func (c *Component) Stop() {
 	if srv != nil {
 		c.reserved.hold(c.t, c.addr) // while the listener is open: see reservation
 		_ = srv.Close()
+		waitClosed(c.t, c.addr)
 	}
 }
 

@@ -172,6 +172,7 @@ func (k *Kubelet) Stop() {
 	if srv != nil {
 		k.reserved.hold(k.t, k.addr) // while the listener is open: see reservation
 		_ = srv.Close()
+		waitClosed(k.t, k.addr)
 	}
 }
 

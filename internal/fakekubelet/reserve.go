@@ -67,6 +67,23 @@ func (r *reservation) holdAny() (int, error) {
 	return sa.(*unix.SockaddrInet4).Port, nil
 }
 
+// waitClosed returns once a connection to addr is refused: the closed
+// server's listening socket is closed by the goroutine that was in Accept
+// when it wakes, and until then a client's handshake completes and is then
+// reset ("connection reset by peer" where a stopped kubelet refuses).
+func waitClosed(t testing.TB, addr string) {
+	t.Helper()
+	for range 200 {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return
+		}
+		_ = c.Close()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("%s still accepts connections after its server closed", addr)
+}
+
 // relisten listens on addr again, beside the reservation, and then
 // releases it. It retries a while in case the port was not held.
 func (r *reservation) relisten(t testing.TB, addr string) net.Listener {
