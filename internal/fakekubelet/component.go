@@ -96,9 +96,7 @@ func (c *Component) Stop() {
 	c.server = nil
 	c.mu.Unlock()
 	if srv != nil {
-		c.reserved.hold(c.t, c.addr) // while the listener is open: see reservation
-		_ = srv.Close()
-		waitClosed(c.t, c.addr)
+		c.reserved.stop(c.t, c.addr, srv)
 	}
 }
 

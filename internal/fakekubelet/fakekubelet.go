@@ -170,9 +170,7 @@ func (k *Kubelet) Stop() {
 	k.server = nil
 	k.mu.Unlock()
 	if srv != nil {
-		k.reserved.hold(k.t, k.addr) // while the listener is open: see reservation
-		_ = srv.Close()
-		waitClosed(k.t, k.addr)
+		k.reserved.stop(k.t, k.addr, srv)
 	}
 }
 

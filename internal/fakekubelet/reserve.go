@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"syscall"
@@ -65,6 +66,16 @@ func (r *reservation) holdAny() (int, error) {
 	r.releaseLocked()
 	r.fd, r.held = fd, true
 	return sa.(*unix.SockaddrInet4).Port, nil
+}
+
+// stop closes srv, serving on addr, and holds its port: held while the
+// listener is still open, and returning once a connection to addr is
+// refused (waitClosed).
+func (r *reservation) stop(t testing.TB, addr string, srv *http.Server) {
+	t.Helper()
+	r.hold(t, addr)
+	_ = srv.Close()
+	waitClosed(t, addr)
 }
 
 // waitClosed returns once a connection to addr is refused: the closed
