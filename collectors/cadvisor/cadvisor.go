@@ -372,6 +372,9 @@ func (c *cadvisorCollector) openFS() error {
 	// so the files) is still there.
 	if c.subtreeZeros && c.want.Has(cgroup.FileMemoryCurrent) {
 		c.subtree = fs.SubtreeTotals() & c.want
+		if c.subtree != 0 {
+			c.logger.Debug("files that count a cgroup's subtree are read below a cgroup only where they are not zero there (--collector.cadvisor.subtree-zeros)", "files", c.subtree.String())
+		}
 	}
 	// The walk is repeated only when a cgroup directory was made or
 	// removed since the last (cgroup.Walker.WatchChanges); without
