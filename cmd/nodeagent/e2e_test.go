@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -222,6 +223,34 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("version", func(t *testing.T) { checkPlainBuildVersion(t, bin, base) })
+	t.Run("GOMAXPROCS", func(t *testing.T) {
+		// With the cadvisor collector Go chooses (as it does for this
+		// test, unless GOMAXPROCS is set for both); without it, one.
+		if want := runtime.GOMAXPROCS(0); gomaxprocsOf(t, base) != want {
+			t.Errorf("with the cadvisor collector: GOMAXPROCS %d, want Go's %d", gomaxprocsOf(t, base), want)
+		}
+		if os.Getenv("GOMAXPROCS") != "" {
+			t.Skip("GOMAXPROCS is set in the environment, which the agent follows")
+		}
+		hostOnly := startBinary(t, bin, append(e2eArgs(t), "--no-collector.cadvisor")...)
+		if got := gomaxprocsOf(t, hostOnly); got != 1 {
+			t.Errorf("without the cadvisor collector: GOMAXPROCS %d, want 1", got)
+		}
+	})
+}
+
+// gomaxprocsOf is the agent's go_sched_gomaxprocs_threads.
+func gomaxprocsOf(t *testing.T, base string) int {
+	t.Helper()
+	code, body := get(t, nil, base+"/metrics/nodeagent")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics/nodeagent: status %d", code)
+	}
+	m, ok := collectortest.Parse(t, []byte(body))["go_sched_gomaxprocs_threads"]
+	if !ok || len(m.GetMetric()) != 1 {
+		t.Fatal("no go_sched_gomaxprocs_threads on /metrics/nodeagent")
+	}
+	return int(m.GetMetric()[0].GetGauge().GetValue())
 }
 
 // checkPlainBuildVersion checks that a plain go build knows its version

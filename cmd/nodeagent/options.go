@@ -39,6 +39,7 @@ type serveOptions struct {
 	disableDefaults bool
 	pprofAddress    string
 	healthAddress   string
+	gomaxprocs      int
 	selection       *collectors.Selection
 	kubelet         kubeletclient.Config
 	kubeAuth        scraperauth.Config
@@ -74,6 +75,8 @@ func addServeFlags(app *kingpin.Application) *serveOptions {
 		Default("").StringVar(&o.healthAddress)
 	app.Flag("debug.pprof-address", "Serve Go pprof on this loopback address (for example 127.0.0.1:6060). Off when empty.").
 		Default("").StringVar(&o.pprofAddress)
+	app.Flag("gomaxprocs", "How many threads run Go code at once (GOMAXPROCS). 0: the GOMAXPROCS environment variable when set; otherwise 1 when the cadvisor collector is off, as node_exporter runs by default (a host scrape is a few milliseconds of system calls, which a second thread only adds scheduling to), and Go's own choice (the CPUs the process may use) when it is on, as it reads cgroups in parallel.").
+		Default("0").IntVar(&o.gomaxprocs)
 
 	o.kubelet.AddFlags(app)
 	o.kubeAuth.AddFlags(app)
@@ -98,6 +101,9 @@ func (o *serveOptions) validate() error {
 	}
 	if o.noDataRecheck < 0 {
 		errs = append(errs, fmt.Errorf("--scrape.no-data-recheck must not be negative, got %s", o.noDataRecheck))
+	}
+	if o.gomaxprocs < 0 {
+		errs = append(errs, fmt.Errorf("--gomaxprocs must not be negative, got %d", o.gomaxprocs))
 	}
 	if o.maxRequests < 0 {
 		errs = append(errs, fmt.Errorf("--web.max-requests must not be negative, got %d", o.maxRequests))

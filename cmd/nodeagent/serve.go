@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
@@ -175,7 +176,35 @@ func serve(ctx context.Context, opts *serveOptions, stderr io.Writer, listeners 
 	if err != nil {
 		return err
 	}
+	// Set here, for the process, rather than in newAgent: tests run agents
+	// in their own process beside others.
+	if n, why := gomaxprocs(opts.gomaxprocs, opts.getenv("GOMAXPROCS"), a.scraper.Instances()); n > 0 {
+		runtime.GOMAXPROCS(n)
+		a.logger.Info("GOMAXPROCS set", "value", n, "why", why)
+	}
 	return a.run(ctx, listeners)
+}
+
+// gomaxprocs is the GOMAXPROCS to set for --gomaxprocs=flag, the
+// GOMAXPROCS environment variable env and the enabled collectors, and why;
+// 0 leaves Go's own. Only the cadvisor collector does work that a second
+// thread speeds up (it reads cgroups on one goroutine per CPU). A host
+// scrape on one thread takes the same wall time and a third less CPU
+// (docs/performance.md): no Ps to wake and put back to sleep, no
+// preemption signals while the GC scans stacks.
+func gomaxprocs(flag int, env string, instances []collectors.Instance) (int, string) {
+	switch {
+	case flag > 0:
+		return flag, "--gomaxprocs"
+	case env != "":
+		return 0, ""
+	}
+	for _, in := range instances {
+		if in.Name == "cadvisor" {
+			return 0, ""
+		}
+	}
+	return 1, "the cadvisor collector is off: one thread serves the rest with less CPU (--gomaxprocs sets another)"
 }
 
 func (a *agent) run(ctx context.Context, listeners []net.Listener) error {

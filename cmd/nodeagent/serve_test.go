@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeagent/nodeagent/collectors"
 	"github.com/nodeagent/nodeagent/internal/collectortest"
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
@@ -360,6 +361,30 @@ func TestHealthAddress(t *testing.T) {
 	for _, p := range []string{"/metrics", "/metrics/node", "/"} {
 		if c, _ := get(t, c, "http://"+healthAddr+p); c != http.StatusNotFound {
 			t.Errorf("%s on the health address: %d, want 404", p, c)
+		}
+	}
+}
+
+func TestGOMAXPROCS(t *testing.T) {
+	t.Parallel()
+	host := []collectors.Instance{{Name: "cpu", Layer: collectors.LayerNode}, {Name: "machine", Layer: collectors.LayerCadvisor}, {Name: "kubelet", Layer: collectors.LayerKubelet}}
+	all := append(append([]collectors.Instance{}, host...), collectors.Instance{Name: "cadvisor", Layer: collectors.LayerCadvisor})
+	for _, tc := range []struct {
+		name      string
+		flag      int
+		env       string
+		instances []collectors.Instance
+		want      int
+	}{
+		{"no cadvisor collector", 0, "", host, 1},
+		{"the cadvisor collector", 0, "", all, 0},
+		{"the environment decides", 0, "4", host, 0},
+		{"the flag decides", 3, "4", all, 3},
+		{"the flag, host only", 2, "", host, 2},
+	} {
+		got, why := gomaxprocs(tc.flag, tc.env, tc.instances)
+		if got != tc.want || (got > 0) != (why != "") {
+			t.Errorf("%s: %d (%q), want %d", tc.name, got, why, tc.want)
 		}
 	}
 }
