@@ -229,6 +229,10 @@ func TestEndToEnd(t *testing.T) {
 		if want := runtime.GOMAXPROCS(0); gomaxprocsOf(t, base) != want {
 			t.Errorf("with the cadvisor collector: GOMAXPROCS %d, want Go's %d", gomaxprocsOf(t, base), want)
 		}
+		given := startBinary(t, bin, append(e2eArgs(t), "--gomaxprocs=3")...)
+		if got := gomaxprocsOf(t, given); got != 3 {
+			t.Errorf("--gomaxprocs=3: GOMAXPROCS %d", got)
+		}
 		if os.Getenv("GOMAXPROCS") != "" {
 			t.Skip("GOMAXPROCS is set in the environment, which the agent follows")
 		}

@@ -172,39 +172,42 @@ func (a *agent) certNames() []string {
 // serve runs the agent until ctx ends. listeners, when given (tests), replace
 // --web.listen-address.
 func serve(ctx context.Context, opts *serveOptions, stderr io.Writer, listeners []net.Listener) error {
+	// Set here, for the process, rather than in newAgent: tests run agents
+	// in their own process beside others. A number given is set before the
+	// collectors are built, as the cadvisor collector's readers follow it.
+	if opts.gomaxprocs > 0 {
+		runtime.GOMAXPROCS(opts.gomaxprocs)
+	}
 	a, err := newAgent(opts, stderr)
 	if err != nil {
 		return err
 	}
-	// Set here, for the process, rather than in newAgent: tests run agents
-	// in their own process beside others.
-	if n, why := gomaxprocs(opts.gomaxprocs, opts.getenv("GOMAXPROCS"), a.scraper.Instances()); n > 0 {
+	if opts.gomaxprocs > 0 {
+		a.logger.Info("GOMAXPROCS set", "value", opts.gomaxprocs, "why", "--gomaxprocs")
+	} else if n := autoGOMAXPROCS(opts.getenv("GOMAXPROCS"), a.scraper.Instances()); n > 0 {
 		runtime.GOMAXPROCS(n)
-		a.logger.Info("GOMAXPROCS set", "value", n, "why", why)
+		a.logger.Info("GOMAXPROCS set", "value", n, "why", "the cadvisor collector is off: one thread serves the rest with less CPU (--gomaxprocs sets another)")
 	}
 	return a.run(ctx, listeners)
 }
 
-// gomaxprocs is the GOMAXPROCS to set for --gomaxprocs=flag, the
-// GOMAXPROCS environment variable env and the enabled collectors, and why;
-// 0 leaves Go's own. Only the cadvisor collector does work that a second
-// thread speeds up (it reads cgroups on one goroutine per CPU). A host
-// scrape on one thread takes the same wall time and a third less CPU
-// (docs/performance.md): no Ps to wake and put back to sleep, no
-// preemption signals while the GC scans stacks.
-func gomaxprocs(flag int, env string, instances []collectors.Instance) (int, string) {
-	switch {
-	case flag > 0:
-		return flag, "--gomaxprocs"
-	case env != "":
-		return 0, ""
+// autoGOMAXPROCS is what --gomaxprocs=0 sets, given the GOMAXPROCS
+// environment variable env and the enabled collectors: 1 without the
+// cadvisor collector, the only one whose work a second thread speeds up
+// (it reads cgroups on a goroutine per CPU); 0, leaving Go's own, with it
+// or when the environment says. A host scrape on one thread takes the same
+// wall time and a third less CPU (docs/performance.md): no Ps to wake and
+// put back to sleep, no preemption signals while the GC scans stacks.
+func autoGOMAXPROCS(env string, instances []collectors.Instance) int {
+	if env != "" {
+		return 0
 	}
 	for _, in := range instances {
 		if in.Name == "cadvisor" {
-			return 0, ""
+			return 0
 		}
 	}
-	return 1, "the cadvisor collector is off: one thread serves the rest with less CPU (--gomaxprocs sets another)"
+	return 1
 }
 
 func (a *agent) run(ctx context.Context, listeners []net.Listener) error {

@@ -371,20 +371,16 @@ func TestGOMAXPROCS(t *testing.T) {
 	all := append(append([]collectors.Instance{}, host...), collectors.Instance{Name: "cadvisor", Layer: collectors.LayerCadvisor})
 	for _, tc := range []struct {
 		name      string
-		flag      int
 		env       string
 		instances []collectors.Instance
 		want      int
 	}{
-		{"no cadvisor collector", 0, "", host, 1},
-		{"the cadvisor collector", 0, "", all, 0},
-		{"the environment decides", 0, "4", host, 0},
-		{"the flag decides", 3, "4", all, 3},
-		{"the flag, host only", 2, "", host, 2},
+		{"no cadvisor collector", "", host, 1},
+		{"the cadvisor collector", "", all, 0},
+		{"the environment decides", "4", host, 0},
 	} {
-		got, why := gomaxprocs(tc.flag, tc.env, tc.instances)
-		if got != tc.want || (got > 0) != (why != "") {
-			t.Errorf("%s: %d (%q), want %d", tc.name, got, why, tc.want)
+		if got := autoGOMAXPROCS(tc.env, tc.instances); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
 }
