@@ -253,6 +253,17 @@ func (g *Group) read(f File, keep bool, buf *[]byte) ([]byte, error) {
 	return nil, &os.PathError{Op: "read", Path: path(), Err: err}
 }
 
+// Release closes the kept descriptors of files, giving their slots in the
+// Budget back: for files a reader has stopped reading (a cgroup's
+// SubtreeTotals while an ancestor holds zero in them).
+func (g *Group) Release(files FileSet) {
+	for f := File(0); f < numFiles; f++ {
+		if files.Has(f) {
+			g.forget(f)
+		}
+	}
+}
+
 // forget closes f's cached descriptor, if any.
 func (g *Group) forget(f File) {
 	if fd := g.fds[f]; fd >= 0 {

@@ -118,14 +118,3 @@ func (s *Stats) SetZero(files FileSet) {
 		s.Present |= Files(FileMemoryEvents)
 	}
 }
-
-// Release closes the kept descriptors of files, giving their slots in the
-// Budget back: for files a reader has stopped reading (a cgroup's
-// SubtreeTotals while an ancestor holds zero in them).
-func (g *Group) Release(files FileSet) {
-	for f := File(0); f < numFiles; f++ {
-		if files.Has(f) {
-			g.forget(f)
-		}
-	}
-}

@@ -97,36 +97,6 @@ func TestStatsZero(t *testing.T) {
 	}
 }
 
-// TestGroupRelease: released files give their descriptors back to the
-// budget and are read again (and kept) when asked for.
-func TestGroupRelease(t *testing.T) {
-	t.Parallel()
-	budget := NewBudget(100)
-	g, _ := leafGroup(t, budget)
-	defer g.Close()
-	var buf []byte
-	var st Stats
-	if err := g.Read(AllFiles, AllFiles, &buf, &st); err != nil {
-		t.Fatal(err)
-	}
-	kept := budget.Open()
-	both := Files(FileMemorySwapCurrent, FileMemoryEvents)
-	g.Release(both)
-	if budget.Open() != kept-2 {
-		t.Errorf("%d descriptors after releasing two of %d", budget.Open(), kept)
-	}
-	g.Release(both) // nothing more to give back
-	if budget.Open() != kept-2 {
-		t.Errorf("%d descriptors after releasing the same files again, want %d", budget.Open(), kept-2)
-	}
-	if err := g.Read(both, AllFiles, &buf, &st); err != nil || st.Present&both != both {
-		t.Fatalf("reading the released files again: present %v, err %v", st.Present, err)
-	}
-	if budget.Open() != kept {
-		t.Errorf("%d descriptors after reading them again, want %d", budget.Open(), kept)
-	}
-}
-
 // TestHostSubtreeTotals reads this host's mounts and kernel release: the
 // cgroup2 mount's memory.events counts its subtree unless its options say
 // memory_localevents.
