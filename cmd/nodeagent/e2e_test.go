@@ -241,20 +241,51 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("without the cadvisor collector: GOMAXPROCS %d, want 1", got)
 		}
 	})
+	t.Run("heap profile", func(t *testing.T) {
+		// Each sampled allocation from a stack not seen before adds a
+		// record to the runtime's profiling buckets. Sampling stops
+		// without pprof, after what the packages' init functions
+		// allocated; with it, scrapes keep adding stacks.
+		if strings.Contains(os.Getenv("GODEBUG"), "memprofilerate=") {
+			t.Skip("GODEBUG sets memprofilerate, which the agent follows")
+		}
+		profiled := startBinary(t, bin, append(e2eArgs(t), "--debug.pprof-address=127.0.0.1:0")...)
+		for _, tc := range []struct {
+			base string
+			grow bool
+		}{{base, false}, {profiled, true}} {
+			before := selfGauge(t, tc.base, "go_memstats_buck_hash_sys_bytes")
+			for range 10 {
+				if code, _ := get(t, nil, tc.base+"/metrics"); code != http.StatusOK {
+					t.Fatalf("%s/metrics: status %d", tc.base, code)
+				}
+			}
+			after := selfGauge(t, tc.base, "go_memstats_buck_hash_sys_bytes")
+			if grew := after > before; grew != tc.grow {
+				t.Errorf("profiling buckets %.0f bytes before 10 scrapes, %.0f after; want growth %v (pprof served: %v)", before, after, tc.grow, tc.grow)
+			}
+		}
+	})
 }
 
 // gomaxprocsOf is the agent's go_sched_gomaxprocs_threads.
 func gomaxprocsOf(t *testing.T, base string) int {
+	return int(selfGauge(t, base, "go_sched_gomaxprocs_threads"))
+}
+
+// selfGauge is the value of the agent's own gauge name on
+// /metrics/nodeagent.
+func selfGauge(t *testing.T, base, name string) float64 {
 	t.Helper()
 	code, body := get(t, nil, base+"/metrics/nodeagent")
 	if code != http.StatusOK {
 		t.Fatalf("/metrics/nodeagent: status %d", code)
 	}
-	m, ok := collectortest.Parse(t, []byte(body))["go_sched_gomaxprocs_threads"]
+	m, ok := collectortest.Parse(t, []byte(body))[name]
 	if !ok || len(m.GetMetric()) != 1 {
-		t.Fatal("no go_sched_gomaxprocs_threads on /metrics/nodeagent")
+		t.Fatalf("no %s on /metrics/nodeagent", name)
 	}
-	return int(m.GetMetric()[0].GetGauge().GetValue())
+	return m.GetMetric()[0].GetGauge().GetValue()
 }
 
 // checkPlainBuildVersion checks that a plain go build knows its version

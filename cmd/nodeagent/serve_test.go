@@ -365,6 +365,25 @@ func TestHealthAddress(t *testing.T) {
 	}
 }
 
+func TestHeapProfiling(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		pprof, godebug string
+		want           bool
+	}{
+		{"", "", false},
+		{"127.0.0.1:6060", "", true},
+		{"", "memprofilerate=1", true},
+		{"", "gctrace=1, memprofilerate=0", true},
+		{"", "gctrace=1,madvdontneed=1", false},
+		{"", "xmemprofilerate=1", false},
+	} {
+		if got := heapProfiling(tc.pprof, tc.godebug); got != tc.want {
+			t.Errorf("pprof %q, GODEBUG %q: %v, want %v", tc.pprof, tc.godebug, got, tc.want)
+		}
+	}
+}
+
 func TestGOMAXPROCS(t *testing.T) {
 	t.Parallel()
 	host := []collectors.Instance{{Name: "cpu", Layer: collectors.LayerNode}, {Name: "machine", Layer: collectors.LayerCadvisor}, {Name: "kubelet", Layer: collectors.LayerKubelet}}
