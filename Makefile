@@ -69,7 +69,7 @@ CLUSTER_MODE       ?= cluster
 INTEGRATION_MODE   ?= apiserver
 export CLUSTER_DIR CLUSTER_CACHE
 
-.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration cluster-up cluster-down e2e-cluster lint fmt-check bench soak perf perf-kubelet clean image image-smoke package package-test unit-syscalls tools manifests deploy-check helm-lint
+.PHONY: all build run test vet unit e2e node-conformance node-mixin-rules integration cluster-up cluster-down e2e-cluster lint fmt-check bench soak perf perf-bin perf-kubelet clean image image-smoke package package-test unit-syscalls tools manifests deploy-check helm-lint
 
 all: build
 
@@ -124,17 +124,25 @@ e2e:
 	$(GO) test -count=1 -run 'TestEndToEnd' ./cmd/nodeagent/
 
 
+# Built as its Linux releases are (promu, cgo off): static.
 $(NODE_EXPORTER_BIN):
-	rm -rf $(TOOLS)/.node_exporter && GOBIN=$(TOOLS)/.node_exporter $(GO) install $(NODE_EXPORTER)
+	rm -rf $(TOOLS)/.node_exporter && CGO_ENABLED=0 GOBIN=$(TOOLS)/.node_exporter $(GO) install $(NODE_EXPORTER)
 	mv $(TOOLS)/.node_exporter/node_exporter $@ && rm -rf $(TOOLS)/.node_exporter
 
 # Side by side with the peers (hack/perf, docs/performance.md): this
 # host's /metrics/node against node_exporter 1.12.1, and /metrics/cadvisor
 # over generated trees of 250 to 2,000 containers. PERF_ARGS='--rounds 5'
 # and the like; go run ./hack/perf --help lists them.
+# Both binaries are measured as they ship: nodeagent as the image and the
+# packages build it (static, -trimpath), node_exporter as its releases.
+# A dynamically linked build maps the C library too: ~1.2 MiB more RSS.
 PERF_ARGS      ?=
-perf: build $(NODE_EXPORTER_BIN)
-	$(GO) run ./hack/perf --nodeagent $(BIN) --node-exporter $(NODE_EXPORTER_BIN) $(PERF_ARGS)
+PERF_BIN       := bin/perf/nodeagent
+perf: perf-bin $(NODE_EXPORTER_BIN)
+	$(GO) run ./hack/perf --nodeagent $(PERF_BIN) --node-exporter $(NODE_EXPORTER_BIN) $(PERF_ARGS)
+
+perf-bin:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(IMAGE_LDFLAGS)' -o $(PERF_BIN) ./cmd/nodeagent
 
 # nodeagent's /metrics/cadvisor against the kubelet's own on the test
 # cluster's node (hack/perf --kubelet-env, docs/performance.md): brings the
@@ -145,11 +153,11 @@ perf: build $(NODE_EXPORTER_BIN)
 # PERF_KUBELET_ARGS='--kubelet-rounds 10' and the like. Not part of make test.
 PODS              ?= 100
 PERF_KUBELET_ARGS ?=
-perf-kubelet: build
+perf-kubelet: perf-bin
 	@if $(CLUSTER) running && [ "$$(cat $(CLUSTER_DIR)/run/mode)" = cluster ]; then started=0; else started=1; fi; \
 	$(CLUSTER) up cluster || exit 1; \
 	pods() { . $(CLUSTER_DIR)/env && $(CLUSTER_CACHE)/bin/clustertool perf-pods -kubeconfig "$$KUBECONFIG" -image "$$POD_IMAGE" -replicas $$1; }; \
-	pods $(PODS) && $(GO) run ./hack/perf --nodeagent $(BIN) --containers '' --kubelet-env $(CLUSTER_DIR)/env $(PERF_KUBELET_ARGS); rc=$$?; \
+	pods $(PODS) && $(GO) run ./hack/perf --nodeagent $(PERF_BIN) --containers '' --kubelet-env $(CLUSTER_DIR)/env $(PERF_KUBELET_ARGS); rc=$$?; \
 	pods 0 || rc=1; \
 	if [ $$started = 1 ]; then $(CLUSTER) down; fi; \
 	exit $$rc

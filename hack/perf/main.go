@@ -24,6 +24,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/buildinfo"
+	"debug/elf"
 	"errors"
 	"flag"
 	"fmt"
@@ -76,6 +78,19 @@ func main() {
 	flag.DurationVar(&ko.settle, "kubelet-settle", 3*time.Minute, "at most this long for both answers' series counts to settle first")
 	flag.Parse()
 	fmt.Printf("# make perf, %s\n\n%d CPUs, %s, %s/%s\n\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	// How each binary was built shows in its resident memory: a
+	// dynamically linked one maps the C library too.
+	for _, bin := range []string{*nodeagent, *nodeExporter} {
+		if bin == "" {
+			continue
+		}
+		d, err := describeBinary(bin)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("- %s: %s\n", bin, d)
+	}
+	fmt.Println()
 	if *nodeExporter != "" {
 		if err := host(*nodeagent, *nodeExporter, strings.Fields(*nodeagentArgs), *scrapes, *rounds); err != nil {
 			fail(err)
@@ -100,6 +115,35 @@ func main() {
 			fail(err)
 		}
 	}
+}
+
+// describeBinary says how the Go binary at path was built: linked
+// statically or not, its Go version, and its cgo and -trimpath settings.
+func describeBinary(path string) (string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	linking := "static"
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			linking = "dynamically linked"
+		}
+	}
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	d := fmt.Sprintf("%s, %s, CGO_ENABLED=%s", linking, bi.GoVersion, settings["CGO_ENABLED"])
+	if settings["-trimpath"] == "true" {
+		d += ", -trimpath"
+	}
+	return d, nil
 }
 
 func fail(err error) {
