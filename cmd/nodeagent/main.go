@@ -23,18 +23,26 @@ func main() {
 	stampVersion()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(runProcess(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, true))
 }
 
 // run parses args and runs the chosen subcommand; it returns the exit code.
+// It leaves the Go runtime's process-wide settings alone, as tests run it
+// in theirs, several at once.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runProcess(ctx, args, stdin, stdout, stderr, false)
+}
+
+// runProcess is run; with process set, as main runs it, serve also sets
+// the process-wide settings (GOMAXPROCS, heap profile sampling).
+func runProcess(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, process bool) int {
 	c, code := parse(args, stdout, stderr)
 	if c == nil {
 		return code
 	}
 	switch c.command {
 	case c.serveCmd.FullCommand():
-		if err := serve(ctx, c.serve, stderr, nil); err != nil {
+		if err := serve(ctx, c.serve, stderr, nil, process); err != nil {
 			fmt.Fprintf(stderr, "nodeagent: %v\n", err)
 			return 1
 		}

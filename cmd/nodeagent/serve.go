@@ -172,25 +172,30 @@ func (a *agent) certNames() []string {
 
 // serve runs the agent until ctx ends. listeners, when given (tests), replace
 // --web.listen-address.
-func serve(ctx context.Context, opts *serveOptions, stderr io.Writer, listeners []net.Listener) error {
-	if !heapProfiling(opts.pprofAddress, opts.getenv("GODEBUG")) {
+// serve runs the agent until ctx is done. With process set (the agent is
+// the process, not one of a test's) it also sets the Go runtime's
+// process-wide settings, which newAgent leaves alone so that tests can run
+// agents side by side: heap profile sampling, and GOMAXPROCS, a number
+// given before the collectors are built, as the cadvisor collector's
+// readers follow it.
+func serve(ctx context.Context, opts *serveOptions, stderr io.Writer, listeners []net.Listener, process bool) error {
+	if process && !heapProfiling(opts.pprofAddress, opts.getenv("GODEBUG")) {
 		runtime.MemProfileRate = 0
 	}
-	// Set here, for the process, rather than in newAgent: tests run agents
-	// in their own process beside others. A number given is set before the
-	// collectors are built, as the cadvisor collector's readers follow it.
-	if opts.gomaxprocs > 0 {
+	if process && opts.gomaxprocs > 0 {
 		runtime.GOMAXPROCS(opts.gomaxprocs)
 	}
 	a, err := newAgent(opts, stderr)
 	if err != nil {
 		return err
 	}
-	if opts.gomaxprocs > 0 {
-		a.logger.Info("GOMAXPROCS set", "value", opts.gomaxprocs, "why", "--gomaxprocs")
-	} else if n := autoGOMAXPROCS(opts.getenv("GOMAXPROCS"), a.scraper.Instances()); n > 0 {
-		runtime.GOMAXPROCS(n)
-		a.logger.Info("GOMAXPROCS set", "value", n, "why", "the cadvisor collector is off: one thread serves the rest with less CPU (--gomaxprocs sets another)")
+	if process {
+		if opts.gomaxprocs > 0 {
+			a.logger.Info("GOMAXPROCS set", "value", opts.gomaxprocs, "why", "--gomaxprocs")
+		} else if n := autoGOMAXPROCS(opts.getenv("GOMAXPROCS"), a.scraper.Instances()); n > 0 {
+			runtime.GOMAXPROCS(n)
+			a.logger.Info("GOMAXPROCS set", "value", n, "why", "the cadvisor collector is off: one thread serves the rest with less CPU (--gomaxprocs sets another)")
+		}
 	}
 	return a.run(ctx, listeners)
 }
