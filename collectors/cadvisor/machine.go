@@ -33,13 +33,25 @@ type machineCollector struct {
 	proc     procfs.FS
 	sys      sysfs.FS
 	procPath string
+	sysPath  string
 	rootPath string
 
 	cores, physical, sockets, memory, swap *prometheus.Desc
 
 	mu  sync.Mutex
 	ids []string // boot_id, machine_id, system_uuid; read once, they change only with a reboot
+
+	// The CPU counts from cpuinfo, kept while the online CPUs are the
+	// same: /proc/cpuinfo is over a KiB per CPU (120 KB and 9,000 flags
+	// to split on a 96-CPU host) and its topology changes only when a CPU
+	// comes online or goes offline, which rewrites the online list
+	// (cAdvisor reads it at start). Guarded by mu.
+	online string // /sys/devices/system/cpu/online when topo was read; "" when unknown
+	topo   cpuTopology
 }
+
+// cpuTopology is what machine_cpu_* count.
+type cpuTopology struct{ cores, physical, sockets int }
 
 func newMachineCollector(env collectors.Env) *machineCollector {
 	labels := []string{"boot_id", "machine_id", "system_uuid"}
@@ -47,6 +59,7 @@ func newMachineCollector(env collectors.Env) *machineCollector {
 		proc:     env.Proc,
 		sys:      env.Sys,
 		procPath: env.Paths.ProcFS,
+		sysPath:  env.Paths.SysFS,
 		rootPath: env.Paths.RootFS,
 		cores:    prometheus.NewDesc("machine_cpu_cores", "Number of logical CPU cores.", labels, nil),
 		physical: prometheus.NewDesc("machine_cpu_physical_cores", "Number of physical CPU cores.", labels, nil),
@@ -59,25 +72,13 @@ func newMachineCollector(env collectors.Env) *machineCollector {
 func (c *machineCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	ids := c.identity()
 	var errs []error
-	cpus, err := c.proc.CPUInfo()
+	topo, err := c.topology()
 	if err != nil {
-		errs = append(errs, fmt.Errorf("reading %s/cpuinfo: %w", c.procPath, err))
-	} else if len(cpus) > 0 {
-		cores := map[[2]string]bool{}
-		sockets := map[string]bool{}
-		for _, cpu := range cpus {
-			// Architectures whose cpuinfo has no topology (arm64) count
-			// each processor as a core of one socket.
-			core := cpu.CoreID
-			if cpu.PhysicalID == "" && core == "" {
-				core = fmt.Sprint(cpu.Processor)
-			}
-			cores[[2]string{cpu.PhysicalID, core}] = true
-			sockets[cpu.PhysicalID] = true
-		}
-		ch <- prometheus.MustNewConstMetric(c.cores, prometheus.GaugeValue, float64(len(cpus)), ids...)
-		ch <- prometheus.MustNewConstMetric(c.physical, prometheus.GaugeValue, float64(len(cores)), ids...)
-		ch <- prometheus.MustNewConstMetric(c.sockets, prometheus.GaugeValue, float64(len(sockets)), ids...)
+		errs = append(errs, err)
+	} else if topo.cores > 0 {
+		ch <- prometheus.MustNewConstMetric(c.cores, prometheus.GaugeValue, float64(topo.cores), ids...)
+		ch <- prometheus.MustNewConstMetric(c.physical, prometheus.GaugeValue, float64(topo.physical), ids...)
+		ch <- prometheus.MustNewConstMetric(c.sockets, prometheus.GaugeValue, float64(topo.sockets), ids...)
 	}
 	mi, err := c.proc.Meminfo()
 	if err != nil {
@@ -91,6 +92,41 @@ func (c *machineCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// topology counts the online CPUs, the physical cores and the sockets from
+// cpuinfo, read again only when the online CPUs have changed, or every
+// time where the online list cannot be read (a tree without sysfs).
+func (c *machineCollector) topology() (cpuTopology, error) {
+	online := ""
+	if c.sysPath != "" {
+		// One read(2) of a line such as "0-95".
+		online, _ = hostfile.ReadSysfsAttr(filepath.Join(c.sysPath, "devices", "system", "cpu", "online"))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if online != "" && online == c.online {
+		return c.topo, nil
+	}
+	cpus, err := c.proc.CPUInfo()
+	if err != nil {
+		c.online = ""
+		return cpuTopology{}, fmt.Errorf("reading %s/cpuinfo: %w", c.procPath, err)
+	}
+	cores := map[[2]string]bool{}
+	sockets := map[string]bool{}
+	for _, cpu := range cpus {
+		// Architectures whose cpuinfo has no topology (arm64) count
+		// each processor as a core of one socket.
+		core := cpu.CoreID
+		if cpu.PhysicalID == "" && core == "" {
+			core = fmt.Sprint(cpu.Processor)
+		}
+		cores[[2]string{cpu.PhysicalID, core}] = true
+		sockets[cpu.PhysicalID] = true
+	}
+	c.online, c.topo = online, cpuTopology{cores: len(cpus), physical: len(cores), sockets: len(sockets)}
+	return c.topo, nil
 }
 
 // identity returns the boot ID (/proc/sys/kernel/random/boot_id), the
