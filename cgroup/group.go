@@ -152,7 +152,7 @@ func (g *Group) openFile(f File) (int, error) {
 		*dirfd = int32(fd)
 	}
 	for {
-		fd, err := unix.Openat(int(*dirfd), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := openatNoSched(int(*dirfd), name)
 		if !errors.Is(err, unix.EINTR) {
 			return fd, err
 		}
@@ -236,7 +236,7 @@ func (g *Group) read(f File, keep bool, buf *[]byte) ([]byte, error) {
 	}
 	data, err := preadAll(fd, buf, f == FileCgroupProcs)
 	if !cached {
-		_ = unix.Close(fd)
+		_ = closeNoSched(fd)
 	}
 	switch {
 	case err == nil:
@@ -297,7 +297,7 @@ func preadAll(fd int, buf *[]byte, multiRecord bool) ([]byte, error) {
 	}
 	n := 0
 	for {
-		m, err := unix.Pread(fd, b[n:], int64(n))
+		m, err := preadNoSched(fd, b[n:], int64(n))
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
