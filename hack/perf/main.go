@@ -10,6 +10,8 @@
 //     cgroup trees of growing size (collectors/cadvisor's benchmark node,
 //     written by its TestWriteBenchTree), to show that the cost grows
 //     linearly: CPU per scrape and per series, wall time, bytes sent, RSS;
+//     with --baseline, another build beside it over the same trees,
+//     scraped in interleaved blocks, and the ratio of the two;
 //   - with --kubelet-env (make perf-kubelet), the container layer against
 //     a real kubelet: nodeagent's /metrics/cadvisor beside the kubelet's
 //     own on the test cluster's node (test/cluster), in alternating blocks
@@ -69,6 +71,7 @@ func main() {
 		containers    = flag.String("containers", "250,500,1000,2000", "container counts of the generated trees (rounded up to pods of 4)")
 		treeScrapes   = flag.Int("tree-scrapes", 20, "scrapes of each generated tree")
 		treeDir       = flag.String("tree-dir", "/dev/shm", "where the generated trees are written (a tmpfs keeps disk I/O out)")
+		baseline      = flag.String("baseline", "", "another nodeagent build to compare over the generated trees: both are scraped over each tree, interleaved in blocks, so that both see the same noise")
 		kubeletEnv    = flag.String("kubelet-env", "", "the test cluster's env file (/tmp/nodeagent-cluster/env): compare /metrics/cadvisor with that kubelet's")
 		ko            kubeletOptions
 	)
@@ -80,7 +83,7 @@ func main() {
 	fmt.Printf("# make perf, %s\n\n%d CPUs, %s, %s/%s\n\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	// How each binary was built shows in its resident memory: a
 	// dynamically linked one maps the C library too.
-	for _, bin := range []string{*nodeagent, *nodeExporter} {
+	for _, bin := range []string{*nodeagent, *baseline, *nodeExporter} {
 		if bin == "" {
 			continue
 		}
@@ -111,7 +114,7 @@ func main() {
 			}
 			counts = append(counts, n)
 		}
-		if err := containerTrees(*nodeagent, *treeDir, counts, *treeScrapes); err != nil {
+		if err := containerTrees(*nodeagent, *baseline, *treeDir, counts, *treeScrapes); err != nil {
 			fail(err)
 		}
 	}
@@ -443,11 +446,18 @@ func host(nodeagentBin, nodeExporterBin string, nodeagentArgs []string, n, round
 	return nil
 }
 
-// containerTrees scrapes /metrics/cadvisor over generated trees.
-func containerTrees(nodeagentBin, dir string, counts []int, n int) error {
+// containerTrees scrapes /metrics/cadvisor over generated trees, with
+// nodeagentBin and, when baselineBin is set, with that build too.
+func containerTrees(nodeagentBin, baselineBin, dir string, counts []int, n int) error {
+	bins := []string{nodeagentBin}
+	how := fmt.Sprintf("3 warm-up scrapes, then %d", n)
+	if baselineBin != "" {
+		bins = append(bins, baselineBin)
+		how = fmt.Sprintf("both builds running, 3 warm-up scrapes each, then %d each in blocks of %d, the order of the two swapped from block to block", n, treeBlock)
+	}
 	fmt.Printf("## Container layer: nodeagent /metrics/cadvisor over generated trees\n\n")
-	fmt.Printf("collectors/cadvisor's benchmark node (pods of 4 containers and a sandbox, systemd driver, containerd, every control file of a 6.x kernel) on %s, no kubelet (path labels); only the cadvisor collector; 3 warm-up scrapes, then %d, text format, Accept-Encoding: gzip, default GC. Load average before: %s\n\n", dir, n, loadavg())
-	fmt.Printf("| containers | series | CPU per scrape | µs CPU per series | wall per scrape | gzip MB per scrape | RSS after | load average |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("collectors/cadvisor's benchmark node (pods of 4 containers and a sandbox, systemd driver, containerd, every control file of a 6.x kernel) on %s, no kubelet (path labels); only the cadvisor collector; %s, text format, Accept-Encoding: gzip, default GC. Load average before: %s\n\n", dir, how, loadavg())
+	fmt.Printf("| containers | build | series | CPU per scrape | µs CPU per series | wall per scrape | gzip MB per scrape | RSS after | load average |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range counts {
 		pods := (c + 3) / 4 // the tree's pods have 4 containers each
 		c = pods * 4
@@ -462,26 +472,37 @@ func containerTrees(nodeagentBin, dir string, counts []int, n int) error {
 			if out, err := gen.CombinedOutput(); err != nil {
 				return fmt.Errorf("writing the %d-container tree: %w\n%s", c, err, out)
 			}
-			p, err := start("nodeagent", nodeagentBin, "--web.listen-address", "/metrics/cadvisor",
-				"--collector.disable-defaults", "--collector.cadvisor", "--log.level=error",
-				"--path.cgroupfs="+filepath.Join(tree, "cgroup"), "--path.procfs="+filepath.Join(tree, "proc"))
+			var ps []*process
+			var counted []int
+			for _, bin := range bins {
+				p, err := start("nodeagent", bin, "--web.listen-address", "/metrics/cadvisor",
+					"--collector.disable-defaults", "--collector.cadvisor", "--log.level=error",
+					"--path.cgroupfs="+filepath.Join(tree, "cgroup"), "--path.procfs="+filepath.Join(tree, "proc"))
+				if err != nil {
+					return err
+				}
+				defer p.stop()
+				s, err := series(p.url)
+				if err != nil {
+					return err
+				}
+				if _, err := measure(p, 3); err != nil {
+					return err
+				}
+				ps, counted = append(ps, p), append(counted, s)
+			}
+			ms, err := interleave(len(ps), n, treeBlock, func(i, k int) (measurement, error) { return measure(ps[i], k) })
 			if err != nil {
 				return err
 			}
-			defer p.stop()
-			s, err := series(p.url)
-			if err != nil {
-				return err
+			for i, m := range ms {
+				s := counted[i]
+				fmt.Printf("| %d | %s | %d | %.1f ms | %.2f | %.1f ms | %.2f | %.1f MiB | %s |\n",
+					c, bins[i], s, m.cpuMs, m.cpuMs*1000/float64(s), m.wallMs, m.kbSent/1000, m.rssMiB, loadavg())
 			}
-			if _, err := measure(p, 3); err != nil {
-				return err
+			if len(ms) == 2 {
+				fmt.Printf("| %d | ratio | | %.3f× | | %.3f× | | | |\n", c, ms[0].cpuMs/ms[1].cpuMs, ms[0].wallMs/ms[1].wallMs)
 			}
-			m, err := measure(p, n)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("| %d | %d | %.1f ms | %.2f | %.1f ms | %.2f | %.1f MiB | %s |\n",
-				c, s, m.cpuMs, m.cpuMs*1000/float64(s), m.wallMs, m.kbSent/1000, m.rssMiB, loadavg())
 			return nil
 		}()
 		if err != nil {
@@ -490,4 +511,39 @@ func containerTrees(nodeagentBin, dir string, counts []int, n int) error {
 	}
 	fmt.Println()
 	return nil
+}
+
+// treeBlock is how many scrapes of one build make a block when two are
+// compared over a tree.
+const treeBlock = 5
+
+// interleave measures n scrapes of each of k processes in blocks of
+// block scrapes (the last block shorter), the order of the processes
+// rotated from block to block, and returns each one's means over its
+// scrapes (RSS: after its last block). measure(i, m) measures m scrapes
+// of process i.
+func interleave(k, n, block int, measure func(i, m int) (measurement, error)) ([]measurement, error) {
+	sums := make([]measurement, k)
+	for done, b := 0, 0; done < n; b++ {
+		m := min(block, n-done)
+		for j := range k {
+			i := (j + b) % k
+			r, err := measure(i, m)
+			if err != nil {
+				return nil, err
+			}
+			w := float64(m)
+			sums[i].cpuMs += r.cpuMs * w
+			sums[i].wallMs += r.wallMs * w
+			sums[i].kbSent += r.kbSent * w
+			sums[i].rssMiB = r.rssMiB
+		}
+		done += m
+	}
+	for i := range sums {
+		sums[i].cpuMs /= float64(n)
+		sums[i].wallMs /= float64(n)
+		sums[i].kbSent /= float64(n)
+	}
+	return sums, nil
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,5 +59,44 @@ func TestDescribeBinary(t *testing.T) {
 	}
 	if _, err := describeBinary(filepath.Join(dir, "main.go")); err == nil || !strings.Contains(err.Error(), "main.go") {
 		t.Errorf("a source file: error %v, want one naming it", err)
+	}
+}
+
+func TestInterleave(t *testing.T) {
+	var calls []string
+	// Process 0 costs 2 ms a scrape and process 1 costs 3, plus a
+	// drift that grows with each block, which both see alike.
+	blocks := 0
+	got, err := interleave(2, 12, 5, func(i, m int) (measurement, error) {
+		calls = append(calls, fmt.Sprintf("%d:%d", i, m))
+		blocks++
+		drift := float64(blocks)
+		return measurement{cpuMs: float64(2+i) + drift, wallMs: float64(i), kbSent: 1, rssMiB: float64(10*i + blocks)}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The order turns from block to block; the last block is short.
+	if want := "0:5 1:5 1:5 0:5 0:2 1:2"; strings.Join(calls, " ") != want {
+		t.Errorf("calls %q, want %q", strings.Join(calls, " "), want)
+	}
+	// Means weighted by the scrapes of each block: process 0 saw drifts
+	// 1, 4 and 5, process 1 drifts 2, 3 and 6.
+	want := []measurement{
+		{cpuMs: 2 + (5*1+5*4+2*5)/12.0, wallMs: 0, kbSent: 1, rssMiB: 5},
+		{cpuMs: 3 + (5*2+5*3+2*6)/12.0, wallMs: 1, kbSent: 1, rssMiB: 16},
+	}
+	for i := range want {
+		if math.Abs(got[i].cpuMs-want[i].cpuMs) > 1e-9 || got[i].wallMs != want[i].wallMs || got[i].kbSent != want[i].kbSent || got[i].rssMiB != want[i].rssMiB {
+			t.Errorf("process %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if _, err := interleave(2, 4, 2, func(i, m int) (measurement, error) {
+		if i == 1 {
+			return measurement{}, errors.New("scrape failed")
+		}
+		return measurement{}, nil
+	}); err == nil {
+		t.Error("a failed measurement: no error")
 	}
 }
