@@ -170,14 +170,12 @@ func (a *agent) certNames() []string {
 	return append(names, "127.0.0.1", "::1", "localhost")
 }
 
-// serve runs the agent until ctx ends. listeners, when given (tests), replace
-// --web.listen-address.
-// serve runs the agent until ctx is done. With process set (the agent is
-// the process, not one of a test's) it also sets the Go runtime's
-// process-wide settings, which newAgent leaves alone so that tests can run
-// agents side by side: heap profile sampling, and GOMAXPROCS, a number
-// given before the collectors are built, as the cadvisor collector's
-// readers follow it.
+// serve runs the agent until ctx ends. listeners, when given (tests),
+// replace --web.listen-address. With process set (the agent is the
+// process, not one of a test's) it also sets the Go runtime's process-wide
+// settings, which newAgent leaves alone so that tests can run agents side
+// by side: heap profile sampling, and GOMAXPROCS, a number given before
+// the collectors are built, as the cadvisor collector's readers follow it.
 func serve(ctx context.Context, opts *serveOptions, stderr io.Writer, listeners []net.Listener, process bool) error {
 	if process && !heapProfiling(opts.pprofAddress, opts.getenv("GODEBUG")) {
 		runtime.MemProfileRate = 0
@@ -224,8 +222,8 @@ func autoGOMAXPROCS(env string, instances []collectors.Instance) int {
 // GODEBUG environment variable: only when pprof is served, or when GODEBUG
 // sets memprofilerate itself. Nothing can read the profile otherwise, and
 // keeping it is not free: its table of stacks alone is 1.4 MiB of address
-// space the runtime fills in as it samples, which made up 0.5 MiB of a host
-// scrape's resident memory and 2 MiB at 1,000 containers
+// space the runtime fills in as it samples, which made up 0.5–1 MiB of the
+// host layer's resident memory and up to 2 MiB at 1,000 containers
 // (docs/performance.md).
 func heapProfiling(pprofAddress, godebug string) bool {
 	if pprofAddress != "" {
