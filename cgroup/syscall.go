@@ -28,6 +28,11 @@ import (
 
 // preadNoSched is unix.Pread without the scheduler's bookkeeping.
 func preadNoSched(fd int, p []byte, offset int64) (int, error) {
+	if unsafe.Sizeof(uintptr(0)) < 8 {
+		// 32-bit ABIs split the offset over two registers, each their
+		// own way; nodeagent ships 64-bit builds only.
+		return unix.Pread(fd, p, offset)
+	}
 	var ptr unsafe.Pointer
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
