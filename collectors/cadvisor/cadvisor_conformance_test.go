@@ -315,12 +315,8 @@ func TestCadvisorConformance(t *testing.T) {
 	swapTotal := c.mfs["machine_swap_bytes"].GetMetric()[0].GetGauge().GetValue()
 	write(filepath.Join(proc, "meminfo"), fmt.Sprintf("MemTotal: %d kB\nMemFree: 1024 kB\nSwapTotal: %d kB\nSwapFree: 0 kB\n", int64(memTotal)/1024, int64(swapTotal)/1024))
 	write(filepath.Join(proc, "diskstats"), " 254       0 vda 31283 0 958 1120 31228 0 5249696 9232 0 8596 10353 0 0 0 0 0 0\n")
-	var cpuinfo strings.Builder
 	cores := int(c.mfs["machine_cpu_cores"].GetMetric()[0].GetGauge().GetValue())
-	for i := range cores {
-		fmt.Fprintf(&cpuinfo, "processor\t: %d\nvendor_id\t: GenuineIntel\nphysical id\t: 0\ncore id\t\t: %d\ncpu cores\t: %d\n\n", i, i, cores)
-	}
-	write(filepath.Join(proc, "cpuinfo"), cpuinfo.String())
+	write(filepath.Join(proc, "cpuinfo"), cpuinfo(cores, cores, 1, fmt.Sprintf("vendor_id\t: GenuineIntel\ncpu cores\t: %d\n", cores)))
 	write(filepath.Join(proc, "sys", "kernel", "random", "boot_id"), labelOf(machineLabels, "boot_id")+"\n")
 	write(filepath.Join(tree, "root", "etc", "machine-id"), labelOf(machineLabels, "machine_id")+"\n")
 	write(filepath.Join(tree, "sys", "class", "dmi", "id", "product_uuid"), labelOf(machineLabels, "system_uuid")+"\n")

@@ -8,15 +8,19 @@ import (
 	"github.com/nodeagent/nodeagent/internal/collectortest"
 )
 
-// cpuinfo is an x86 /proc/cpuinfo of n processors, two threads per core,
-// perSocket processors per socket.
-func cpuinfo(n, perSocket int) string {
+// cpuinfo is an x86 /proc/cpuinfo of n processors, perSocket of them to a
+// socket and threads to a core, each with the lines of extra (ending in a
+// newline) after its IDs.
+func cpuinfo(n, perSocket, threads int, extra string) string {
 	var b strings.Builder
 	for i := range n {
-		fmt.Fprintf(&b, "processor\t: %d\nvendor_id\t: GenuineIntel\nmodel name\t: Test CPU\nphysical id\t: %d\ncore id\t\t: %d\nflags\t\t: fpu vme de pse tsc msr pae\n\n", i, i/perSocket, (i%perSocket)/2)
+		fmt.Fprintf(&b, "processor\t: %d\nphysical id\t: %d\ncore id\t\t: %d\n%s\n", i, i/perSocket, (i%perSocket)/threads, extra)
 	}
 	return b.String()
 }
+
+// testCPU is what machine tests give each processor besides its IDs.
+const testCPU = "vendor_id\t: GenuineIntel\nmodel name\t: Test CPU\nflags\t\t: fpu vme de pse tsc msr pae\n"
 
 // machineCPUs is what the machine collector serves as cores, physical
 // cores and sockets, "" for a family it leaves out.
@@ -45,7 +49,7 @@ func TestMachineTopologyKept(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	collectortest.WriteFiles(t, root, map[string]string{
-		"proc/cpuinfo":                  cpuinfo(4, 4),
+		"proc/cpuinfo":                  cpuinfo(4, 4, 2, testCPU),
 		"proc/meminfo":                  "MemTotal:       8024304 kB\nSwapTotal:             0 kB\n",
 		"sys/devices/system/cpu/online": "0-3\n",
 	})
@@ -57,15 +61,15 @@ func TestMachineTopologyKept(t *testing.T) {
 		want  string
 	}{
 		{"first scrape", nil, "", "4/2/1"},
-		{"cpuinfo rewritten, same CPUs online: kept", map[string]string{"proc/cpuinfo": cpuinfo(6, 6)}, "", "4/2/1"},
-		{"two CPUs come online", map[string]string{"proc/cpuinfo": cpuinfo(8, 4), "sys/devices/system/cpu/online": "0-7\n"}, "", "8/4/2"},
-		{"one goes offline", map[string]string{"proc/cpuinfo": cpuinfo(7, 4), "sys/devices/system/cpu/online": "0-6\n"}, "", "7/4/2"},
-		{"no online list: read every scrape", map[string]string{"proc/cpuinfo": cpuinfo(2, 2)}, "sys/devices/system/cpu/online", "2/1/1"},
-		{"and again", map[string]string{"proc/cpuinfo": cpuinfo(4, 2)}, "", "4/2/2"},
+		{"cpuinfo rewritten, same CPUs online: kept", map[string]string{"proc/cpuinfo": cpuinfo(6, 6, 2, testCPU)}, "", "4/2/1"},
+		{"two CPUs come online", map[string]string{"proc/cpuinfo": cpuinfo(8, 4, 2, testCPU), "sys/devices/system/cpu/online": "0-7\n"}, "", "8/4/2"},
+		{"one goes offline", map[string]string{"proc/cpuinfo": cpuinfo(7, 4, 2, testCPU), "sys/devices/system/cpu/online": "0-6\n"}, "", "7/4/2"},
+		{"no online list: read every scrape", map[string]string{"proc/cpuinfo": cpuinfo(2, 2, 2, testCPU)}, "sys/devices/system/cpu/online", "2/1/1"},
+		{"and again", map[string]string{"proc/cpuinfo": cpuinfo(4, 2, 2, testCPU)}, "", "4/2/2"},
 		{"online list back", map[string]string{"sys/devices/system/cpu/online": "0-3\n"}, "", "4/2/2"},
 		{"cpuinfo gone, same CPUs online: not read", nil, "proc/cpuinfo", "4/2/2"},
 		{"cpuinfo gone, a CPU offline: unreadable", map[string]string{"sys/devices/system/cpu/online": "0-2\n"}, "", "// error: reading " + root + "/proc/cpuinfo"},
-		{"cpuinfo back, same CPUs online: read again", map[string]string{"proc/cpuinfo": cpuinfo(4, 4)}, "", "4/2/1"},
+		{"cpuinfo back, same CPUs online: read again", map[string]string{"proc/cpuinfo": cpuinfo(4, 4, 2, testCPU)}, "", "4/2/1"},
 	} {
 		collectortest.WriteFiles(t, root, step.files)
 		if step.rm != "" {
@@ -83,25 +87,21 @@ func TestMachineTopologyKept(t *testing.T) {
 // counts, and without it, when cpuinfo is read every scrape as it was
 // before the counts were kept.
 func BenchmarkMachineTopology(b *testing.B) {
-	var info strings.Builder
-	for i := range 96 {
-		fmt.Fprintf(&info, "processor\t: %d\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC 7B13\nstepping\t: 1\nmicrocode\t: 0xffffffff\ncpu MHz\t\t: 2100.000\ncache size\t: 512 KB\nphysical id\t: %d\nsiblings\t: 48\ncore id\t\t: %d\ncpu cores\t: 24\napicid\t\t: %d\ninitial apicid\t: %d\nfpu\t\t: yes\nfpu_exception\t: yes\ncpuid level\t: 13\nwp\t\t: yes\nflags\t\t: %s\nbugs\t\t: sysret_ss_attrs spectre_v1 spectre_v2 spec_store_bypass srso\nbogomips\t: 4200.00\nTLB size\t: 2560 4K pages\nclflush size\t: 64\ncache_alignment\t: 64\naddress sizes\t: 48 bits physical, 48 bits virtual\npower management:\n\n",
-			i, i/48, (i%48)/2, i, i, epycFlags)
-	}
+	info := cpuinfo(96, 48, 2, "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC 7B13\nstepping\t: 1\nmicrocode\t: 0xffffffff\ncpu MHz\t\t: 2100.000\ncache size\t: 512 KB\nsiblings\t: 48\ncpu cores\t: 24\napicid\t\t: 0\ninitial apicid\t: 0\nfpu\t\t: yes\nfpu_exception\t: yes\ncpuid level\t: 13\nwp\t\t: yes\nflags\t\t: "+epycFlags+"\nbugs\t\t: sysret_ss_attrs spectre_v1 spectre_v2 spec_store_bypass srso\nbogomips\t: 4200.00\nTLB size\t: 2560 4K pages\nclflush size\t: 64\ncache_alignment\t: 64\naddress sizes\t: 48 bits physical, 48 bits virtual\npower management:\n")
 	for _, bc := range []struct {
 		name   string
 		online bool
 	}{{"online-list", true}, {"no-online-list", false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			root := b.TempDir()
-			files := map[string]string{"proc/cpuinfo": info.String(), "proc/meminfo": "MemTotal:       8024304 kB\nSwapTotal:             0 kB\n"}
+			files := map[string]string{"proc/cpuinfo": info, "proc/meminfo": "MemTotal:       8024304 kB\nSwapTotal:             0 kB\n"}
 			if bc.online {
 				files["sys/devices/system/cpu/online"] = "0-95\n"
 			}
 			collectortest.WriteFiles(b, root, files)
 			c := newMachineCollector(collectortest.TempEnv(b, root))
 			collectortest.BenchUpdate(b, c)
-			b.ReportMetric(float64(info.Len())/1000, "kB-cpuinfo")
+			b.ReportMetric(float64(len(info))/1000, "kB-cpuinfo")
 		})
 	}
 }
