@@ -65,6 +65,12 @@ func (f File) core() bool { return f == FileCgroupProcs || f == FileCPUStat }
 // FileSet is a set of Files.
 type FileSet uint32
 
+// MemoryControllerFiles are the files of the memory controller: a cgroup
+// has them only while the controller is enabled for it. (memory.pressure
+// is a core file, in every cgroup.)
+const MemoryControllerFiles = FileSet(1<<FileMemoryCurrent | 1<<FileMemoryStat | 1<<FileMemoryPeak |
+	1<<FileMemoryMax | 1<<FileMemoryMin | 1<<FileMemorySwapCurrent | 1<<FileMemorySwapMax | 1<<FileMemoryEvents)
+
 // AllFiles holds every File.
 const AllFiles FileSet = 1<<numFiles - 1
 

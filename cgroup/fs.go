@@ -60,9 +60,11 @@ func NewFS(root string) (FS, error) {
 
 func newFS(root string) FS {
 	fs := FS{root: root, memoryV1: findMemoryV1(root)}
-	if fs.memoryV1 == "" {
-		// A hybrid host's v2 hierarchy has no memory files to spare.
-		fs.subtreeTotals = hostSubtreeTotals(root)
+	fs.subtreeTotals = hostSubtreeTotals(root)
+	if fs.memoryV1 != "" {
+		// A hybrid host's v2 hierarchy has no memory files to spare,
+		// only its PSI files.
+		fs.subtreeTotals &= pressureFiles
 	}
 	return fs
 }

@@ -56,6 +56,11 @@ func TestHybridMemoryFromV1(t *testing.T) {
 	if got, want := fs.MemoryV1(), filepath.Join(base, "memory"); got != want {
 		t.Fatalf("MemoryV1 = %q, want %q", got, want)
 	}
+	// The v2 hierarchy has no memory files, but its PSI files count
+	// their subtrees as on a v2 host.
+	if got, want := fs.SubtreeTotals(), Files(FileCPUPressure, FileMemoryPressure, FileIOPressure); got != want {
+		t.Errorf("SubtreeTotals = %v on a hybrid host, want %v", got, want)
+	}
 	g := fs.Open("/pod/ctr", 1, NewBudget(100))
 	defer g.Close()
 	var buf []byte

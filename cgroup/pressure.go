@@ -16,6 +16,18 @@ type Pressure struct {
 	HasFull              bool
 }
 
+// Pressure is the field of s that pressure file f (cpu.pressure,
+// memory.pressure or io.pressure) is parsed into.
+func (s *Stats) Pressure(f File) *Pressure {
+	switch f {
+	case FileCPUPressure:
+		return &s.CPUPressure
+	case FileMemoryPressure:
+		return &s.MemoryPressure
+	}
+	return &s.IOPressure
+}
+
 func parsePressure(b []byte, out *Pressure) error {
 	*out = Pressure{}
 	var some bool

@@ -20,17 +20,34 @@ import (
 //     and every ancestor below the root, unless the hierarchy is mounted
 //     with memory_localevents (then memory.events is memory.events.local).
 //     The counts only grow: a removed child's events stay in its parent.
+//   - cpu.pressure, memory.pressure and io.pressure: a task's stall is
+//     accounted in its cgroup and in every ancestor up to the root's
+//     system-wide group ("some": a task of the subtree stalled; a "full"
+//     stall is also a "some" stall of the same cgroup), so where a
+//     cgroup's totals are zero no task below it has stalled on that
+//     resource. Not to the microsecond: the kernel folds each CPU's stall
+//     time into a group's total weighted by the group's non-idle time on
+//     that CPU in whole jiffies, so a child's total may be above its
+//     parent's, and a parent whose fold saw under a jiffy of non-idle
+//     time on a CPU drops a stall its child may keep
+//     (docs/container-metrics.md). A cgroup whose PSI is turned off in
+//     cgroup.pressure hides these files: nothing is inherited from it.
 //
-// On most nodes no container swaps and few are ever OOM-killed, and these
-// are two of the dozen files a scrape reads per cgroup.
+// On most nodes no container swaps, few are ever OOM-killed and many
+// pods never wait for memory or IO, and these are five of the dozen
+// files a scrape reads per cgroup. The PSI files are cgroup core files,
+// present with or without the memory controller.
 func (fs FS) SubtreeTotals() FileSet { return fs.subtreeTotals }
+
+// pressureFiles are the PSI files, which always count their subtree.
+const pressureFiles = FileSet(1<<FileCPUPressure | 1<<FileMemoryPressure | 1<<FileIOPressure)
 
 // subtreeTotals is SubtreeTotals for the hierarchy at root, given the
 // mounts (of the reader's mount namespace) and the kernel's release.
 // Mounts that cannot be read leave memory.events out: its semantics then
 // cannot be known.
 func subtreeTotals(root string, mounts []*procfs.MountInfo, mountsErr error, release string) FileSet {
-	totals := Files(FileMemorySwapCurrent)
+	totals := Files(FileMemorySwapCurrent) | pressureFiles
 	if mountsErr != nil || !kernelAtLeast(release, 5, 2) {
 		return totals
 	}
@@ -103,18 +120,29 @@ func (s *Stats) Zero(files FileSet) FileSet {
 	if files.Has(FileMemoryEvents) && s.Present.Has(FileMemoryEvents) && s.MemoryEvents == (MemoryEvents{}) {
 		zero |= Files(FileMemoryEvents)
 	}
+	for _, f := range []File{FileCPUPressure, FileMemoryPressure, FileIOPressure} {
+		if p := s.Pressure(f); files.Has(f) && s.Present.Has(f) && p.SomeTotal == 0 && p.FullTotal == 0 {
+			zero |= 1 << f
+		}
+	}
 	return zero
 }
 
 // SetZero records files as read and zero, as Zero finds them: for the
-// SubtreeTotals files of a cgroup whose ancestor holds zero in them.
+// SubtreeTotals files of a cgroup whose ancestor holds zero in them. A
+// pressure file keeps whether it has a "full" line, as last read.
 func (s *Stats) SetZero(files FileSet) {
 	if files.Has(FileMemorySwapCurrent) {
 		s.SwapCurrent = Value{}
-		s.Present |= Files(FileMemorySwapCurrent)
 	}
 	if files.Has(FileMemoryEvents) {
 		s.MemoryEvents = MemoryEvents{}
-		s.Present |= Files(FileMemoryEvents)
 	}
+	for _, f := range []File{FileCPUPressure, FileMemoryPressure, FileIOPressure} {
+		if files.Has(f) {
+			p := s.Pressure(f)
+			p.SomeTotal, p.FullTotal = 0, 0
+		}
+	}
+	s.Present |= files & (Files(FileMemorySwapCurrent, FileMemoryEvents) | pressureFiles)
 }

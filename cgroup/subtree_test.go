@@ -2,6 +2,9 @@ package cgroup
 
 import (
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/prometheus/procfs"
@@ -19,7 +22,9 @@ func TestSubtreeTotals(t *testing.T) {
 	}
 	rootfs := &procfs.MountInfo{MountPoint: "/", FSType: "ext4"}
 	tmpfs := &procfs.MountInfo{MountPoint: "/tmp", FSType: "tmpfs"}
-	swap, both := Files(FileMemorySwapCurrent), Files(FileMemorySwapCurrent, FileMemoryEvents)
+	// The PSI files count their subtree on every kernel that has them.
+	psi := Files(FileCPUPressure, FileMemoryPressure, FileIOPressure)
+	swap, both := Files(FileMemorySwapCurrent)|psi, Files(FileMemorySwapCurrent, FileMemoryEvents)|psi
 	for _, tc := range []struct {
 		name      string
 		root      string
@@ -97,6 +102,50 @@ func TestStatsZero(t *testing.T) {
 	}
 }
 
+// TestStatsZeroPressure: a pressure file holds zero when both its totals
+// do; the root cgroup's cpu.pressure has a "full" line of zeros however
+// much its tasks wait, so "full" alone tells nothing.
+func TestStatsZeroPressure(t *testing.T) {
+	t.Parallel()
+	psi := Files(FileCPUPressure, FileMemoryPressure, FileIOPressure)
+	for _, tc := range []struct {
+		name string
+		st   Stats
+		want FileSet
+	}{
+		{"no stalls", Stats{Present: psi, CPUPressure: Pressure{HasFull: true}, MemoryPressure: Pressure{HasFull: true}, IOPressure: Pressure{HasFull: true}}, psi},
+		{"cpu waits, nothing else", Stats{Present: psi, CPUPressure: Pressure{SomeTotal: 268473, FullTotal: 223080, HasFull: true}}, Files(FileMemoryPressure, FileIOPressure)},
+		{"the root's cpu: some, no full", Stats{Present: psi, CPUPressure: Pressure{SomeTotal: 6947728142, HasFull: true}}, Files(FileMemoryPressure, FileIOPressure)},
+		{"io stalled fully", Stats{Present: psi, IOPressure: Pressure{SomeTotal: 2536, FullTotal: 2536}}, Files(FileCPUPressure, FileMemoryPressure)},
+		{"a full total alone is not zero", Stats{Present: psi, MemoryPressure: Pressure{FullTotal: 1}}, Files(FileCPUPressure, FileIOPressure)},
+		{"absent files hold nothing", Stats{Present: Files(FileCPUPressure)}, Files(FileCPUPressure)},
+	} {
+		if got := tc.st.Zero(psi); got != tc.want {
+			t.Errorf("%s: Zero = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if got := (&Stats{Present: psi}).Zero(Files(FileIOPressure)); got != Files(FileIOPressure) {
+		t.Errorf("Zero of io.pressure alone = %v", got)
+	}
+
+	// SetZero clears the totals and keeps whether the file has a full
+	// line (cpu.pressure before Linux 5.13 has none).
+	st := Stats{Present: Files(FileCPUStat),
+		CPUPressure:    Pressure{SomeTotal: 5, FullTotal: 0, HasFull: false},
+		MemoryPressure: Pressure{SomeTotal: 7, FullTotal: 3, HasFull: true},
+		IOPressure:     Pressure{SomeTotal: 9, FullTotal: 4, HasFull: true}}
+	st.SetZero(Files(FileCPUPressure, FileMemoryPressure))
+	if want := Files(FileCPUStat, FileCPUPressure, FileMemoryPressure); st.Present != want {
+		t.Errorf("SetZero: Present %v, want %v", st.Present, want)
+	}
+	if st.CPUPressure != (Pressure{}) || st.MemoryPressure != (Pressure{HasFull: true}) {
+		t.Errorf("SetZero: cpu %+v, memory %+v; want zero totals, full lines as before", st.CPUPressure, st.MemoryPressure)
+	}
+	if st.IOPressure != (Pressure{SomeTotal: 9, FullTotal: 4, HasFull: true}) {
+		t.Errorf("SetZero changed io.pressure, not asked for: %+v", st.IOPressure)
+	}
+}
+
 // TestHostSubtreeTotals reads this host's mounts and kernel release: the
 // cgroup2 mount's memory.events counts its subtree unless its options say
 // memory_localevents.
@@ -118,7 +167,7 @@ func TestHostSubtreeTotals(t *testing.T) {
 		}
 		found = true
 		_, local := m.SuperOptions["memory_localevents"]
-		want := Files(FileMemorySwapCurrent)
+		want := Files(FileMemorySwapCurrent, FileCPUPressure, FileMemoryPressure, FileIOPressure)
 		if !local && kernelAtLeast(release, 5, 2) {
 			want |= Files(FileMemoryEvents)
 		}
@@ -129,4 +178,77 @@ func TestHostSubtreeTotals(t *testing.T) {
 	if !found {
 		t.Skip("no cgroup2 mount")
 	}
+}
+
+// TestIntegrationHostPressure checks, on this host's cgroup v2 hierarchy
+// (make integration: with the test cluster's pods on it), what
+// SubtreeTotals assumes of the PSI files: where a parent's totals, read
+// after its child's, are zero, so are the child's; and a cgroup's "full"
+// total is never above its "some". (A child's totals may be above its
+// parent's: the kernel weights each CPU's stall time by the group's own
+// non-idle time there, docs/container-collectors.md.) It is a check of the
+// kernel, and of timing, so it is not part of make test.
+func TestIntegrationHostPressure(t *testing.T) {
+	if os.Getenv("NODEAGENT_INTEGRATION") == "" {
+		t.Skip("NODEAGENT_INTEGRATION is not set (make integration sets it)")
+	}
+	mounts, err := procfs.GetMounts()
+	if err != nil {
+		t.Skipf("no /proc/self/mountinfo: %v", err)
+	}
+	root := ""
+	for _, m := range mounts {
+		if m.FSType == "cgroup2" {
+			root = m.MountPoint
+		}
+	}
+	if root == "" {
+		t.Skip("no cgroup2 mount")
+	}
+	read := func(dir string, f File) (Pressure, bool) {
+		b, err := os.ReadFile(filepath.Join(dir, f.String()))
+		if err != nil {
+			return Pressure{}, false // no PSI here, or the cgroup went away
+		}
+		var p Pressure
+		if err := parsePressure(b, &p); err != nil {
+			t.Errorf("%s/%s: %v", dir, f, err)
+			return Pressure{}, false
+		}
+		return p, true
+	}
+	checked, zeroParents := 0, 0
+	err = filepath.WalkDir(root, func(dir string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || dir == root {
+			return nil
+		}
+		for _, f := range []File{FileCPUPressure, FileMemoryPressure, FileIOPressure} {
+			child, ok := read(dir, f)
+			if !ok {
+				continue
+			}
+			parent, ok := read(filepath.Dir(dir), f)
+			if !ok {
+				continue
+			}
+			checked++
+			if parent.SomeTotal == 0 && parent.FullTotal == 0 {
+				zeroParents++
+				if child.SomeTotal != 0 || child.FullTotal != 0 {
+					t.Errorf("%s/%s: totals %d and %d below a parent at zero", dir, f, child.SomeTotal, child.FullTotal)
+				}
+			}
+			if child.FullTotal > child.SomeTotal {
+				t.Errorf("%s/%s: full total %d, above its some total %d", dir, f, child.FullTotal, child.SomeTotal)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Skipf("no cgroup below %s has PSI files", root)
+	}
+	t.Logf("%d pressure files checked against their parents' below %s, %d of them below a parent at zero", checked, root, zeroParents)
 }

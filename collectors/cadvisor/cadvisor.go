@@ -97,7 +97,7 @@ func (c *cadvisorConfig) addFlags(app collectors.FlagApp) {
 		"How often each cgroup's limit files (cpu.max, cpu.weight, memory.max, memory.min, memory.swap.max, pids.max), which change only when a pod is resized, are re-read; the container_spec_* series are at most this old (cAdvisor's are up to 5s). Spread over the interval per cgroup. 0 re-reads them every scrape.").
 		Default("30s").DurationVar(&c.specRefresh)
 	app.Flag("collector.cadvisor.subtree-zeros",
-		"Serve memory.swap.current and memory.events as zero, without reading them, in the cgroups below one where they read zero: both count a cgroup's whole subtree (memory.events unless the hierarchy is mounted with memory_localevents, or before Linux 5.2, where it is read everywhere). --no-collector.cadvisor.subtree-zeros reads them in every cgroup.").
+		"Serve memory.swap.current, memory.events and the PSI files (cpu.pressure, memory.pressure, io.pressure) as zero, without reading them, in the cgroups below one where they read zero: each counts a cgroup's whole subtree (memory.events unless the hierarchy is mounted with memory_localevents, or before Linux 5.2, where it is read everywhere). --no-collector.cadvisor.subtree-zeros reads them in every cgroup.").
 		Default("true").BoolVar(&c.subtreeZeros)
 }
 
@@ -367,11 +367,14 @@ func (c *cadvisorCollector) openFS() error {
 	}
 	c.fs = &fs
 	c.walker = fs.NewWalker()
-	// The subtree files are served as zero only where this scrape also
-	// reads memory.current, which tells that the memory controller (and
-	// so the files) is still there.
-	if c.subtreeZeros && c.want.Has(cgroup.FileMemoryCurrent) {
+	// The memory controller's subtree files are served as zero only where
+	// this scrape also reads memory.current, which tells that the
+	// controller (and so the files) is still there.
+	if c.subtreeZeros {
 		c.subtree = fs.SubtreeTotals() & c.want
+		if !c.want.Has(cgroup.FileMemoryCurrent) {
+			c.subtree &^= cgroup.MemoryControllerFiles
+		}
 		if c.subtree != 0 {
 			c.logger.Debug("files that count a cgroup's subtree are read below a cgroup only where they are not zero there (--collector.cadvisor.subtree-zeros)", "files", c.subtree.String())
 		}
@@ -503,13 +506,14 @@ func (c *cadvisorCollector) readOne(s *cgState, buf *[]byte, now time.Time) {
 	zeros := c.inherited(s)
 	err := s.group.Read(want&^(s.early|zeros), c.want, buf, &s.stats)
 	if zeros != 0 {
-		if s.stats.Present.Has(cgroup.FileMemoryCurrent) {
-			s.stats.SetZero(zeros)
-			s.group.Release(zeros)
-		} else {
-			// The memory controller is gone, and the files with it.
-			s.stats.Present &^= zeros
+		if !s.stats.Present.Has(cgroup.FileMemoryCurrent) {
+			// The memory controller is gone, and its files with it.
+			gone := zeros & cgroup.MemoryControllerFiles
+			s.stats.Present &^= gone
+			zeros &^= gone
 		}
+		s.stats.SetZero(zeros)
+		s.group.Release(zeros)
 	}
 	switch {
 	case errors.Is(err, cgroup.ErrVanished):

@@ -9,10 +9,11 @@ import (
 )
 
 // Some cgroup files count a cgroup's whole subtree (cgroup.FS.SubtreeTotals:
-// memory.swap.current, memory.events): where one reads zero, every cgroup
-// below reads zero too. On most nodes no container swaps and few are ever
-// OOM-killed, so reading them in the kubepods slice or a pod first spares
-// reading them in every container below: two of the dozen files each
+// memory.swap.current, memory.events and the PSI files): where one reads
+// zero, every cgroup below reads zero too. On most nodes no container
+// swaps, few are ever OOM-killed and many pods never wait for memory or
+// IO, so reading them in the kubepods slice or a pod first spares reading
+// them in every container below: up to five of the dozen files each
 // cgroup costs a scrape, and their descriptors' room in the budget.
 
 // readSubtreeTotals reads the subtree files of the cgroups that have

@@ -47,7 +47,7 @@ func TestCadvisorSubtreeZerosSameAnswer(t *testing.T) {
 }
 
 // TestCadvisorSubtreeZeros follows one container whose ancestors hold
-// zero in memory.swap.current and memory.events. No descriptor is kept,
+// zero in memory.swap.current, memory.events and memory.pressure. No descriptor is kept,
 // so that a file removed here is gone for the reader, as a cgroupfs file
 // removed by the kernel is for its open descriptors.
 func TestCadvisorSubtreeZeros(t *testing.T) {
@@ -117,9 +117,41 @@ func TestCadvisorSubtreeZeros(t *testing.T) {
 		t.Errorf("container_memory_swap = %v below ancestors at zero again, want 0", v)
 	}
 
+	// PSI: the fixture's cgroups have all waited for memory. Where the
+	// kubepods slice and the pod never did, neither did the container,
+	// whose file is then not read.
+	const noStall = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+	for _, cg := range []string{subtreePod, "/kubepods.slice"} {
+		write(cg, "memory.pressure", noStall)
+	}
+	write(subtreeContainer, "memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=7000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=3000000\n")
+	mfs = scrape()
+	for _, family := range []string{"container_pressure_memory_waiting_seconds_total", "container_pressure_memory_stalled_seconds_total"} {
+		if v, ok := value(mfs, family, subtreeContainer); !ok || v != 0 {
+			t.Errorf("%s = %v (served %v) below ancestors that never stalled, want 0 without reading the file", family, v, ok)
+		}
+	}
+	// The container stalls, and so, as the kernel accounts it, do its
+	// ancestors: the next scrape reads it.
+	for _, cg := range []string{subtreePod, "/kubepods.slice"} {
+		write(cg, "memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=7000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=3000000\n")
+	}
+	mfs = scrape()
+	for family, want := range map[string]float64{"container_pressure_memory_waiting_seconds_total": 7, "container_pressure_memory_stalled_seconds_total": 3} {
+		if v, _ := value(mfs, family, subtreeContainer); v != want {
+			t.Errorf("%s = %v once it stalls, want %v", family, v, want)
+		}
+	}
+	for _, cg := range []string{subtreePod, "/kubepods.slice"} {
+		write(cg, "memory.pressure", noStall)
+	}
+	scrape()
+
 	// The memory controller leaves the container (disabled in its pod's
 	// cgroup.subtree_control): its memory files go, and so do its series.
-	for _, f := range []string{"memory.current", "memory.stat", "memory.peak", "memory.max", "memory.min", "memory.swap.current", "memory.swap.max", "memory.events", "memory.pressure"} {
+	// memory.pressure is a core file and stays, served as its ancestors'
+	// zero.
+	for _, f := range []string{"memory.current", "memory.stat", "memory.peak", "memory.max", "memory.min", "memory.swap.current", "memory.swap.max", "memory.events"} {
 		if err := os.Remove(filepath.Join(tree, "cgroup", filepath.FromSlash(subtreeContainer), f)); err != nil {
 			t.Fatal(err)
 		}
@@ -129,6 +161,9 @@ func TestCadvisorSubtreeZeros(t *testing.T) {
 		if v, ok := value(mfs, family, subtreeContainer); ok {
 			t.Errorf("%s = %v served for a cgroup without the memory controller", family, v)
 		}
+	}
+	if v, ok := value(mfs, "container_pressure_memory_waiting_seconds_total", subtreeContainer); !ok || v != 0 {
+		t.Errorf("container_pressure_memory_waiting_seconds_total = %v (served %v) without the memory controller, want 0", v, ok)
 	}
 }
 

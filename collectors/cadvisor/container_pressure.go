@@ -12,7 +12,7 @@ func pressureFamilies() []containerFamily {
 				if !s.stats.Present.Has(file) {
 					return
 				}
-				p := pressureOf(&s.stats, file)
+				p := s.stats.Pressure(file)
 				switch {
 				case !full:
 					b.add(s.labels.base, usec(p.SomeTotal))
@@ -29,14 +29,4 @@ func pressureFamilies() []containerFamily {
 		fam("container_pressure_io_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to IO congestion.", cgroup.FileIOPressure, true),
 		fam("container_pressure_io_waiting_seconds_total", "Total time duration tasks in the container have waited due to IO congestion.", cgroup.FileIOPressure, false),
 	}
-}
-
-func pressureOf(st *cgroup.Stats, f cgroup.File) *cgroup.Pressure {
-	switch f {
-	case cgroup.FileCPUPressure:
-		return &st.CPUPressure
-	case cgroup.FileMemoryPressure:
-		return &st.MemoryPressure
-	}
-	return &st.IOPressure
 }
