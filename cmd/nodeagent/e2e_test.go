@@ -20,6 +20,7 @@ import (
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/procfs"
 
 	"github.com/nodeagent/nodeagent"
 )
@@ -239,6 +240,49 @@ func TestEndToEnd(t *testing.T) {
 		hostOnly := startBinary(t, bin, append(e2eArgs(t), "--no-collector.cadvisor")...)
 		if got := gomaxprocsOf(t, hostOnly); got != 1 {
 			t.Errorf("without the cadvisor collector: GOMAXPROCS %d, want 1", got)
+		}
+	})
+	t.Run("startup pages", func(t *testing.T) {
+		// After its first answer the agent unmaps the executable's pages
+		// that only start-up read, and scrapes map back only what they
+		// use; with --no-release-startup-pages they stay.
+		released, releasedPID, logs := startBinaryProc(t, bin, e2eArgs(t)...)
+		kept, keptPID, _ := startBinaryProc(t, bin, append(e2eArgs(t), "--no-release-startup-pages")...)
+		scrape := func(base string) {
+			t.Helper()
+			for range 3 {
+				if code, _ := get(t, nil, base+"/metrics"); code != http.StatusOK {
+					t.Fatalf("%s/metrics: status %d", base, code)
+				}
+			}
+		}
+		scrape(released)
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(logs.String(), "start-up pages") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !strings.Contains(logs.String(), "released the executable's start-up pages") {
+			t.Fatalf("no line about the release in the log:\n%s", logs.String())
+		}
+		scrape(released)
+		scrape(kept)
+		scrape(kept)
+		rssFile := func(pid int) uint64 {
+			t.Helper()
+			proc, err := procfs.NewProc(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := proc.NewStatus()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st.RssFile
+		}
+		r, k := rssFile(releasedPID), rssFile(keptPID)
+		t.Logf("resident file pages after 6 scrapes of every layer: %d kB released, %d kB kept", r>>10, k>>10)
+		if r+1<<20 > k {
+			t.Errorf("resident file pages after 6 scrapes: %d kB released, %d kB kept; want 1 MiB fewer released", r>>10, k>>10)
 		}
 	})
 	t.Run("heap profile", func(t *testing.T) {

@@ -195,6 +195,9 @@ func serve(ctx context.Context, opts *serveOptions, stderr io.Writer, listeners 
 			a.logger.Info("GOMAXPROCS set", "value", n, "why", "the cadvisor collector is off: one thread serves the rest with less CPU (--gomaxprocs sets another)")
 		}
 	}
+	if process && opts.releasePages {
+		a.handler = releaseAfterFirstAnswer(a.handler, a.logger)
+	}
 	return a.run(ctx, listeners)
 }
 
