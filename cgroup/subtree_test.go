@@ -186,7 +186,7 @@ func TestHostSubtreeTotals(t *testing.T) {
 // after its child's, are zero, so are the child's; and a cgroup's "full"
 // total is never above its "some". (A child's totals may be above its
 // parent's: the kernel weights each CPU's stall time by the group's own
-// non-idle time there, docs/container-collectors.md.) It is a check of the
+// non-idle time there, docs/container-metrics.md.) It is a check of the
 // kernel, and of timing, so it is not part of make test.
 func TestIntegrationHostPressure(t *testing.T) {
 	if os.Getenv("NODEAGENT_INTEGRATION") == "" {
