@@ -50,7 +50,9 @@ func releaseAfterFirstAnswer(h http.Handler, logger *slog.Logger) http.Handler {
 					logger.Info("the executable's start-up pages stay resident", "err", err)
 					return
 				}
-				logger.Debug("released the executable's start-up pages (--release-startup-pages)", "mapped_bytes", n)
+				// Once per process, at info: the drop in RSS it explains
+				// is what an operator sees after the first scrape.
+				logger.Info("released the executable's start-up pages (--release-startup-pages)", "mapped_bytes", n)
 			}()
 		})
 	})

@@ -66,7 +66,8 @@ var (
 //     apply -k does) with the image rewritten to the imported one: the
 //     DaemonSet's pod becomes Ready, and the agent's scraper authentication
 //     lets Prometheus' service account in (200), refuses an account without
-//     the scraper RBAC (403) and a request without a token (401); deleted.
+//     the scraper RBAC (403) and a request without a token (401), and the
+//     agent's log says it released its start-up pages; deleted.
 //   - the Helm chart (rendered with Helm's library as release nodeagent,
 //     applied server-side): the same, then the Prometheus Operator turns its
 //     ServiceMonitor into scrape jobs, and a real Prometheus runs that
@@ -559,8 +560,9 @@ func (e *e2eEnv) podSecurity(objs []*unstructured.Unstructured) (string, error) 
 
 // ---- the agent's pod and its scraper authentication
 
-// testAgentPod waits for the DaemonSet's pod to be Ready and checks the
-// scraper authentication; it reports whether both passed.
+// testAgentPod waits for the DaemonSet's pod to be Ready, checks the
+// scraper authentication and that the agent released its start-up pages;
+// it reports whether all three passed.
 func (e *e2eEnv) testAgentPod(t *testing.T, sum *summary, how string) bool {
 	var pod corev1.Pod
 	if !sum.step(t, how+": pod Ready", func(t *testing.T) (string, error) {
@@ -573,7 +575,7 @@ func (e *e2eEnv) testAgentPod(t *testing.T, sum *summary, how string) bool {
 	}) {
 		return false
 	}
-	return sum.step(t, how+": scraper auth", func(t *testing.T) (string, error) {
+	if !sum.step(t, how+": scraper auth", func(t *testing.T) (string, error) {
 		url := "https://" + pod.Status.PodIP + ":" + agentPort + "/metrics/node"
 		forbidden, err := os.ReadFile(e.env["KUBELET_FORBIDDEN_TOKEN_FILE"])
 		if err != nil {
@@ -608,6 +610,27 @@ func (e *e2eEnv) testAgentPod(t *testing.T, sum *summary, how string) bool {
 			got = append(got, fmt.Sprintf("%s %d", c.who, code))
 		}
 		return strings.Join(got, ", "), nil
+	}) {
+		return false
+	}
+	// The agent has answered: in its container, as the manifests run it
+	// (its own user, RuntimeDefault seccomp, a read-only root), it
+	// releases the executable's start-up pages and says so once.
+	return sum.step(t, how+": start-up pages released", func(t *testing.T) (string, error) {
+		var line string
+		err := eventually(30*time.Second, time.Second, func() (bool, string) {
+			logs, err := e.cs.CoreV1().Pods(agentNamespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "nodeagent"}).DoRaw(context.Background())
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, l := range strings.Split(string(logs), "\n") {
+				if strings.Contains(l, "start-up pages") {
+					line = l
+				}
+			}
+			return strings.Contains(line, "released the executable's start-up pages"), line
+		})
+		return line, err
 	})
 }
 
