@@ -16,6 +16,9 @@ type Pressure struct {
 	HasFull              bool
 }
 
+// pressureFileList lists the files of pressureFiles.
+var pressureFileList = [...]File{FileCPUPressure, FileMemoryPressure, FileIOPressure}
+
 // Pressure is the field of s that pressure file f (cpu.pressure,
 // memory.pressure or io.pressure) is parsed into.
 func (s *Stats) Pressure(f File) *Pressure {

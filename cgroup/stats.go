@@ -37,8 +37,8 @@ func (s *Stats) parse(f File, b []byte) error {
 		return parseCPUMax(b, &s.CPUMax)
 	case FileCPUWeight:
 		return parseValue(b, false, &s.CPUWeight)
-	case FileCPUPressure:
-		return parsePressure(b, &s.CPUPressure)
+	case FileCPUPressure, FileMemoryPressure, FileIOPressure:
+		return parsePressure(b, s.Pressure(f))
 	case FileMemoryCurrent:
 		return parseValue(b, false, &s.MemoryCurrent)
 	case FileMemoryStat:
@@ -55,14 +55,10 @@ func (s *Stats) parse(f File, b []byte) error {
 		return parseValue(b, true, &s.SwapMax)
 	case FileMemoryEvents:
 		return parseMemoryEvents(b, &s.MemoryEvents)
-	case FileMemoryPressure:
-		return parsePressure(b, &s.MemoryPressure)
 	case FileIOStat:
 		var err error
 		s.IO, err = parseIOStat(b, s.IO[:0])
 		return err
-	case FileIOPressure:
-		return parsePressure(b, &s.IOPressure)
 	case FilePidsCurrent:
 		return parseValue(b, false, &s.PidsCurrent)
 	case FilePidsMax:

@@ -120,7 +120,7 @@ func (s *Stats) Zero(files FileSet) FileSet {
 	if files.Has(FileMemoryEvents) && s.Present.Has(FileMemoryEvents) && s.MemoryEvents == (MemoryEvents{}) {
 		zero |= Files(FileMemoryEvents)
 	}
-	for _, f := range []File{FileCPUPressure, FileMemoryPressure, FileIOPressure} {
+	for _, f := range pressureFileList {
 		if p := s.Pressure(f); files.Has(f) && s.Present.Has(f) && p.SomeTotal == 0 && p.FullTotal == 0 {
 			zero |= 1 << f
 		}
@@ -138,7 +138,7 @@ func (s *Stats) SetZero(files FileSet) {
 	if files.Has(FileMemoryEvents) {
 		s.MemoryEvents = MemoryEvents{}
 	}
-	for _, f := range []File{FileCPUPressure, FileMemoryPressure, FileIOPressure} {
+	for _, f := range pressureFileList {
 		if files.Has(f) {
 			p := s.Pressure(f)
 			p.SomeTotal, p.FullTotal = 0, 0

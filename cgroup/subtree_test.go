@@ -222,7 +222,7 @@ func TestIntegrationHostPressure(t *testing.T) {
 		if err != nil || !d.IsDir() || dir == root {
 			return nil
 		}
-		for _, f := range []File{FileCPUPressure, FileMemoryPressure, FileIOPressure} {
+		for _, f := range pressureFileList {
 			child, ok := read(dir, f)
 			if !ok {
 				continue
