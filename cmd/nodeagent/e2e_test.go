@@ -2,8 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"debug/buildinfo"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -240,6 +243,62 @@ func TestEndToEnd(t *testing.T) {
 		hostOnly := startBinary(t, bin, append(e2eArgs(t), "--no-collector.cadvisor")...)
 		if got := gomaxprocsOf(t, hostOnly); got != 1 {
 			t.Errorf("without the cadvisor collector: GOMAXPROCS %d, want 1", got)
+		}
+	})
+	t.Run("gzip in blocks", func(t *testing.T) {
+		// /metrics is ~340 KB of text here: with two threads its gzip is
+		// compressed in two blocks, each but the last ended by a sync
+		// flush (an empty stored block, 00 00 ff ff), into one member;
+		// --no-web.parallel-gzip compresses it in one stream, which has
+		// no such block. Both decode whole as one member, also with curl,
+		// which stops after the first member of several.
+		for _, tc := range []struct {
+			args   []string
+			blocks bool
+		}{
+			{[]string{"--gomaxprocs=2"}, true},
+			{[]string{"--gomaxprocs=2", "--no-web.parallel-gzip"}, false},
+		} {
+			base := startBinary(t, bin, append(e2eArgs(t), tc.args...)...)
+			req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept-Encoding", "gzip") // set here, so the client leaves the answer compressed
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "gzip" {
+				t.Fatalf("%v: status %d, Content-Encoding %q, %v", tc.args, resp.StatusCode, resp.Header.Get("Content-Encoding"), err)
+			}
+			br := bytes.NewReader(raw)
+			zr, err := gzip.NewReader(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			zr.Multistream(false)
+			text, err := io.ReadAll(zr)
+			if err != nil || br.Len() != 0 {
+				t.Fatalf("%v: %d bytes of text from the first gzip member (%v), %d bytes after it", tc.args, len(text), err, br.Len())
+			}
+			if !strings.Contains(string(text), "\ncontainer_cpu_usage_seconds_total{") || !strings.HasSuffix(string(text), "\n") {
+				t.Errorf("%v: %d bytes of text, not the whole /metrics", tc.args, len(text))
+			}
+			if flushed := bytes.Contains(raw, []byte{0, 0, 0xff, 0xff}); flushed != tc.blocks {
+				t.Errorf("%v: %d bytes of text compressed with a sync flush: %t, want %t", tc.args, len(text), flushed, tc.blocks)
+			}
+			curl, err := exec.LookPath("curl")
+			if err != nil {
+				t.Log("no curl to read the answer as an operator would")
+				continue
+			}
+			out, err := exec.Command(curl, "-sS", "--compressed", base+"/metrics").Output()
+			if err != nil || !bytes.HasSuffix(out, []byte("\n")) || len(out) < len(text)*9/10 {
+				t.Errorf("%v: curl --compressed read %d bytes (%v), the answer holds ~%d", tc.args, len(out), err, len(text))
+			}
 		}
 	})
 	t.Run("startup pages", func(t *testing.T) {

@@ -32,6 +32,8 @@ type handlerConfig struct {
 	logger      *slog.Logger
 	maxRequests int
 	offset      time.Duration
+	// expo is how answers are written (--web.parallel-gzip).
+	expo exposition.Options
 	// kubeletOff says why the kubelet layer is off; empty when it is on.
 	kubeletOff string
 	// absent says why each collector that was not built is missing
@@ -381,7 +383,7 @@ func withoutNoData(msg string) string {
 // serve writes res's families in the format and encoding the scraper
 // asked for (internal/exposition); err is the gather's.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, res collectors.Result, err error) {
-	exposition.Write(w, r, res.Families, res.Compact, err, func(msg string, err error) {
+	h.expo.Write(w, r, res.Families, res.Compact, err, func(msg string, err error) {
 		h.logger.Error(msg, "path", r.URL.Path, "err", err)
 	})
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/nodeagent/nodeagent/cmd/nodeagent/scraperauth"
 	"github.com/nodeagent/nodeagent/collectors"
+	"github.com/nodeagent/nodeagent/internal/exposition"
 	"github.com/nodeagent/nodeagent/internal/selfsigned"
 	"github.com/nodeagent/nodeagent/kubeletclient"
 )
@@ -113,6 +114,7 @@ func newAgent(opts *serveOptions, stderr io.Writer) (*agent, error) {
 		logger:      logger,
 		maxRequests: opts.maxRequests,
 		offset:      opts.scrapeOffset,
+		expo:        exposition.Options{SerialGzip: !opts.parallelGzip},
 		kubeletOff:  kubeletOff,
 		absent:      opts.selection.Absent(),
 	})

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,15 +161,25 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 		if bc.name == "default" {
 			// The whole answer as the HTTP handler writes it
 			// (internal/exposition): text, uncompressed and as
-			// Prometheus asks for it (gzip); µs/series is the time per
-			// op over the series served.
-			for _, enc := range []string{"identity", "gzip"} {
-				b.Run(bc.name+"/answer/"+enc, func(b *testing.B) {
+			// Prometheus asks for it (gzip, in blocks on two goroutines
+			// as served, and on one with --no-web.parallel-gzip);
+			// µs/series is the time per op over the series served,
+			// CPU-ms the process' CPU time per op.
+			for _, ac := range []struct {
+				name, enc string
+				opts      exposition.Options
+			}{
+				{"identity", "identity", exposition.Options{}},
+				{"gzip", "gzip", exposition.Options{}},
+				{"gzip-serial", "gzip", exposition.Options{SerialGzip: true}},
+			} {
+				b.Run(bc.name+"/answer/"+ac.name, func(b *testing.B) {
 					req := httptest.NewRequest(http.MethodGet, "/metrics/cadvisor", nil)
-					req.Header.Set("Accept-Encoding", enc)
+					req.Header.Set("Accept-Encoding", ac.enc)
 					w := &countingResponse{header: http.Header{}}
 					series := 0
 					b.ReportAllocs()
+					cpu0 := processCPU(b)
 					for b.Loop() {
 						res, err := s.GatherResult(time.Now().Add(time.Minute), []string{"cadvisor"})
 						if err != nil {
@@ -176,12 +187,14 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 						}
 						series = countSeries(res)
 						w.n = 0
-						exposition.Write(w, req, res.Families, res.Compact, nil, func(msg string, err error) { b.Fatalf("%s: %v", msg, err) })
+						ac.opts.Write(w, req, res.Families, res.Compact, nil, func(msg string, err error) { b.Fatalf("%s: %v", msg, err) })
 					}
-					if got := w.header.Get("Content-Encoding"); enc == "gzip" && got != "gzip" {
+					cpu := processCPU(b) - cpu0
+					if got := w.header.Get("Content-Encoding"); ac.enc == "gzip" && got != "gzip" {
 						b.Fatalf("Content-Encoding %q, want gzip", got)
 					}
 					b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(series), "µs/series")
+					b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "CPU-ms/op")
 					b.ReportMetric(float64(w.n)/(1<<20), "MiB-sent")
 					b.ReportMetric(rssMiB(), "RSS-MiB")
 				})
@@ -189,6 +202,15 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 		}
 		closeGroups(c)
 	}
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // closeGroups closes the collector's cached descriptors, so that the

@@ -9,11 +9,9 @@
 // leaves no room for an answer written any other way. gzip at
 // compress/gzip's default level costs as much CPU as gathering 1,000
 // containers (docs/performance.md); klauspost/compress's at BestSpeed
-// costs a fifth of that (BenchmarkCompression). Parallel compression of
-// independent gzip members was measured too and dropped: pgzip's costs
-// +24–25 MiB of resident memory for its per-block buffers, and with
-// bounded buffers it still costs ~5 MiB, while curl and wget read only
-// the first member of such an answer (docs/performance.md).
+// costs a fifth of that (BenchmarkCompression). A large gzip answer is
+// compressed in blocks on two goroutines into one gzip member
+// (gzip_blocks.go).
 package exposition
 
 import (
@@ -21,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -84,6 +83,21 @@ var (
 // are each sorted by name, and no name is in both (the Scraper's Result
 // is so); the answer writes them merged by name.
 func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, compact []*CompactFamily, gatherErr error, logf func(msg string, err error)) {
+	Options{}.Write(w, r, mfs, compact, gatherErr, logf)
+}
+
+// Options are choices in how an answer is written; the zero value is what
+// Write does.
+type Options struct {
+	// SerialGzip compresses every gzip answer on the goroutine writing
+	// it. Otherwise an answer of more than bufSize is compressed in
+	// blocks, two at a time (blockGzip), when GOMAXPROCS lets two
+	// goroutines run at once.
+	SerialGzip bool
+}
+
+// Write is Write with the options o.
+func (o Options) Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, compact []*CompactFamily, gatherErr error, logf func(msg string, err error)) {
 	if gatherErr != nil {
 		logf("error gathering metrics", gatherErr)
 		if len(mfs) == 0 && len(compact) == 0 {
@@ -111,7 +125,7 @@ func Write(w http.ResponseWriter, r *http.Request, mfs []*dto.MetricFamily, comp
 	var closeOut func() error
 	switch encoding {
 	case encGzip:
-		gz := &sizedGzip{dst: buf}
+		gz := &sizedGzip{dst: buf, blocks: !o.SerialGzip && runtime.GOMAXPROCS(0) > 1}
 		out, closeOut = gz, gz.Close
 		defer gz.release()
 	case encZstd:
@@ -218,23 +232,36 @@ func newGzipWriter(level int) *gzip.Writer {
 // serving only the host layer, and the GC's goal follows the live heap.
 // Stateless compression of 54 KB costs ~15 µs more than BestSpeed's and
 // its output is ~1.5 % larger. A larger answer (the container layer's)
-// gets the pooled BestSpeed compressor, which is 1.7× faster than
-// stateless compression there and a third smaller (BenchmarkCompression,
-// docs/performance.md).
+// gets BestSpeed compressors, which are 1.7× faster than stateless
+// compression there and a third smaller (BenchmarkCompression,
+// docs/performance.md): two at a time in blocks (blockGzip), or the pooled
+// one when blocks is false.
 type sizedGzip struct {
-	dst  io.Writer
-	gz   *gzip.Writer
-	pool *sync.Pool
+	dst    io.Writer
+	blocks bool // a larger answer is compressed in blocks (blockGzip)
+	gz     *gzip.Writer
+	pool   *sync.Pool
+	bz     *blockGzip
 }
 
 func (s *sizedGzip) Write(p []byte) (int, error) {
-	if s.gz == nil {
+	switch {
+	case s.bz != nil:
+		return s.bz.Write(p)
+	case s.gz == nil:
 		s.choose(len(p) < bufSize)
+		if s.bz != nil {
+			return s.bz.Write(p)
+		}
 	}
 	return s.gz.Write(p)
 }
 
 func (s *sizedGzip) choose(whole bool) {
+	if !whole && s.blocks {
+		s.bz = getBlockGzip(s.dst)
+		return
+	}
 	s.pool = &gzipWriters
 	if whole {
 		s.pool = &statelessGzips
@@ -245,7 +272,10 @@ func (s *sizedGzip) choose(whole bool) {
 
 // Close ends the gzip stream (an empty answer's too).
 func (s *sizedGzip) Close() error {
-	if s.gz == nil {
+	switch {
+	case s.bz != nil:
+		return s.bz.Close()
+	case s.gz == nil:
 		s.choose(true)
 	}
 	return s.gz.Close()
@@ -253,6 +283,10 @@ func (s *sizedGzip) Close() error {
 
 // release returns the compressor to its pool.
 func (s *sizedGzip) release() {
+	if s.bz != nil {
+		s.bz.release()
+		s.bz = nil
+	}
 	if s.gz != nil {
 		s.pool.Put(s.gz) // it still refers to buf, itself pooled and reset
 		s.gz = nil

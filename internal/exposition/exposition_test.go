@@ -4,11 +4,15 @@ import (
 	"bytes"
 	stdgzip "compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -64,11 +68,7 @@ func decodedAnswer(t *testing.T, rec *httptest.ResponseRecorder) answer {
 	var r io.Reader = res.Body
 	switch a.ContentEncoding {
 	case "gzip":
-		zr, err := gzip.NewReader(res.Body)
-		if err != nil {
-			t.Fatalf("gzip answer: %v", err)
-		}
-		r = zr
+		r = strings.NewReader(oneGzipMember(t, rec.Body.Bytes()))
 	case "zstd":
 		zr, err := zstd.NewReader(res.Body)
 		if err != nil {
@@ -308,6 +308,22 @@ func stdGzipWriterLevel(level int) *stdgzip.Writer {
 
 // gaugeFamilies is one gauge family of n series, for answers of a chosen
 // size.
+// manyGauges has n distinct series (gaugeFamilies' labels repeat after 910).
+func manyGauges(t testing.TB, n int) []*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "example_volume_bytes", Help: "Sizes."}, []string{"volume", "node"})
+	for i := range n {
+		g.WithLabelValues(fmt.Sprintf("pvc-%08x-%d", i*2654435761, i), "node-"+strconv.Itoa(i%3)).Set(float64(i%1000) * 1.5)
+	}
+	reg.MustRegister(g)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
 func gaugeFamilies(t testing.TB, n int) []*dto.MetricFamily {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -323,11 +339,41 @@ func gaugeFamilies(t testing.TB, n int) []*dto.MetricFamily {
 	return mfs
 }
 
+// oneGzipMember decodes raw with the standard library's reader, which is
+// not the writer's library, and insists that it is one gzip member with
+// nothing after it: curl and wget stop after the first member of several.
+func oneGzipMember(t testing.TB, raw []byte) string {
+	t.Helper()
+	body, err := decodeOneMember(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+func decodeOneMember(raw []byte) (string, error) {
+	br := bytes.NewReader(raw) // a ByteReader: the decoder reads no further than the member
+	zr, err := stdgzip.NewReader(br)
+	if err != nil {
+		return "", fmt.Errorf("gzip answer: %w", err)
+	}
+	zr.Multistream(false)
+	body, err := io.ReadAll(zr)
+	if err != nil {
+		return "", fmt.Errorf("reading the gzip answer: %w", err)
+	}
+	if br.Len() != 0 {
+		return "", fmt.Errorf("%d bytes after the first gzip member of %d", br.Len(), len(raw))
+	}
+	return string(body), nil
+}
+
 // TestGzipCompressorBySize: an answer that fits in the text buffer is
 // compressed statelessly (nothing kept between scrapes), a larger one with
-// the pooled BestSpeed compressor; both decode to promhttp's text. The
-// compressor is told apart by its output: each level's is deterministic
-// for the same input, and they differ.
+// BestSpeed compressors: in blocks, or with the pooled one under
+// SerialGzip or GOMAXPROCS 1; all decode to promhttp's text, as one gzip
+// member. The compressor is told apart by its output: each level's is
+// deterministic for the same input, and they differ.
 func TestGzipCompressorBySize(t *testing.T) {
 	compress := func(t *testing.T, level int, text []byte) []byte {
 		t.Helper()
@@ -348,19 +394,33 @@ func TestGzipCompressorBySize(t *testing.T) {
 		name   string
 		series int
 		level  int
+		serial bool // Options.SerialGzip
+		procs  int  // GOMAXPROCS for the case, when not 0
+		blocks bool // compressed in blocks: the same level, another output
 	}{
-		{"empty", 0, gzip.StatelessCompression},
-		{"small", 50, gzip.StatelessCompression},
-		{"just-under-buffer", -1, gzip.StatelessCompression},
-		{"large", 5000, gzipLevel},
+		{"empty", 0, gzip.StatelessCompression, false, 0, false},
+		{"small", 50, gzip.StatelessCompression, false, 0, false},
+		{"just-under-buffer", -1, gzip.StatelessCompression, false, 0, false},
+		{"large-serial", 5000, gzipLevel, true, 0, false},
+		{"large-one-thread", 5000, gzipLevel, false, 1, false},
+		{"large-in-one-block", 5000, gzipLevel, false, 2, false},
+		{"large-in-blocks", -2, gzipLevel, false, 2, true},
+		{"larger-in-blocks", -3, gzipLevel, false, 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.procs != 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(tc.procs))
+			}
 			n := tc.series
-			if n < 0 {
+			if n == -1 {
 				// The most series whose text fits in bufSize.
 				n = sort.Search(5000, func(i int) bool { return len(textOf(t, gaugeFamilies(t, i+1))) > bufSize })
 			}
 			mfs := gaugeFamilies(t, n)
+			if n < -1 {
+				// Enough text for -n blocks and some.
+				mfs = manyGauges(t, -n*blockSize/60+100)
+			}
 			text := textOf(t, mfs)
 			if tc.level == gzipLevel && len(text) <= bufSize {
 				t.Fatalf("%d bytes of text fit in the buffer; the case needs more", len(text))
@@ -368,18 +428,40 @@ func TestGzipCompressorBySize(t *testing.T) {
 			if tc.level == gzip.StatelessCompression && len(text) > bufSize {
 				t.Fatalf("%d bytes of text do not fit in the buffer (%d)", len(text), bufSize)
 			}
+			if oneBlock := len(text) < blockSize; tc.level == gzipLevel && tc.procs == 2 && oneBlock == tc.blocks {
+				t.Fatalf("%d bytes of text, blocks of %d: the case needs another size", len(text), blockSize)
+			}
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 			req.Header.Set("Accept-Encoding", "gzip")
 			rec := httptest.NewRecorder()
-			Write(rec, req, mfs, nil, nil, func(msg string, err error) { t.Errorf("%s: %v", msg, err) })
+			Options{SerialGzip: tc.serial}.Write(rec, req, mfs, nil, nil, func(msg string, err error) { t.Errorf("%s: %v", msg, err) })
 			raw := rec.Body.Bytes()
 			if got := decodedAnswer(t, rec); got.Body != string(text) {
 				t.Fatalf("decoded answer differs from the text:\n%s", cmp.Diff(string(text), got.Body))
 			}
-			if want := compress(t, tc.level, text); !bytes.Equal(raw, want) {
+			want := compress(t, tc.level, text)
+			if viaBlocks := tc.level == gzipLevel && !tc.serial && runtime.GOMAXPROCS(0) > 1; viaBlocks {
+				// klauspost/compress/gzip's header but for the time: it
+				// writes the zero time.Time truncated, blocks write 0, for
+				// none (RFC 1952).
+				if w := slices.Concat(want[:4], []byte{0, 0, 0, 0}, want[8:10]); !bytes.Equal(raw[:10], w) {
+					t.Errorf("gzip header % x, want % x", raw[:10], w)
+				}
+				raw, want = raw[10:], want[10:]
+			}
+			if tc.blocks {
+				// Each block starts without the text before it, which
+				// costs a little output.
+				if bytes.Equal(raw, want) || len(raw) < len(want) || len(raw) > len(want)*102/100 {
+					t.Errorf("%d bytes of text in blocks compressed to %d bytes, want a little more than one stream's %d",
+						len(text), len(raw), len(want))
+				}
+				return
+			}
+			if !bytes.Equal(raw, want) {
 				other := compress(t, gzipLevel+gzip.StatelessCompression-tc.level, text)
-				t.Errorf("%d bytes of text compressed to %d bytes, not level %d's %d (the other compressor's: %d, equal: %t)",
-					len(text), len(raw), tc.level, len(want), len(other), bytes.Equal(raw, other))
+				t.Errorf("%d bytes of text compressed to %d bytes, not level %d's %d (the other compressor's: %d, equal but for the header: %t)",
+					len(text), len(raw), tc.level, len(want), len(other), bytes.HasSuffix(other, raw[10:]))
 			}
 		})
 	}
