@@ -246,18 +246,18 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("gzip in blocks", func(t *testing.T) {
-		// /metrics is ~340 KB of text here: with two threads its gzip is
-		// compressed in two blocks, each but the last ended by a sync
-		// flush (an empty stored block, 00 00 ff ff), into one member;
-		// --no-web.parallel-gzip compresses it in one stream, which has
-		// no such block. Both decode whole as one member, also with curl,
+		// /metrics is ~340 KB of text here: with --web.parallel-gzip and
+		// two threads its gzip is compressed in two blocks, each but the
+		// last ended by a sync flush (an empty stored block, 00 00 ff
+		// ff), into one member; by default in one stream, which has no
+		// such block. Both decode whole as one member, also with curl,
 		// which stops after the first member of several.
 		for _, tc := range []struct {
 			args   []string
 			blocks bool
 		}{
-			{[]string{"--gomaxprocs=2"}, true},
-			{[]string{"--gomaxprocs=2", "--no-web.parallel-gzip"}, false},
+			{[]string{"--gomaxprocs=2", "--web.parallel-gzip"}, true},
+			{[]string{"--gomaxprocs=2"}, false},
 		} {
 			base := startBinary(t, bin, append(e2eArgs(t), tc.args...)...)
 			req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)

@@ -114,7 +114,7 @@ func newAgent(opts *serveOptions, stderr io.Writer) (*agent, error) {
 		logger:      logger,
 		maxRequests: opts.maxRequests,
 		offset:      opts.scrapeOffset,
-		expo:        exposition.Options{SerialGzip: !opts.parallelGzip},
+		expo:        exposition.Options{ParallelGzip: opts.parallelGzip},
 		kubeletOff:  kubeletOff,
 		absent:      opts.selection.Absent(),
 	})

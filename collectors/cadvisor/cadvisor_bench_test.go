@@ -161,8 +161,8 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 		if bc.name == "default" {
 			// The whole answer as the HTTP handler writes it
 			// (internal/exposition): text, uncompressed and as
-			// Prometheus asks for it (gzip, in blocks on two goroutines
-			// as served, and on one with --no-web.parallel-gzip);
+			// Prometheus asks for it (gzip, on one goroutine as served,
+			// and in blocks on two with --web.parallel-gzip);
 			// µs/series is the time per op over the series served,
 			// CPU-ms the process' CPU time per op.
 			for _, ac := range []struct {
@@ -171,7 +171,7 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 			}{
 				{"identity", "identity", exposition.Options{}},
 				{"gzip", "gzip", exposition.Options{}},
-				{"gzip-serial", "gzip", exposition.Options{SerialGzip: true}},
+				{"gzip-parallel", "gzip", exposition.Options{ParallelGzip: true}},
 			} {
 				b.Run(bc.name+"/answer/"+ac.name, func(b *testing.B) {
 					req := httptest.NewRequest(http.MethodGet, "/metrics/cadvisor", nil)

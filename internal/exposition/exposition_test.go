@@ -370,9 +370,9 @@ func decodeOneMember(raw []byte) (string, error) {
 
 // TestGzipCompressorBySize: an answer that fits in the text buffer is
 // compressed statelessly (nothing kept between scrapes), a larger one with
-// BestSpeed compressors: in blocks, or with the pooled one under
-// SerialGzip or GOMAXPROCS 1; all decode to promhttp's text, as one gzip
-// member. The compressor is told apart by its output: each level's is
+// the pooled BestSpeed compressor, or under ParallelGzip and with two
+// threads in blocks of BestSpeed; all decode to promhttp's text, as one
+// gzip member. The compressor is told apart by its output: each level's is
 // deterministic for the same input, and they differ.
 func TestGzipCompressorBySize(t *testing.T) {
 	compress := func(t *testing.T, level int, text []byte) []byte {
@@ -391,21 +391,23 @@ func TestGzipCompressorBySize(t *testing.T) {
 		return out.Bytes()
 	}
 	for _, tc := range []struct {
-		name   string
-		series int
-		level  int
-		serial bool // Options.SerialGzip
-		procs  int  // GOMAXPROCS for the case, when not 0
-		blocks bool // compressed in blocks: the same level, another output
+		name     string
+		series   int
+		level    int
+		parallel bool // Options.ParallelGzip
+		procs    int  // GOMAXPROCS for the case, when not 0
+		blocks   bool // compressed in blocks: the same level, another output
 	}{
 		{"empty", 0, gzip.StatelessCompression, false, 0, false},
 		{"small", 50, gzip.StatelessCompression, false, 0, false},
 		{"just-under-buffer", -1, gzip.StatelessCompression, false, 0, false},
-		{"large-serial", 5000, gzipLevel, true, 0, false},
-		{"large-one-thread", 5000, gzipLevel, false, 1, false},
-		{"large-in-one-block", 5000, gzipLevel, false, 2, false},
-		{"large-in-blocks", -2, gzipLevel, false, 2, true},
-		{"larger-in-blocks", -3, gzipLevel, false, 2, true},
+		{"large", 5000, gzipLevel, false, 2, false},
+		{"larger", -2, gzipLevel, false, 2, false},
+		{"small-parallel", 50, gzip.StatelessCompression, true, 2, false},
+		{"large-parallel-one-thread", 5000, gzipLevel, true, 1, false},
+		{"large-parallel-in-one-block", 5000, gzipLevel, true, 2, false},
+		{"large-parallel-in-blocks", -2, gzipLevel, true, 2, true},
+		{"larger-parallel-in-blocks", -3, gzipLevel, true, 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.procs != 0 {
@@ -428,19 +430,19 @@ func TestGzipCompressorBySize(t *testing.T) {
 			if tc.level == gzip.StatelessCompression && len(text) > bufSize {
 				t.Fatalf("%d bytes of text do not fit in the buffer (%d)", len(text), bufSize)
 			}
-			if oneBlock := len(text) < blockSize; tc.level == gzipLevel && tc.procs == 2 && oneBlock == tc.blocks {
+			if oneBlock := len(text) < blockSize; tc.parallel && tc.level == gzipLevel && tc.procs == 2 && oneBlock == tc.blocks {
 				t.Fatalf("%d bytes of text, blocks of %d: the case needs another size", len(text), blockSize)
 			}
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 			req.Header.Set("Accept-Encoding", "gzip")
 			rec := httptest.NewRecorder()
-			Options{SerialGzip: tc.serial}.Write(rec, req, mfs, nil, nil, func(msg string, err error) { t.Errorf("%s: %v", msg, err) })
+			Options{ParallelGzip: tc.parallel}.Write(rec, req, mfs, nil, nil, func(msg string, err error) { t.Errorf("%s: %v", msg, err) })
 			raw := rec.Body.Bytes()
 			if got := decodedAnswer(t, rec); got.Body != string(text) {
 				t.Fatalf("decoded answer differs from the text:\n%s", cmp.Diff(string(text), got.Body))
 			}
 			want := compress(t, tc.level, text)
-			if viaBlocks := tc.level == gzipLevel && !tc.serial && runtime.GOMAXPROCS(0) > 1; viaBlocks {
+			if viaBlocks := tc.level == gzipLevel && tc.parallel && runtime.GOMAXPROCS(0) > 1; viaBlocks {
 				// klauspost/compress/gzip's header but for the time: it
 				// writes the zero time.Time truncated, blocks write 0, for
 				// none (RFC 1952).

@@ -10,11 +10,12 @@ import (
 	"github.com/klauspost/compress/flate"
 )
 
-// A large answer's gzip is compressed in blocks, two at a time: while the
-// text goes on into one block, the block before it is compressed on
-// another goroutine; when both are full, this goroutine compresses its
-// own, then writes both. A 1,000-container answer's compression (a fifth
-// of its CPU) so runs on both cores of a small node, beside its text.
+// With Options.ParallelGzip, a large answer's gzip is compressed in
+// blocks, two at a time: while the text goes on into one block, the
+// block before it is compressed on another goroutine, and the last block
+// on this one while the other finishes. A 1,000-container answer's
+// compression (a fifth of its CPU) so runs beside its text, on both cores
+// of a small node.
 // The answer stays one gzip member, which every reader reads whole (curl
 // and wget stop after the first member of several; see
 // docs/performance.md): each block is an independent deflate stream
@@ -22,8 +23,10 @@ import (
 // final block, and a deflate stream may be cut into such pieces because a
 // decoder only needs each back-reference to fall within what it has
 // already decoded. A block does not refer to the one before it, which
-// costs ~1 % more output than one stream and keeps its CPU that of one
-// stream (a dictionary would be compressed again in each block).
+// costs ~1 % more output than one stream; compressed one after another,
+// the blocks cost the CPU of one stream (with a dictionary, each would
+// compress the end of the block before it again). Run beside the text,
+// the same compression takes more CPU on the test machine (Options).
 // klauspost/compress's flate writes the blocks; the member's 10-byte
 // header and 8-byte trailer (RFC 1952) are written here because its gzip
 // writer compresses on one goroutine only. klauspost/pgzip does all of
@@ -39,9 +42,10 @@ const (
 	blockSize = 256 << 10
 )
 
-// gzipHeader is the member's header as klauspost/compress/gzip writes
-// it at BestSpeed: no modification time, no name, extra flags 4 (the
-// fastest compressor), operating system 255 (unknown).
+// gzipHeader is the member's header as klauspost/compress/gzip writes it
+// at BestSpeed (no name, extra flags 4 for the fastest compressor,
+// operating system 255 for unknown), but for the modification time: 0,
+// none, where klauspost's writer puts a zero time.Time cut to 32 bits.
 var gzipHeader = [10]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255}
 
 // gzipBlock is one block of text and its compressed form.
