@@ -11,7 +11,9 @@
 //     written by its TestWriteBenchTree), to show that the cost grows
 //     linearly: CPU per scrape and per series, wall time, bytes sent, RSS;
 //     with --baseline, another build beside it over the same trees,
-//     scraped in interleaved blocks, and the ratio of the two;
+//     scraped in interleaved blocks, and the ratio of the two (with
+//     --tree-args and --baseline-args, one build with and without a
+//     setting);
 //   - with --kubelet-env (make perf-kubelet), the container layer against
 //     a real kubelet: nodeagent's /metrics/cadvisor beside the kubelet's
 //     own on the test cluster's node (test/cluster), in alternating blocks
@@ -72,6 +74,8 @@ func main() {
 		treeScrapes   = flag.Int("tree-scrapes", 20, "scrapes of each generated tree")
 		treeDir       = flag.String("tree-dir", "/dev/shm", "where the generated trees are written (a tmpfs keeps disk I/O out)")
 		baseline      = flag.String("baseline", "", "another nodeagent build to compare over the generated trees: both are scraped over each tree, interleaved in blocks, so that both see the same noise")
+		treeArgs      = flag.String("tree-args", "", "more flags for --nodeagent over the generated trees, separated by spaces")
+		baselineArgs  = flag.String("baseline-args", "", "more flags for --baseline over the generated trees, separated by spaces (the same build twice with and without a setting measures the setting)")
 		kubeletEnv    = flag.String("kubelet-env", "", "the test cluster's env file (/tmp/nodeagent-cluster/env): compare /metrics/cadvisor with that kubelet's")
 		ko            kubeletOptions
 	)
@@ -114,7 +118,7 @@ func main() {
 			}
 			counts = append(counts, n)
 		}
-		if err := containerTrees(*nodeagent, *baseline, *treeDir, counts, *treeScrapes); err != nil {
+		if err := containerTrees(treeBuild{*nodeagent, strings.Fields(*treeArgs)}, treeBuild{*baseline, strings.Fields(*baselineArgs)}, *treeDir, counts, *treeScrapes); err != nil {
 			fail(err)
 		}
 	}
@@ -446,13 +450,23 @@ func host(nodeagentBin, nodeExporterBin string, nodeagentArgs []string, n, round
 	return nil
 }
 
+// treeBuild is a nodeagent binary and the flags it runs with over the
+// generated trees.
+type treeBuild struct {
+	bin  string
+	args []string
+}
+
+// String names the build in the tables: its path and its flags.
+func (b treeBuild) String() string { return strings.Join(append([]string{b.bin}, b.args...), " ") }
+
 // containerTrees scrapes /metrics/cadvisor over generated trees, with
-// nodeagentBin and, when baselineBin is set, with that build too.
-func containerTrees(nodeagentBin, baselineBin, dir string, counts []int, n int) error {
-	bins := []string{nodeagentBin}
+// nodeagent and, when baseline.bin is set, with that build too.
+func containerTrees(nodeagent, baseline treeBuild, dir string, counts []int, n int) error {
+	bins := []treeBuild{nodeagent}
 	how := fmt.Sprintf("3 warm-up scrapes, then %d", n)
-	if baselineBin != "" {
-		bins = append(bins, baselineBin)
+	if baseline.bin != "" {
+		bins = append(bins, baseline)
 		how = fmt.Sprintf("both builds running, 3 warm-up scrapes each, then %d each in blocks of %d, the order of the two swapped from block to block", n, treeBlock)
 	}
 	fmt.Printf("## Container layer: nodeagent /metrics/cadvisor over generated trees\n\n")
@@ -475,9 +489,9 @@ func containerTrees(nodeagentBin, baselineBin, dir string, counts []int, n int) 
 			var ps []*process
 			var counted []int
 			for _, bin := range bins {
-				p, err := start("nodeagent", bin, "--web.listen-address", "/metrics/cadvisor",
-					"--collector.disable-defaults", "--collector.cadvisor", "--log.level=error",
-					"--path.cgroupfs="+filepath.Join(tree, "cgroup"), "--path.procfs="+filepath.Join(tree, "proc"))
+				p, err := start("nodeagent", bin.bin, "--web.listen-address", "/metrics/cadvisor",
+					append([]string{"--collector.disable-defaults", "--collector.cadvisor", "--log.level=error",
+						"--path.cgroupfs=" + filepath.Join(tree, "cgroup"), "--path.procfs=" + filepath.Join(tree, "proc")}, bin.args...)...)
 				if err != nil {
 					return err
 				}
