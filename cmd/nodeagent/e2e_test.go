@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,7 +57,22 @@ func startBinary(t *testing.T, bin string, args ...string) string {
 // (as written so far; it keeps growing) too.
 func startBinaryProc(t *testing.T, bin string, args ...string) (string, int, *testlog.Buffer) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0"}, args...)...)
+	return startCommand(t, exec.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0"}, args...)...))
+}
+
+// startBinaryInCgroup is startBinary with the agent started in the cgroup
+// directory dir (v1 or v2): a shell moves itself there, then runs it.
+func startBinaryInCgroup(t *testing.T, dir, bin string, args ...string) (string, *testlog.Buffer) {
+	t.Helper()
+	base, _, logs := startCommand(t, exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`,
+		dir, bin, "--web.listen-address=127.0.0.1:0"}, args...)...))
+	return base, logs
+}
+
+// startCommand starts cmd, an agent listening on 127.0.0.1:0, and returns
+// its base URL once it is ready, its process ID and its log.
+func startCommand(t *testing.T, cmd *exec.Cmd) (string, int, *testlog.Buffer) {
+	t.Helper()
 	// The goldens name their kubelet with --kubelet.url: keep a NODE_IP or NODE_NAME of the
 	// machine running the tests out.
 	for _, kv := range os.Environ() {
@@ -301,6 +318,27 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	})
+	t.Run("GOMAXPROCS under a CPU quota", func(t *testing.T) {
+		// Under the DaemonSet's 500m limit Go would run two threads
+		// (it rounds a quota up, to at least 2); the agent runs the one
+		// the quota grants, and logs why. Under 1.5 CPUs, one too.
+		if os.Getenv("GOMAXPROCS") != "" {
+			t.Skip("GOMAXPROCS is set in the environment, which the agent follows")
+		}
+		for _, tc := range []struct {
+			quota int // µs per 100 ms
+			want  int
+		}{{50_000, 1}, {150_000, 1}} {
+			dir := cpuQuotaCgroup(t, tc.quota)
+			base, logs := startBinaryInCgroup(t, dir, bin, e2eArgs(t)...)
+			if got := gomaxprocsOf(t, base); got != tc.want {
+				t.Errorf("under a quota of %d µs per 100 ms: GOMAXPROCS %d, want %d", tc.quota, got, tc.want)
+			}
+			if !strings.Contains(logs.String(), `msg="GOMAXPROCS set" value=1 why="the CPU quota of the agent's cgroup`) {
+				t.Errorf("no line about the quota in the log:\n%s", logs.String())
+			}
+		}
+	})
 	t.Run("startup pages", func(t *testing.T) {
 		// After its first answer the agent unmaps the executable's pages
 		// that only start-up read, and scrapes map back only what they
@@ -369,6 +407,50 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// cpuQuotaCgroup makes a cgroup with a CPU quota of quota µs per 100 ms,
+// under cgroup v1's cpu controller or, on a cgroup v2 host, under the root
+// when it delegates cpu; it skips the test where neither can be made (not
+// root, no cpu controller).
+func cpuQuotaCgroup(t *testing.T, quota int) string {
+	t.Helper()
+	name := fmt.Sprintf("nodeagent-test-%d-%d", os.Getpid(), quota)
+	var dir string
+	var files map[string]string
+	switch {
+	case fileExists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
+		dir = filepath.Join("/sys/fs/cgroup/cpu", name)
+		files = map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": strconv.Itoa(quota)}
+	case fileExists("/sys/fs/cgroup/cgroup.subtree_control"):
+		if b, _ := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control"); !slices.Contains(strings.Fields(string(b)), "cpu") {
+			t.Skip("the cgroup v2 root does not delegate the cpu controller")
+		}
+		dir = filepath.Join("/sys/fs/cgroup", name)
+		files = map[string]string{"cpu.max": fmt.Sprintf("%d 100000", quota)}
+	default:
+		t.Skip("no cpu controller to set a quota with")
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot make a cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		// After the agent's own cleanup (registered later, run first).
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("removing %s: %v", dir, err)
+		}
+	})
+	for f, v := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0o644); err != nil {
+			t.Fatalf("%s: %v", filepath.Join(dir, f), err)
+		}
+	}
+	return dir
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // gomaxprocsOf is the agent's go_sched_gomaxprocs_threads.

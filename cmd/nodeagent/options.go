@@ -79,7 +79,7 @@ func addServeFlags(app *kingpin.Application) *serveOptions {
 		Default("").StringVar(&o.healthAddress)
 	app.Flag("debug.pprof-address", "Serve Go pprof on this loopback address (for example 127.0.0.1:6060). Off when empty.").
 		Default("").StringVar(&o.pprofAddress)
-	app.Flag("gomaxprocs", "How many threads run Go code at once (GOMAXPROCS). 0: the GOMAXPROCS environment variable when set; otherwise 1 when the cadvisor collector is off, as node_exporter runs by default (a host scrape is a few milliseconds of system calls, which a second thread only adds scheduling to), and Go's own choice (the CPUs the process may use) when it is on, as it reads cgroups in parallel.").
+	app.Flag("gomaxprocs", "How many threads run Go code at once (GOMAXPROCS). 0: the GOMAXPROCS environment variable when set; otherwise 1 when the cadvisor collector is off, as node_exporter runs by default (a host scrape is a few milliseconds of system calls, which a second thread only adds scheduling to), and when it is on, as it reads cgroups in parallel, the CPUs the process may use, or under a CPU quota (a container's CPU limit, a unit's CPUQuota=) the CPUs the quota grants, rounded down, at least 1 (Go rounds up, to at least 2).").
 		Default("0").IntVar(&o.gomaxprocs)
 	app.Flag("release-startup-pages", "After the first request answered, unmap the executable's read-only pages (madvise MADV_DONTNEED; a mapping with pages copied on write, such as a uprobe's breakpoint, is left alone): start-up reads several MB of code and data that no scrape needs again, which would otherwise stay resident. What later requests use is mapped back from the page cache at its first use. --no-release-startup-pages keeps them mapped.").
 		Default("true").BoolVar(&o.releasePages)
