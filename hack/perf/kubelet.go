@@ -33,6 +33,7 @@ type kubeletOptions struct {
 	rounds  int
 	scrapes int           // per side and block
 	settle  time.Duration // at most this long for both answers' series to stop changing
+	args    []string      // more flags for nodeagent
 }
 
 // kubeletScrape is one answer: what it cost to fetch, how many series.
@@ -355,6 +356,7 @@ func kubeletCompare(nodeagentBin string, o kubeletOptions) error {
 	if img := env["POD_IMAGE"]; img != "" {
 		args = append(args, "--collector.cadvisor.sandbox-image="+img)
 	}
+	args = append(args, o.args...)
 	nodeagent, err := start("nodeagent", nodeagentBin, "--web.listen-address", "/metrics/cadvisor", args...)
 	if err != nil {
 		return err

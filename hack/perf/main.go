@@ -82,6 +82,7 @@ func main() {
 	flag.StringVar(&ko.auth, "kubelet-auth", "token", "how the kubelet is scraped: token (KUBELET_TOKEN_FILE, as Prometheus does) or cert (the harness's client certificate)")
 	flag.IntVar(&ko.rounds, "kubelet-rounds", 6, "rounds of the comparison with the kubelet")
 	flag.IntVar(&ko.scrapes, "kubelet-scrapes", 30, "scrapes per side and round of the comparison with the kubelet")
+	kubeletArgs := flag.String("kubelet-nodeagent-args", "", "more flags for nodeagent in the comparison with the kubelet, separated by spaces (--gomaxprocs=1: one thread, as the DaemonSet's 500m CPU limit gives it)")
 	flag.DurationVar(&ko.settle, "kubelet-settle", 3*time.Minute, "at most this long for both answers' series counts to settle first")
 	flag.Parse()
 	fmt.Printf("# make perf, %s\n\n%d CPUs, %s, %s/%s\n\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -105,6 +106,7 @@ func main() {
 	}
 	if *kubeletEnv != "" {
 		ko.envFile = *kubeletEnv
+		ko.args = strings.Fields(*kubeletArgs)
 		if err := kubeletCompare(*nodeagent, ko); err != nil {
 			fail(err)
 		}
