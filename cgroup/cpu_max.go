@@ -15,6 +15,13 @@ type CPUMax struct {
 	Period   uint64
 }
 
+// ParseCPUMax parses the contents of a cpu.max file.
+func ParseCPUMax(b []byte) (CPUMax, error) {
+	var m CPUMax
+	err := parseCPUMax(b, &m)
+	return m, err
+}
+
 func parseCPUMax(b []byte, out *CPUMax) error {
 	*out = CPUMax{}
 	line, rest := nextLine(b)

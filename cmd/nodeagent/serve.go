@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -25,7 +24,6 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/procfs"
 	"github.com/prometheus/procfs/sysfs"
-	"go.uber.org/automaxprocs/maxprocs"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nodeagent/nodeagent/cmd/nodeagent/scraperauth"
@@ -190,7 +188,11 @@ func serve(ctx context.Context, opts *serveOptions, stderr io.Writer, listeners 
 	case process && opts.gomaxprocs > 0:
 		runtime.GOMAXPROCS(opts.gomaxprocs)
 	case process && opts.getenv("GOMAXPROCS") == "":
-		quotaProcs, quotaErr = quotaGOMAXPROCS()
+		if self, err := procfs.Self(); err != nil {
+			quotaErr = err
+		} else {
+			quotaProcs, quotaErr = quotaGOMAXPROCS(self)
+		}
 	}
 	a, err := newAgent(opts, stderr)
 	if err != nil {
@@ -205,7 +207,7 @@ func serve(ctx context.Context, opts *serveOptions, stderr io.Writer, listeners 
 		}
 		if opts.gomaxprocs > 0 {
 			a.logger.Info("GOMAXPROCS set", "value", opts.gomaxprocs, "why", "--gomaxprocs")
-		} else if n := autoGOMAXPROCS(opts.getenv("GOMAXPROCS"), a.scraper.Instances()); n > 0 {
+		} else if n := autoGOMAXPROCS(opts.getenv("GOMAXPROCS"), a.scraper.Instances()); n > 0 && n != runtime.GOMAXPROCS(0) {
 			runtime.GOMAXPROCS(n)
 			a.logger.Info("GOMAXPROCS set", "value", n, "why", "the cadvisor collector is off: one thread serves the rest with less CPU (--gomaxprocs sets another)")
 		}
@@ -214,28 +216,6 @@ func serve(ctx context.Context, opts *serveOptions, stderr io.Writer, listeners 
 		a.handler = releaseAfterFirstAnswer(a.handler, a.logger)
 	}
 	return a.run(ctx, listeners)
-}
-
-// quotaGOMAXPROCS sets GOMAXPROCS to the CPUs the CPU quota of the
-// agent's own cgroup grants, rounded down, at least 1 and at most Go's
-// own choice (automaxprocs reads the quota, cgroup v1 or v2), and returns
-// it; 0 when there is no quota or it changes nothing. Go rounds a quota
-// up, to at least 2: under the DaemonSet's 500m limit or the unit's
-// CPUQuota=50 %, two threads reading cgroups at once spend the quota ~10 %
-// faster for the same work, and the scrape ends later (docs/performance.md).
-// It runs before the collectors are built, as the cadvisor collector
-// reads on a goroutine per thread.
-func quotaGOMAXPROCS() (int, error) {
-	before := runtime.GOMAXPROCS(0)
-	if _, err := maxprocs.Set(maxprocs.Min(1), maxprocs.RoundQuotaFunc(func(cpus float64) int {
-		return min(int(math.Floor(cpus)), before)
-	})); err != nil {
-		return 0, fmt.Errorf("automaxprocs: %w", err)
-	}
-	if n := runtime.GOMAXPROCS(0); n != before {
-		return n, nil
-	}
-	return 0, nil
 }
 
 // autoGOMAXPROCS is what --gomaxprocs=0 sets, given the GOMAXPROCS

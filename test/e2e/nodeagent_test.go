@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -66,8 +67,9 @@ var (
 //     apply -k does) with the image rewritten to the imported one: the
 //     DaemonSet's pod becomes Ready, and the agent's scraper authentication
 //     lets Prometheus' service account in (200), refuses an account without
-//     the scraper RBAC (403) and a request without a token (401), and the
-//     agent's log says it released its start-up pages; deleted.
+//     the scraper RBAC (403) and a request without a token (401), the agent
+//     runs one Go thread under the 500m CPU limit, and its log says it
+//     released its start-up pages; deleted.
 //   - the Helm chart (rendered with Helm's library as release nodeagent,
 //     applied server-side): the same, then the Prometheus Operator turns its
 //     ServiceMonitor into scrape jobs, and a real Prometheus runs that
@@ -561,8 +563,9 @@ func (e *e2eEnv) podSecurity(objs []*unstructured.Unstructured) (string, error) 
 // ---- the agent's pod and its scraper authentication
 
 // testAgentPod waits for the DaemonSet's pod to be Ready, checks the
-// scraper authentication and that the agent released its start-up pages;
-// it reports whether all three passed.
+// scraper authentication, that the agent runs one thread under its CPU
+// limit and that it released its start-up pages; it reports whether all
+// four passed.
 func (e *e2eEnv) testAgentPod(t *testing.T, sum *summary, how string) bool {
 	var pod corev1.Pod
 	if !sum.step(t, how+": pod Ready", func(t *testing.T) (string, error) {
@@ -613,6 +616,30 @@ func (e *e2eEnv) testAgentPod(t *testing.T, sum *summary, how string) bool {
 	}) {
 		return false
 	}
+	// Under the manifests' 500m CPU limit the agent runs one Go thread
+	// (Go would round the quota up, to two).
+	if !sum.step(t, how+": one thread under the CPU limit", func(t *testing.T) (string, error) {
+		url := "https://" + pod.Status.PodIP + ":" + agentPort + "/metrics/nodeagent"
+		code, body, err := scrape(url, e.promToken)
+		if err != nil {
+			return "", err
+		}
+		if code != http.StatusOK {
+			return "", fmt.Errorf("GET %s: %d %.300s", url, code, body)
+		}
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, "go_sched_gomaxprocs_threads ") {
+				if l != "go_sched_gomaxprocs_threads 1" {
+					return l, fmt.Errorf("%s under the limit %s, want 1; the agent's log about it: %s", l,
+						pod.Spec.Containers[0].Resources.Limits.Cpu(), e.agentLogLines(pod.Name, "GOMAXPROCS", "quota"))
+				}
+				return fmt.Sprintf("%s under the limit %s", l, pod.Spec.Containers[0].Resources.Limits.Cpu()), nil
+			}
+		}
+		return "", fmt.Errorf("GET %s: no go_sched_gomaxprocs_threads", url)
+	}) {
+		return false
+	}
 	// The agent has answered: in its container, as the manifests run it
 	// (its own user, RuntimeDefault seccomp, a read-only root), it
 	// releases the executable's start-up pages and says so once.
@@ -632,6 +659,25 @@ func (e *e2eEnv) testAgentPod(t *testing.T, sum *summary, how string) bool {
 		})
 		return line, err
 	})
+}
+
+// agentLogLines are the lines of the agent's log in pod that contain any
+// of words, for an error message.
+func (e *e2eEnv) agentLogLines(pod string, words ...string) string {
+	logs, err := e.cs.CoreV1().Pods(agentNamespace).GetLogs(pod, &corev1.PodLogOptions{Container: "nodeagent"}).DoRaw(context.Background())
+	if err != nil {
+		return err.Error()
+	}
+	var lines []string
+	for _, l := range strings.Split(string(logs), "\n") {
+		if slices.ContainsFunc(words, func(w string) bool { return strings.Contains(l, w) }) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return "(none)"
+	}
+	return strings.Join(lines, "; ")
 }
 
 // waitAgentReady waits for the one pod of the DaemonSet to be Ready; the
