@@ -31,15 +31,7 @@ func TestCPUQuota(t *testing.T) {
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			root := filepath.Join("testdata", "cpuquota", tc.dir)
-			fs, err := procfs.NewFS(filepath.Join(root, "proc"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			proc, err := fs.Proc(1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cpus, ok, err := cpuQuota(proc, root)
+			cpus, ok, err := cpuQuota(fixtureProc(t, root), root)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, cgroup.ErrParse) {
 					t.Fatalf("cpuQuota = %v, %t, %v; want an error naming %s", cpus, ok, err, tc.wantErr)
@@ -51,6 +43,20 @@ func TestCPUQuota(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fixtureProc is process 1 of the proc directory under root.
+func fixtureProc(t *testing.T, root string) procfs.Proc {
+	t.Helper()
+	fs, err := procfs.NewFS(filepath.Join(root, "proc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := fs.Proc(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proc
 }
 
 // TestCPUQuotaUnreadable: a cgroup file the agent may not read is an
@@ -75,15 +81,7 @@ func TestCPUQuotaUnreadable(t *testing.T) {
 	if err := os.Chmod(filepath.Join(root, "sys/fs/cgroup/a/cpu.max"), 0); err != nil {
 		t.Fatal(err)
 	}
-	fs, err := procfs.NewFS(filepath.Join(root, "proc"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proc, err := fs.Proc(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := cpuQuota(proc, root); !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "a/cpu.max") {
+	if _, _, err := cpuQuota(fixtureProc(t, root), root); !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "a/cpu.max") {
 		t.Errorf("cpuQuota over an unreadable cpu.max: %v", err)
 	}
 }

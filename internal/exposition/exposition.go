@@ -240,58 +240,47 @@ func newGzipWriter(level int) *gzip.Writer {
 // one when blocks is false.
 type sizedGzip struct {
 	dst    io.Writer
-	blocks bool // a larger answer is compressed in blocks (blockGzip)
-	gz     *gzip.Writer
-	pool   *sync.Pool
-	bz     *blockGzip
+	blocks bool           // a larger answer is compressed in blocks (blockGzip)
+	w      io.WriteCloser // the compressor, chosen at the first write
+	put    func()         // returns w to its pool
 }
 
 func (s *sizedGzip) Write(p []byte) (int, error) {
-	switch {
-	case s.bz != nil:
-		return s.bz.Write(p)
-	case s.gz == nil:
+	if s.w == nil {
 		s.choose(len(p) < bufSize)
-		if s.bz != nil {
-			return s.bz.Write(p)
-		}
 	}
-	return s.gz.Write(p)
+	return s.w.Write(p)
 }
 
 func (s *sizedGzip) choose(whole bool) {
 	if !whole && s.blocks {
-		s.bz = getBlockGzip(s.dst)
+		bz := getBlockGzip(s.dst)
+		s.w, s.put = bz, bz.release
 		return
 	}
-	s.pool = &gzipWriters
+	pool := &gzipWriters
 	if whole {
-		s.pool = &statelessGzips
+		pool = &statelessGzips
 	}
-	s.gz = s.pool.Get().(*gzip.Writer)
-	s.gz.Reset(s.dst)
+	gz := pool.Get().(*gzip.Writer)
+	gz.Reset(s.dst)
+	// gz still refers to dst when put back: buf, itself pooled and reset.
+	s.w, s.put = gz, func() { pool.Put(gz) }
 }
 
 // Close ends the gzip stream (an empty answer's too).
 func (s *sizedGzip) Close() error {
-	switch {
-	case s.bz != nil:
-		return s.bz.Close()
-	case s.gz == nil:
+	if s.w == nil {
 		s.choose(true)
 	}
-	return s.gz.Close()
+	return s.w.Close()
 }
 
 // release returns the compressor to its pool.
 func (s *sizedGzip) release() {
-	if s.bz != nil {
-		s.bz.release()
-		s.bz = nil
-	}
-	if s.gz != nil {
-		s.pool.Put(s.gz) // it still refers to buf, itself pooled and reset
-		s.gz = nil
+	if s.put != nil {
+		s.put()
+		s.w, s.put = nil, nil
 	}
 }
 

@@ -111,16 +111,12 @@ func getBlockGzip(dst io.Writer) *blockGzip {
 // its pool.
 func (z *blockGzip) release() {
 	for i := range z.blocks {
-		b := &z.blocks[i]
-		if b.done != nil {
+		if b := &z.blocks[i]; b.done != nil {
 			<-b.done
 			b.done = nil
 		}
-		if b.fw != nil {
-			b.fw.Reset(nil) // keep nothing of the answer reachable
-		}
 	}
-	z.dst = nil
+	z.dst = nil // do not keep the connection reachable from the pool
 	blockGzips.Put(z)
 }
 
