@@ -103,7 +103,7 @@ func cpuQuota(proc procfs.Proc, root string) (cpus float64, ok bool, err error) 
 		if has && (!ok || c < cpus) {
 			cpus, ok = c, true
 		}
-		if dir == top {
+		if len(dir) <= len(top) { // the mount's root: the walk's end
 			return cpus, ok, nil
 		}
 		dir = filepath.Dir(dir)
