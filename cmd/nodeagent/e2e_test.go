@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"debug/buildinfo"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,8 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/nodeagent/nodeagent/internal/collectortest"
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
+	"github.com/nodeagent/nodeagent/internal/quotacgroup"
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	"github.com/google/go-cmp/cmp"
@@ -60,12 +60,25 @@ func startBinaryProc(t *testing.T, bin string, args ...string) (string, int, *te
 	return startCommand(t, exec.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0"}, args...)...))
 }
 
-// startBinaryInCgroup is startBinary with the agent started in the cgroup
-// directory dir (v1 or v2): a shell moves itself there, then runs it.
-func startBinaryInCgroup(t *testing.T, dir, bin string, args ...string) (string, *testlog.Buffer) {
+// startBinaryUnderQuota is startBinary with the agent started in a
+// cgroup that grants it cpus CPUs; it skips the test where no such cgroup
+// can be made (not root, no cpu controller).
+func startBinaryUnderQuota(t *testing.T, cpus float64, bin string, args ...string) (string, *testlog.Buffer) {
 	t.Helper()
-	base, _, logs := startCommand(t, exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`,
-		dir, bin, "--web.listen-address=127.0.0.1:0"}, args...)...))
+	cg, err := quotacgroup.New(cpus)
+	if errors.Is(err, quotacgroup.ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// After the agent's own cleanup (registered later, run first).
+		if err := cg.Remove(); err != nil {
+			t.Errorf("removing %s: %v", cg.Dir(), err)
+		}
+	})
+	base, _, logs := startCommand(t, cg.Command(bin, append([]string{"--web.listen-address=127.0.0.1:0"}, args...)...))
 	return base, logs
 }
 
@@ -326,13 +339,12 @@ func TestEndToEnd(t *testing.T) {
 			t.Skip("GOMAXPROCS is set in the environment, which the agent follows")
 		}
 		for _, tc := range []struct {
-			quota int // µs per 100 ms
-			want  int
-		}{{50_000, 1}, {150_000, 1}} {
-			dir := cpuQuotaCgroup(t, tc.quota)
-			base, logs := startBinaryInCgroup(t, dir, bin, e2eArgs(t)...)
+			cpus float64
+			want int
+		}{{0.5, 1}, {1.5, 1}} {
+			base, logs := startBinaryUnderQuota(t, tc.cpus, bin, e2eArgs(t)...)
 			if got := gomaxprocsOf(t, base); got != tc.want {
-				t.Errorf("under a quota of %d µs per 100 ms: GOMAXPROCS %d, want %d", tc.quota, got, tc.want)
+				t.Errorf("under a quota of %v CPUs: GOMAXPROCS %d, want %d", tc.cpus, got, tc.want)
 			}
 			if !strings.Contains(logs.String(), `msg="GOMAXPROCS set" value=1 why="the CPU quota of the agent's cgroup`) {
 				t.Errorf("no line about the quota in the log:\n%s", logs.String())
@@ -407,50 +419,6 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	})
-}
-
-// cpuQuotaCgroup makes a cgroup with a CPU quota of quota µs per 100 ms,
-// under cgroup v1's cpu controller or, on a cgroup v2 host, under the root
-// when it delegates cpu; it skips the test where neither can be made (not
-// root, no cpu controller).
-func cpuQuotaCgroup(t *testing.T, quota int) string {
-	t.Helper()
-	name := fmt.Sprintf("nodeagent-test-%d-%d", os.Getpid(), quota)
-	var dir string
-	var files map[string]string
-	switch {
-	case fileExists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
-		dir = filepath.Join("/sys/fs/cgroup/cpu", name)
-		files = map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": strconv.Itoa(quota)}
-	case fileExists("/sys/fs/cgroup/cgroup.subtree_control"):
-		if b, _ := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control"); !slices.Contains(strings.Fields(string(b)), "cpu") {
-			t.Skip("the cgroup v2 root does not delegate the cpu controller")
-		}
-		dir = filepath.Join("/sys/fs/cgroup", name)
-		files = map[string]string{"cpu.max": fmt.Sprintf("%d 100000", quota)}
-	default:
-		t.Skip("no cpu controller to set a quota with")
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Skipf("cannot make a cgroup: %v", err)
-	}
-	t.Cleanup(func() {
-		// After the agent's own cleanup (registered later, run first).
-		if err := os.Remove(dir); err != nil {
-			t.Errorf("removing %s: %v", dir, err)
-		}
-	})
-	for f, v := range files {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0o644); err != nil {
-			t.Fatalf("%s: %v", filepath.Join(dir, f), err)
-		}
-	}
-	return dir
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // gomaxprocsOf is the agent's go_sched_gomaxprocs_threads.

@@ -46,6 +46,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/nodeagent/nodeagent/internal/quotacgroup"
 )
 
 // Prometheus 3's Accept for a target without OpenMetrics, as neither side
@@ -75,6 +77,7 @@ func main() {
 		treeDir       = flag.String("tree-dir", "/dev/shm", "where the generated trees are written (a tmpfs keeps disk I/O out)")
 		baseline      = flag.String("baseline", "", "another nodeagent build to compare over the generated trees: both are scraped over each tree, interleaved in blocks, so that both see the same noise")
 		treeArgs      = flag.String("tree-args", "", "more flags for --nodeagent over the generated trees, separated by spaces")
+		treeQuota     = flag.Float64("tree-quota", 0, "run each nodeagent over the generated trees in a cgroup of its own with this CPU quota, in CPUs (0.5: the DaemonSet's 500m limit and the unit's CPUQuota=50%); needs root and a cpu controller")
 		baselineArgs  = flag.String("baseline-args", "", "more flags for --baseline over the generated trees, separated by spaces (the same build twice with and without a setting measures the setting)")
 		kubeletEnv    = flag.String("kubelet-env", "", "the test cluster's env file (/tmp/nodeagent-cluster/env): compare /metrics/cadvisor with that kubelet's")
 		ko            kubeletOptions
@@ -120,7 +123,7 @@ func main() {
 			}
 			counts = append(counts, n)
 		}
-		if err := containerTrees(treeBuild{*nodeagent, strings.Fields(*treeArgs)}, treeBuild{*baseline, strings.Fields(*baselineArgs)}, *treeDir, counts, *treeScrapes); err != nil {
+		if err := containerTrees(treeBuild{*nodeagent, strings.Fields(*treeArgs)}, treeBuild{*baseline, strings.Fields(*baselineArgs)}, *treeQuota, *treeDir, counts, *treeScrapes); err != nil {
 			fail(err)
 		}
 	}
@@ -173,13 +176,18 @@ type process struct {
 // start runs bin with args on a free loopback port (listenFlag=host:port)
 // and waits until url answers 200.
 func start(name, bin, listenFlag, path string, args ...string) (*process, error) {
+	return startWith(exec.Command, name, bin, listenFlag, path, args...)
+}
+
+// startWith is start with the command made by command (in a cgroup, say).
+func startWith(command func(string, ...string) *exec.Cmd, name, bin, listenFlag, path string, args ...string) (*process, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("finding a free port: %w", err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, append([]string{listenFlag + "=" + addr}, args...)...)
+	cmd := command(bin, append([]string{listenFlag + "=" + addr}, args...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
@@ -464,9 +472,12 @@ func (b treeBuild) String() string { return strings.Join(append([]string{b.bin},
 
 // containerTrees scrapes /metrics/cadvisor over generated trees, with
 // nodeagent and, when baseline.bin is set, with that build too.
-func containerTrees(nodeagent, baseline treeBuild, dir string, counts []int, n int) error {
+func containerTrees(nodeagent, baseline treeBuild, quota float64, dir string, counts []int, n int) error {
 	bins := []treeBuild{nodeagent}
 	how := fmt.Sprintf("3 warm-up scrapes, then %d", n)
+	if quota > 0 {
+		how = fmt.Sprintf("each nodeagent in a cgroup of its own with a CPU quota of %v CPUs; ", quota) + how
+	}
 	if baseline.bin != "" {
 		bins = append(bins, baseline)
 		how = fmt.Sprintf("both builds running, 3 warm-up scrapes each, then %d each in blocks of %d, the order of the two swapped from block to block", n, treeBlock)
@@ -491,7 +502,20 @@ func containerTrees(nodeagent, baseline treeBuild, dir string, counts []int, n i
 			var ps []*process
 			var counted []int
 			for _, bin := range bins {
-				p, err := start("nodeagent", bin.bin, "--web.listen-address", "/metrics/cadvisor",
+				command := exec.Command
+				if quota > 0 {
+					cg, err := quotacgroup.New(quota)
+					if err != nil {
+						return fmt.Errorf("--tree-quota: %w", err)
+					}
+					defer func() {
+						if err := cg.Remove(); err != nil {
+							fmt.Fprintf(os.Stderr, "perf: removing %s: %v\n", cg.Dir(), err)
+						}
+					}()
+					command = cg.Command
+				}
+				p, err := startWith(command, "nodeagent", bin.bin, "--web.listen-address", "/metrics/cadvisor",
 					append([]string{"--collector.disable-defaults", "--collector.cadvisor", "--log.level=error",
 						"--path.cgroupfs=" + filepath.Join(tree, "cgroup"), "--path.procfs=" + filepath.Join(tree, "proc")}, bin.args...)...)
 				if err != nil {
