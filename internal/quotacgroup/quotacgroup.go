@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 )
 
 // period is the CFS period the quotas are given in, µs (the kernel's and
@@ -29,22 +28,19 @@ type Cgroup struct {
 	dir string
 }
 
-var made atomic.Int64
-
 // New makes a cgroup whose processes may use cpus CPUs (quota per
-// period), named after this process; Remove removes it again once its
+// period), under a name of its own; Remove removes it again once its
 // processes have ended.
 func New(cpus float64) (*Cgroup, error) {
 	if cpus <= 0 {
 		return nil, fmt.Errorf("a quota of %v CPUs", cpus)
 	}
 	quota := int(cpus * period)
-	name := fmt.Sprintf("nodeagent-quota-%d-%d", os.Getpid(), made.Add(1))
-	var dir string
+	var parent string
 	var files [][2]string
 	switch {
 	case exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
-		dir = filepath.Join("/sys/fs/cgroup/cpu", name)
+		parent = "/sys/fs/cgroup/cpu"
 		files = [][2]string{{"cpu.cfs_period_us", strconv.Itoa(period)}, {"cpu.cfs_quota_us", strconv.Itoa(quota)}}
 	case exists("/sys/fs/cgroup/cgroup.subtree_control"):
 		b, err := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control")
@@ -54,12 +50,13 @@ func New(cpus float64) (*Cgroup, error) {
 		if !slices.Contains(strings.Fields(string(b)), "cpu") {
 			return nil, fmt.Errorf("%w: the cgroup v2 root does not delegate cpu", ErrUnsupported)
 		}
-		dir = filepath.Join("/sys/fs/cgroup", name)
+		parent = "/sys/fs/cgroup"
 		files = [][2]string{{"cpu.max", fmt.Sprintf("%d %d", quota, period)}}
 	default:
 		return nil, ErrUnsupported
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	dir, err := os.MkdirTemp(parent, "nodeagent-quota-") // a mkdir makes a cgroup
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	c := &Cgroup{dir: dir}
