@@ -168,8 +168,11 @@ perf-kubelet: perf-bin
 soak:
 	$(GO) test -count=1 -v -run 'TestSoak' ./cmd/nodeagent/
 
+# node_exporter conformance of the host collectors (golden cases and this
+# host), and of make perf's host comparison: both sides as hack/perf starts
+# them serve the same node_* series.
 node-conformance: $(NODE_EXPORTER_BIN)
-	NODE_EXPORTER_BIN=$(NODE_EXPORTER_BIN) $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/...
+	NODE_EXPORTER_BIN=$(NODE_EXPORTER_BIN) $(GO) test -count=1 -run 'TestNodeExporterConformance' ./collectors/... ./hack/perf
 
 
 $(PROMTOOL_BIN):

@@ -71,6 +71,7 @@ func main() {
 		nodeExporter  = flag.String("node-exporter", "", "the node_exporter binary (v1.12.1); the host comparison is skipped without it")
 		scrapes       = flag.Int("scrapes", 400, "scrapes per side and round of the host comparison")
 		nodeagentArgs = flag.String("nodeagent-args", "", "more flags for nodeagent in the host comparison, separated by spaces (to measure a setting)")
+		neArgs        = flag.String("node-exporter-args", "", "more flags for node_exporter in the host comparison, separated by spaces (--no-collector.netdev.netlink with --nodeagent-args=--no-collector.netdev.netlink compares the /proc/net/dev mode)")
 		rounds        = flag.Int("rounds", 3, "rounds of the host comparison")
 		containers    = flag.String("containers", "250,500,1000,2000", "container counts of the generated trees (rounded up to pods of 4)")
 		treeScrapes   = flag.Int("tree-scrapes", 20, "scrapes of each generated tree")
@@ -103,7 +104,7 @@ func main() {
 	}
 	fmt.Println()
 	if *nodeExporter != "" {
-		if err := host(*nodeagent, *nodeExporter, strings.Fields(*nodeagentArgs), *scrapes, *rounds); err != nil {
+		if err := host(*nodeagent, *nodeExporter, strings.Fields(*nodeagentArgs), strings.Fields(*neArgs), *scrapes, *rounds); err != nil {
 			fail(err)
 		}
 	}
@@ -388,28 +389,14 @@ func loadavg() string {
 }
 
 // host compares /metrics/node with node_exporter's /metrics on this host.
-func host(nodeagentBin, nodeExporterBin string, nodeagentArgs []string, n, rounds int) error {
+func host(nodeagentBin, nodeExporterBin string, nodeagentArgs, nodeExporterArgs []string, n, rounds int) error {
 	fmt.Printf("## Host layer: nodeagent /metrics/node vs node_exporter /metrics, this host\n\n")
 	fmt.Printf("Each round: 20 warm-up scrapes each, then %d scrapes of one and %d of the other (the order alternates), text format, Accept-Encoding: gzip. Load average before: %s\n\n", n, n, loadavg())
-	// node_exporter reads /proc/net/dev, not netlink, as nodeagent does by
-	// default, and serves no Go/process metrics of its own, as
-	// /metrics/node does not.
-	// nodeagent's defaults that differ from node_exporter's (the CNI
-	// interfaces and the kubelet's and runtimes' mounts left out) are
-	// given to node_exporter, so that both read the same devices.
-	ne, err := start("node_exporter", nodeExporterBin, "--web.listen-address", "/metrics",
-		"--no-collector.netdev.netlink", "--web.disable-exporter-metrics", "--log.level=error",
-		"--collector.netclass.ignored-devices="+cniDevices, "--collector.netdev.device-exclude="+cniDevices,
-		"--collector.filesystem.mount-points-exclude="+mountPointsExclude)
+	na, ne, err := startHostPair(nodeagentBin, nodeExporterBin, nodeagentArgs, nodeExporterArgs)
 	if err != nil {
 		return err
 	}
 	defer ne.stop()
-	na, err := start("nodeagent", nodeagentBin, "--web.listen-address", "/metrics/node",
-		append([]string{"--no-collector.cadvisor", "--no-collector.machine", "--log.level=error"}, nodeagentArgs...)...)
-	if err != nil {
-		return err
-	}
 	defer na.stop()
 	keys := map[*process]map[string]bool{}
 	for _, p := range []*process{na, ne} {
@@ -420,18 +407,15 @@ func host(nodeagentBin, nodeExporterBin string, nodeagentArgs []string, n, round
 		keys[p] = k
 		fmt.Printf("- %s: %d series\n", p.name, len(k))
 	}
-	// The scrape's own series differ by design (nodeagent_*,
-	// node_scrape_collector_* of the collectors each runs); every other
-	// node_* series should be on both sides.
-	for _, pair := range [][2]*process{{na, ne}, {ne, na}} {
-		var only []string
-		for k := range keys[pair[0]] {
-			if !keys[pair[1]][k] && strings.HasPrefix(k, "node_") && !strings.HasPrefix(k, "node_scrape_collector_") && !strings.HasPrefix(k, "node_exporter_build_info") {
-				only = append(only, k)
-			}
-		}
-		slices.Sort(only)
-		fmt.Printf("- node_* series served by %s only: %d %s\n", pair[0].name, len(only), strings.Join(only[:min(len(only), 5)], " "))
+	naOnly, neOnly := nodeSeriesDifference(keys[na], keys[ne])
+	for _, side := range []struct {
+		name string
+		only []string
+	}{{na.name, naOnly}, {ne.name, neOnly}} {
+		fmt.Printf("- node_* series served by %s only: %d %s\n", side.name, len(side.only), strings.Join(side.only[:min(len(side.only), 5)], " "))
+	}
+	if len(naOnly)+len(neOnly) > 0 {
+		fmt.Printf("\n**The two sides do not serve the same node_* series: the ratios below do not compare like with like.** Give both the same settings (--nodeagent-args, --node-exporter-args).\n")
 	}
 	fmt.Printf("\n| round | nodeagent CPU / wall per scrape | node_exporter CPU / wall per scrape | CPU ratio | wall ratio | nodeagent RSS | node_exporter RSS | gzip bytes per scrape (nodeagent / node_exporter) |\n|---|---|---|---|---|---|---|---|\n")
 	for r := range rounds {
@@ -465,6 +449,55 @@ func host(nodeagentBin, nodeExporterBin string, nodeagentArgs []string, n, round
 type treeBuild struct {
 	bin  string
 	args []string
+}
+
+// hostArgs are the flags of the host comparison, extra appended to each
+// side's. Both run with their defaults, netlink for the interface
+// counters among them, except where nodeagent's defaults differ from
+// node_exporter's: the CNI interfaces and the kubelet's and runtimes'
+// mounts that nodeagent leaves out are left out of node_exporter too, so
+// that both read the same devices. node_exporter serves no Go or process
+// metrics of its own, as /metrics/node does not.
+func hostArgs(nodeagentExtra, nodeExporterExtra []string) (nodeagent, nodeExporter []string) {
+	nodeagent = append([]string{"--no-collector.cadvisor", "--no-collector.machine", "--log.level=error"}, nodeagentExtra...)
+	nodeExporter = append([]string{"--web.disable-exporter-metrics", "--log.level=error",
+		"--collector.netclass.ignored-devices=" + cniDevices, "--collector.netdev.device-exclude=" + cniDevices,
+		"--collector.filesystem.mount-points-exclude=" + mountPointsExclude}, nodeExporterExtra...)
+	return nodeagent, nodeExporter
+}
+
+// startHostPair starts nodeagent (/metrics/node) and node_exporter
+// (/metrics) with hostArgs.
+func startHostPair(nodeagentBin, nodeExporterBin string, nodeagentExtra, nodeExporterExtra []string) (na, ne *process, err error) {
+	naArgs, neArgs := hostArgs(nodeagentExtra, nodeExporterExtra)
+	ne, err = start("node_exporter", nodeExporterBin, "--web.listen-address", "/metrics", neArgs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	na, err = start("nodeagent", nodeagentBin, "--web.listen-address", "/metrics/node", naArgs...)
+	if err != nil {
+		ne.stop()
+		return nil, nil, err
+	}
+	return na, ne, nil
+}
+
+// nodeSeriesDifference returns the node_* series that only one side
+// serves, sorted. The scrape's own series differ by design (nodeagent_*,
+// node_scrape_collector_* of the collectors each runs, node_exporter's
+// build info); every other node_* series should be on both sides.
+func nodeSeriesDifference(nodeagent, nodeExporter map[string]bool) (nodeagentOnly, nodeExporterOnly []string) {
+	only := func(a, b map[string]bool) []string {
+		var keys []string
+		for k := range a {
+			if !b[k] && strings.HasPrefix(k, "node_") && !strings.HasPrefix(k, "node_scrape_collector_") && !strings.HasPrefix(k, "node_exporter_build_info") {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	return only(nodeagent, nodeExporter), only(nodeExporter, nodeagent)
 }
 
 // String names the build in the tables: its path and its flags.

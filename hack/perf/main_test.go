@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -99,4 +100,67 @@ func TestInterleave(t *testing.T) {
 	}); err == nil {
 		t.Error("a failed measurement: no error")
 	}
+}
+
+func TestNodeSeriesDifference(t *testing.T) {
+	set := func(keys ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, k := range keys {
+			m[k] = true
+		}
+		return m
+	}
+	naOnly, neOnly := nodeSeriesDifference(
+		set(`node_load1`, `node_network_receive_nohandler_total{device="lo"}`, `node_scrape_collector_success{collector="cpu"}`, `nodeagent_build_info`, `go_goroutines`),
+		set(`node_load1`, `node_exporter_build_info{version="1.12.1"}`, `node_scrape_collector_duration_seconds{collector="netdev"}`, `node_time_seconds`),
+	)
+	if want := []string{`node_network_receive_nohandler_total{device="lo"}`}; !slices.Equal(naOnly, want) {
+		t.Errorf("nodeagent only: %q, want %q", naOnly, want)
+	}
+	if want := []string{`node_time_seconds`}; !slices.Equal(neOnly, want) {
+		t.Errorf("node_exporter only: %q, want %q", neOnly, want)
+	}
+}
+
+// TestNodeExporterConformancePerfHost runs both sides of make perf's host
+// comparison as hack/perf starts them and requires the same node_* series
+// from both: a default of nodeagent's that node_exporter is not given
+// (netlink for the interface counters was one) would otherwise make the
+// ratios compare unlike work. make node-conformance sets NODE_EXPORTER_BIN.
+func TestNodeExporterConformancePerfHost(t *testing.T) {
+	neBin := os.Getenv("NODE_EXPORTER_BIN")
+	if neBin == "" {
+		t.Skip("NODE_EXPORTER_BIN is not set; make node-conformance sets it")
+	}
+	naBin := filepath.Join(t.TempDir(), "nodeagent")
+	cmd := exec.Command("go", "build", "-o", naBin, "github.com/nodeagent/nodeagent/cmd/nodeagent")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	na, ne, err := startHostPair(naBin, neBin, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ne.stop()
+	defer na.stop()
+	// A series may come or go between the two scrapes (an interface
+	// added by a test running beside this one): a difference must hold
+	// over three tries to fail the test.
+	var naOnly, neOnly []string
+	for range 3 {
+		naKeys, err := seriesKeys(na.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		neKeys, err := seriesKeys(ne.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if naOnly, neOnly = nodeSeriesDifference(naKeys, neKeys); len(naOnly)+len(neOnly) == 0 {
+			return
+		}
+	}
+	t.Errorf("node_* series served by nodeagent only (%d): %q", len(naOnly), naOnly)
+	t.Errorf("node_* series served by node_exporter only (%d): %q", len(neOnly), neOnly)
 }
