@@ -211,7 +211,7 @@ manifests:
 integration:
 	@if $(CLUSTER) running; then started=0; $(CLUSTER) up || exit 1; \
 	else started=1; $(CLUSTER) up $(INTEGRATION_MODE) || exit 1; fi; \
-	NODEAGENT_INTEGRATION=$(CLUSTER_DIR)/env $(GO) test -count=1 -v -run 'Integration' ./cgroup/ ./kubeletclient/ ./cmd/nodeagent/; rc=$$?; \
+	NODEAGENT_INTEGRATION=$(CLUSTER_DIR)/env $(GO) test -count=1 -v -run 'Integration' ./cgroup/ ./kubeletclient/ ./cmd/nodeagent/ ./hack/perf/; rc=$$?; \
 	if [ $$started = 1 ]; then $(CLUSTER) down; fi; \
 	exit $$rc
 

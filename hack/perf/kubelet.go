@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -24,6 +26,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
+	"github.com/nodeagent/nodeagent/internal/quotacgroup"
 )
 
 // kubeletOptions are the flags of the comparison with the kubelet.
@@ -34,6 +37,8 @@ type kubeletOptions struct {
 	scrapes int           // per side and block
 	settle  time.Duration // at most this long for both answers' series to stop changing
 	args    []string      // more flags for nodeagent
+	quota   float64       // nodeagent's CPU quota in CPUs (0: none)
+	plain   bool          // nodeagent over HTTP without authentication
 }
 
 // kubeletScrape is one answer: what it cost to fetch, how many series.
@@ -356,8 +361,45 @@ func kubeletCompare(nodeagentBin string, o kubeletOptions) error {
 	if img := env["POD_IMAGE"]; img != "" {
 		args = append(args, "--collector.cadvisor.sandbox-image="+img)
 	}
+	// nodeagent runs as the DaemonSet runs it: under its CPU limit, and
+	// serving TLS with every scrape's token reviewed (cached, as the
+	// kubelet caches the reviews of its own scrapes' token).
+	command := exec.Command
+	quota := "no CPU quota"
+	if o.quota > 0 {
+		cg, err := quotacgroup.New(o.quota)
+		if err != nil {
+			return fmt.Errorf("--kubelet-quota: %w (--kubelet-quota 0 runs nodeagent without one)", err)
+		}
+		defer func() {
+			if err := cg.Remove(); err != nil {
+				fmt.Fprintf(os.Stderr, "perf: removing %s: %v\n", cg.Dir(), err)
+			}
+		}()
+		command = cg.Command
+		quota = fmt.Sprintf("a CPU quota of %v CPUs", o.quota)
+	}
+	var c *http.Client
+	served := "plain HTTP, no authentication (not as the DaemonSet serves it)"
+	if kc := env["KUBECONFIG"]; kc != "" && !o.plain {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		token, remove, err := scraperToken(ctx, kc)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := remove(); err != nil {
+				fmt.Fprintf(os.Stderr, "perf: removing the scraper's ServiceAccount and its rights: %v\n", err)
+			}
+		}()
+		args = append(args, "--web.kubernetes-auth", "--kubeconfig="+kc)
+		c = scraperClient(token)
+		served = "as the DaemonSet serves it: TLS with its self-signed certificate (insecureSkipVerify, as the shipped ServiceMonitor), the bearer token of ServiceAccount " +
+			scraperNamespace + "/" + scraperName + " (get on /metrics/*, as deploy/kubernetes/scraper-rbac.yaml grants Prometheus) checked by TokenReview and SubjectAccessReview, cached; HTTP/1.1, connection kept alive"
+	}
 	args = append(args, o.args...)
-	nodeagent, err := start("nodeagent", nodeagentBin, "--web.listen-address", "/metrics/cadvisor", args...)
+	nodeagent, err := launch(command, c, "nodeagent", nodeagentBin, "--web.listen-address", "/metrics/cadvisor", args...)
 	if err != nil {
 		return err
 	}
@@ -369,7 +411,7 @@ func kubeletCompare(nodeagentBin string, o kubeletOptions) error {
 	}
 	fmt.Printf("## Container layer: nodeagent /metrics/cadvisor vs the kubelet's /metrics/cadvisor, the test cluster's node\n\n")
 	fmt.Printf("- kubelet: pid %d, %s, %s (TLS, HTTP/1.1, connection kept alive)\n", kubelet.pid, env["KUBELET_URL"], how)
-	fmt.Printf("- nodeagent: %s %s\n", nodeagentBin, strings.Join(args, " "))
+	fmt.Printf("- nodeagent: %s %s; %s; %s\n", nodeagentBin, strings.Join(args, " "), quota, served)
 	fmt.Printf("- pods on the node (the kubelet's /pods): %d, %d Running\n", all, running)
 	fmt.Printf("- load average before: %s\n\n", loadavg())
 

@@ -86,7 +86,9 @@ func main() {
 	flag.StringVar(&ko.auth, "kubelet-auth", "token", "how the kubelet is scraped: token (KUBELET_TOKEN_FILE, as Prometheus does) or cert (the harness's client certificate)")
 	flag.IntVar(&ko.rounds, "kubelet-rounds", 6, "rounds of the comparison with the kubelet")
 	flag.IntVar(&ko.scrapes, "kubelet-scrapes", 30, "scrapes per side and round of the comparison with the kubelet")
-	kubeletArgs := flag.String("kubelet-nodeagent-args", "", "more flags for nodeagent in the comparison with the kubelet, separated by spaces (--gomaxprocs=1: one thread, as the DaemonSet's 500m CPU limit gives it)")
+	kubeletArgs := flag.String("kubelet-nodeagent-args", "", "more flags for nodeagent in the comparison with the kubelet, separated by spaces")
+	flag.Float64Var(&ko.quota, "kubelet-quota", 0.5, "run nodeagent in the comparison with the kubelet in a cgroup of its own with this CPU quota, in CPUs, as the DaemonSet's 500m limit does (0: none); needs root and a cpu controller")
+	flag.BoolVar(&ko.plain, "kubelet-nodeagent-plain", false, "serve nodeagent in the comparison with the kubelet over plain HTTP without authentication, instead of as the DaemonSet serves it (TLS and --web.kubernetes-auth, when the env file has an API server's KUBECONFIG)")
 	flag.DurationVar(&ko.settle, "kubelet-settle", 3*time.Minute, "at most this long for both answers' series counts to settle first")
 	flag.Parse()
 	fmt.Printf("# make perf, %s\n\n%d CPUs, %s, %s/%s\n\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -182,6 +184,12 @@ func start(name, bin, listenFlag, path string, args ...string) (*process, error)
 
 // startWith is start with the command made by command (in a cgroup, say).
 func startWith(command func(string, ...string) *exec.Cmd, name, bin, listenFlag, path string, args ...string) (*process, error) {
+	return launch(command, nil, name, bin, listenFlag, path, args...)
+}
+
+// launch is startWith for a process served over HTTPS and asked with c
+// when c is not nil.
+func launch(command func(string, ...string) *exec.Cmd, c *http.Client, name, bin, listenFlag, path string, args ...string) (*process, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("finding a free port: %w", err)
@@ -193,10 +201,15 @@ func startWith(command func(string, ...string) *exec.Cmd, name, bin, listenFlag,
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
-	p := &process{name: name, cmd: cmd, pid: cmd.Process.Pid, url: "http://" + addr + path}
+	p := &process{name: name, cmd: cmd, pid: cmd.Process.Pid, url: "http://" + addr + path, client: c}
+	get := http.Get
+	if c != nil {
+		p.url = "https://" + addr + path
+		get = c.Get
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(p.url)
+		resp, err := get(p.url)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
