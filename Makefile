@@ -149,8 +149,10 @@ perf-bin:
 # cluster up in cluster mode unless it runs so, runs PODS small pods of the
 # harness's image (a Deployment in namespace nodeagent-perf; the node takes
 # 110 pods, 3 of them the static pods), waits until they run, measures,
-# deletes the pods again and stops the cluster if it started it.
-# PERF_KUBELET_ARGS='--kubelet-rounds 10' and the like. Not part of make test.
+# deletes the pods again and stops the cluster if it started it. nodeagent
+# runs as the DaemonSet runs it: under half a CPU, serving TLS with every
+# scrape's token reviewed. PERF_KUBELET_ARGS='--kubelet-rounds 10' and the
+# like. Not part of make test.
 PODS              ?= 100
 PERF_KUBELET_ARGS ?=
 perf-kubelet: perf-bin
