@@ -12,12 +12,14 @@ package cgroup
 //	burst_usec 0
 //
 // The first three lines exist in every cgroup; the throttling lines only
-// where the cpu controller is enabled.
+// where the cpu controller is enabled, and the burst lines since Linux
+// 5.14.
 
 // CPUStat is a cgroup's cpu.stat, times in microseconds.
 type CPUStat struct {
 	UsageUsec, UserUsec, SystemUsec       uint64
 	NrPeriods, NrThrottled, ThrottledUsec uint64
+	NrBursts, BurstUsec                   uint64
 }
 
 func parseCPUStat(b []byte, out *CPUStat) error {
@@ -36,6 +38,10 @@ func parseCPUStat(b []byte, out *CPUStat) error {
 			out.NrThrottled = v
 		case "throttled_usec":
 			out.ThrottledUsec = v
+		case "nr_bursts":
+			out.NrBursts = v
+		case "burst_usec":
+			out.BurstUsec = v
 		}
 	})
 }

@@ -10,8 +10,11 @@ package cgroup
 //	oom_kill 1
 //	oom_group_kill 0
 
-// MemoryEvents holds memory.events counters.
+// MemoryEvents holds memory.events counters: High counts the times the
+// cgroup's usage went over memory.high and was throttled, Max the times it
+// reached memory.max.
 type MemoryEvents struct {
+	High, Max    uint64
 	OOM, OOMKill uint64
 }
 
@@ -19,6 +22,10 @@ func parseMemoryEvents(b []byte, out *MemoryEvents) error {
 	*out = MemoryEvents{}
 	return parseKeyed(b, func(k []byte, v uint64) {
 		switch string(k) {
+		case "high":
+			out.High = v
+		case "max":
+			out.Max = v
 		case "oom":
 			out.OOM = v
 		case "oom_kill":

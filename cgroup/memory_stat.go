@@ -10,20 +10,81 @@ package cgroup
 //	active_anon 10452992
 //	inactive_file 2433024
 //	active_file 2080768
+//	file_dirty 12288
+//	file_writeback 0
+//	workingset_refault_anon 0
+//	workingset_refault_file 311
+//	pgscan 1024
+//	pgsteal 1000
 //	pgfault 7451
 //	pgmajfault 12
 
 // MemoryStat holds the memory.stat keys nodeagent serves, in bytes except
-// the page-fault counters.
+// the page counters.
 type MemoryStat struct {
 	Anon, File, FileMapped   uint64
 	ActiveFile, InactiveFile uint64
 	PgFault, PgMajFault      uint64
+
+	// V2Keys says which of the keys below the file had. They are cgroup
+	// v2's: v1's memory.stat, read on a hybrid host, has none of them
+	// under these names (its dirty and writeback are other counters of
+	// the same pages, its refaults local ones), and a kernel before 5.9
+	// has no workingset_refault_anon or _file.
+	V2Keys                                       MemoryStatKeys
+	FileDirty, FileWriteback                     uint64
+	WorkingsetRefaultAnon, WorkingsetRefaultFile uint64
+	PgScan, PgSteal                              uint64
 }
+
+// MemoryStatKeys is a set of v2-only memory.stat keys.
+type MemoryStatKeys uint8
+
+// The v2-only memory.stat keys.
+const (
+	KeyFileDirty MemoryStatKeys = 1 << iota
+	KeyFileWriteback
+	KeyWorkingsetRefaultAnon
+	KeyWorkingsetRefaultFile
+	KeyPgScan
+	KeyPgSteal
+)
+
+// Has says whether k is in the set.
+func (s MemoryStatKeys) Has(k MemoryStatKeys) bool { return s&k == k }
 
 func parseMemoryStat(b []byte, out *MemoryStat) error {
 	*out = MemoryStat{}
-	return parseKeyed(b, func(k []byte, v uint64) { out.set(string(k), v) })
+	return parseKeyed(b, func(k []byte, v uint64) {
+		if !out.setV2(string(k), v) {
+			out.set(string(k), v)
+		}
+	})
+}
+
+// setV2 stores a v2-only key and says whether key was one.
+func (m *MemoryStat) setV2(key string, v uint64) bool {
+	var dst *uint64
+	var k MemoryStatKeys
+	switch key {
+	case "file_dirty":
+		dst, k = &m.FileDirty, KeyFileDirty
+	case "file_writeback":
+		dst, k = &m.FileWriteback, KeyFileWriteback
+	case "workingset_refault_anon":
+		dst, k = &m.WorkingsetRefaultAnon, KeyWorkingsetRefaultAnon
+	case "workingset_refault_file":
+		dst, k = &m.WorkingsetRefaultFile, KeyWorkingsetRefaultFile
+	case "pgscan":
+		dst, k = &m.PgScan, KeyPgScan
+	case "pgsteal":
+		dst, k = &m.PgSteal, KeyPgSteal
+	default:
+		return false
+	}
+	*dst = v
+	m.V2Keys |= k
+	return true
 }
 
 // set stores a memory.stat key nodeagent serves; other keys are ignored.

@@ -163,6 +163,14 @@ func TestParseMemoryStatV1(t *testing.T) {
 	if m != (MemoryStat{Anon: 20, File: 10}) {
 		t.Errorf("%+v", m)
 	}
+	// v1's refaults and dirty pages are not v2's keys: a hybrid host
+	// serves none of the v2-only memory.stat families.
+	if err := parseMemoryStatV1([]byte("total_rss 20\ntotal_dirty 4096\ntotal_writeback 0\ntotal_workingset_refault_anon 3\ntotal_workingset_refault_file 4\n"), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m != (MemoryStat{Anon: 20}) {
+		t.Errorf("v1 memory.stat with refaults: %+v", m)
+	}
 	if err := parseMemoryStatV1([]byte("total_rss x\n"), &m); err == nil {
 		t.Error("a malformed value was accepted")
 	}

@@ -55,7 +55,9 @@ func TestParseMemoryStatAndEvents(t *testing.T) {
 	if err := parseMemoryStat([]byte(in), &ms); err != nil {
 		t.Fatal(err)
 	}
-	want := MemoryStat{Anon: 10452992, File: 4513792, FileMapped: 2703360, ActiveFile: 2080768, InactiveFile: 2433024, PgFault: 7451, PgMajFault: 12}
+	// A zero is as present as any other value.
+	want := MemoryStat{Anon: 10452992, File: 4513792, FileMapped: 2703360, ActiveFile: 2080768, InactiveFile: 2433024, PgFault: 7451, PgMajFault: 12,
+		V2Keys: KeyWorkingsetRefaultAnon}
 	if diff := cmp.Diff(want, ms); diff != "" {
 		t.Errorf("memory.stat -want +got:\n%s", diff)
 	}
@@ -68,7 +70,7 @@ func TestParseMemoryStatAndEvents(t *testing.T) {
 	if err := parseMemoryEvents([]byte("low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\noom_group_kill 0\n"), &ev); err != nil {
 		t.Fatal(err)
 	}
-	if ev != (MemoryEvents{OOM: 2, OOMKill: 1}) {
+	if ev != (MemoryEvents{Max: 3, OOM: 2, OOMKill: 1}) {
 		t.Errorf("memory.events = %+v", ev)
 	}
 }

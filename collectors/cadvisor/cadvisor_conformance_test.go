@@ -24,9 +24,13 @@ import (
 
 // The 1.35 capture: a real kubelet's /metrics/cadvisor and /pods of one
 // node (internal/fakekubelet/testdata/README.md gives their provenance).
+// The 1.37 capture: a real kubelet 1.37's /metrics/cadvisor on a hybrid
+// host, whose values are v1's but whose families, types and help are the
+// newer cAdvisor's.
 const (
 	capture135     = "k8s-1.35_metrics-cadvisor.txt"
 	capturePods135 = "k8s-1.35_pods.json"
+	capture137     = "k8s-1.37-local_metrics-cadvisor.txt"
 )
 
 // notServed are the capture's families nodeagent leaves out on purpose.
@@ -40,6 +44,9 @@ func notServed() map[string]string {
 		"machine_scrape_error":                        "cAdvisor's own error flag; nodeagent_scrape_collector_success{collector=\"machine\"} says the same",
 		"machine_nvm_avg_power_budget_watts":          "Intel Optane (NVM) only, 0 elsewhere",
 		"machine_nvm_capacity":                        "Intel Optane (NVM) only, 0 elsewhere",
+		"machine_cpu_books":                           "IBM Z (s390x) CPU topology only, 0 elsewhere",
+		"machine_cpu_drawers":                         "IBM Z (s390x) CPU topology only, 0 elsewhere",
+		"container_health_state":                      "the result of a Docker health check; -1 (none defined) for every container of the runtimes the kubelet's cAdvisor handles",
 		"container_cpu_load_average_10s":              alwaysZero,
 		"container_cpu_load_d_average_10s":            alwaysZero,
 		"container_memory_failcnt":                    alwaysZero,
@@ -351,9 +358,14 @@ func TestCadvisorConformance(t *testing.T) {
 	ours := collectortest.Parse(t, append(out, mach...))
 
 	skip := notServed()
+	newer := collectortest.Parse(t, fakekubelet.Payload(t, capture137))
 	for name := range ours {
 		if _, ok := c.mfs[name]; !ok {
-			t.Errorf("%s: served by nodeagent, not by the kubelet", name)
+			// Families the 1.35 kubelet did not have yet: their help and
+			// type are held to the 1.37 capture's (TestCadvisorFamilies137).
+			if _, ok := newer[name]; !ok {
+				t.Errorf("%s: served by nodeagent, not by the kubelet", name)
+			}
 		}
 		if reason, ok := skip[name]; ok {
 			t.Errorf("%s: served, yet listed as not served (%s)", name, reason)
@@ -396,8 +408,57 @@ func TestCadvisorConformance(t *testing.T) {
 			t.Errorf("%s: series differ (-kubelet +nodeagent):\n%s", name, diff)
 		}
 	}
+	// The 1.37 kubelet serves each cgroup's creation time under a name of
+	// its own too: the same values as container_start_time_seconds.
+	if created, ok := ours["container_creation_time_seconds"]; !ok {
+		t.Error("container_creation_time_seconds is not served")
+	} else if diff := cmp.Diff(collectortest.Series(c.mfs["container_start_time_seconds"]), collectortest.Series(created)); diff != "" {
+		t.Errorf("container_creation_time_seconds against the capture's container_start_time_seconds (-kubelet +nodeagent):\n%s", diff)
+	}
 	t.Logf("compared %d families; %d of the capture's left out on purpose", compared, len(skip))
 	if compared < 40 {
 		t.Errorf("only %d families compared", compared)
+	}
+}
+
+// TestCadvisorFamilies137 holds the collectors' families to the 1.37
+// kubelet's /metrics/cadvisor: every family it serves is one nodeagent
+// has, with the same help and type, or is listed in notServed; nodeagent
+// has no family that neither capture knows.
+func TestCadvisorFamilies137(t *testing.T) {
+	t.Parallel()
+	kubelet := collectortest.Parse(t, fakekubelet.Payload(t, capture137))
+	older := collectortest.Parse(t, fakekubelet.Payload(t, capture135))
+	type fam struct {
+		help string
+		typ  dto.MetricType
+	}
+	ours := map[string]fam{}
+	for _, f := range allContainerFamilies() {
+		ours[f.name] = fam{f.help, f.typ}
+	}
+	machine := collectortest.Parse(t, collectortest.ReadFile(t, filepath.Join("testdata", "machine", "good.prom")))
+	for name, mf := range machine {
+		ours[name] = fam{mf.GetHelp(), mf.GetType()}
+	}
+	skip := notServed()
+	for name, mf := range kubelet {
+		f, served := ours[name]
+		reason, skipped := skip[name]
+		switch {
+		case served && skipped:
+			t.Errorf("%s: served, yet listed as not served (%s)", name, reason)
+		case !served && !skipped:
+			t.Errorf("%s: served by the 1.37 kubelet, not by nodeagent, and not listed in notServed", name)
+		case served && (f.help != mf.GetHelp() || f.typ != mf.GetType()):
+			t.Errorf("%s: %s %q, the 1.37 kubelet's %s %q", name, f.typ, f.help, mf.GetType(), mf.GetHelp())
+		}
+	}
+	for name := range ours {
+		_, now := kubelet[name]
+		_, before := older[name]
+		if !now && !before {
+			t.Errorf("%s: in neither capture", name)
+		}
 	}
 }

@@ -82,9 +82,11 @@ func (f *fixture) add(path string, v cgVals, created int64) {
 	f.cgroups = append(f.cgroups, &fxCgroup{path: path, files: f.cgroupFiles(v, false), created: created, oomKill: v.oomKill})
 }
 
-// memoryEvents is memory.events with oomKill OOM kills.
+// memoryEvents is memory.events with oomKill OOM kills (and, as a cgroup
+// that is OOM-killed has been throttled at memory.high and hit
+// memory.max first, 3 and 2 times as many of those).
 func memoryEvents(oomKill int) string {
-	return fmt.Sprintf("low 0\nhigh 0\nmax %d\noom %d\noom_kill %d\noom_group_kill 0\n", 2*oomKill, oomKill, oomKill)
+	return fmt.Sprintf("low 0\nhigh %d\nmax %d\noom %d\noom_kill %d\noom_group_kill 0\n", 3*oomKill, 2*oomKill, oomKill, oomKill)
 }
 
 // subtreeEvents makes memory.events count each cgroup's subtree, as the
@@ -127,7 +129,8 @@ func (f *fixture) cgroupFiles(v cgVals, root bool) map[string]string {
 		if v.quota > 0 {
 			periods = 100*n + 3
 		}
-		cpuStat += fmt.Sprintf("nr_periods %d\nnr_throttled %d\nthrottled_usec %d\nnr_bursts 0\nburst_usec 0\n", periods, periods/10, periods/10*4321)
+		cpuStat += fmt.Sprintf("nr_periods %d\nnr_throttled %d\nthrottled_usec %d\nnr_bursts %d\nburst_usec %d\n",
+			periods, periods/10, periods/10*4321, periods/20, periods/20*1234)
 	}
 	pressure := func(k uint64) string {
 		return fmt.Sprintf("some avg10=0.00 avg60=0.00 avg300=0.00 total=%d\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=%d\n", 1000*n+k, 500*n+k)
@@ -212,13 +215,13 @@ func memoryStat(anon, file, inactiveFile, n uint64) string {
 	}{
 		{"anon", anon}, {"file", file}, {"kernel", 262144 + 4096*n}, {"kernel_stack", 32768}, {"pagetables", 98304},
 		{"sec_pagetables", 0}, {"percpu", 1440}, {"sock", 0}, {"vmalloc", 0}, {"shmem", 0}, {"zswap", 0}, {"zswapped", 0},
-		{"file_mapped", file / 4}, {"file_dirty", 0}, {"file_writeback", 0}, {"swapcached", 0}, {"anon_thp", 0},
+		{"file_mapped", file / 4}, {"file_dirty", 4096 * (n % 3)}, {"file_writeback", 4096 * (n % 2)}, {"swapcached", 0}, {"anon_thp", 0},
 		{"file_thp", 0}, {"shmem_thp", 0}, {"inactive_anon", anon}, {"active_anon", 4096}, {"inactive_file", inactiveFile},
 		{"active_file", file - inactiveFile}, {"unevictable", 0}, {"slab_reclaimable", 65536}, {"slab_unreclaimable", 131072},
-		{"slab", 196608}, {"workingset_refault_anon", 0}, {"workingset_refault_file", n}, {"workingset_activate_anon", 0},
+		{"slab", 196608}, {"workingset_refault_anon", n % 4}, {"workingset_refault_file", n}, {"workingset_activate_anon", 0},
 		{"workingset_activate_file", 0}, {"workingset_restore_anon", 0}, {"workingset_restore_file", 0},
-		{"workingset_nodereclaim", 0}, {"pgscan", 0}, {"pgsteal", 0}, {"pgscan_kswapd", 0}, {"pgscan_direct", 0},
-		{"pgscan_khugepaged", 0}, {"pgsteal_kswapd", 0}, {"pgsteal_direct", 0}, {"pgsteal_khugepaged", 0},
+		{"workingset_nodereclaim", 0}, {"pgscan", 10 * n}, {"pgsteal", 9 * n}, {"pgscan_kswapd", 10 * n}, {"pgscan_direct", 0},
+		{"pgscan_khugepaged", 0}, {"pgsteal_kswapd", 9 * n}, {"pgsteal_direct", 0}, {"pgsteal_khugepaged", 0},
 		{"pgfault", 1000*n + 17}, {"pgmajfault", n}, {"pgrefill", 0}, {"pgactivate", 2}, {"pgdeactivate", 0},
 		{"pglazyfree", 0}, {"pglazyfreed", 0}, {"zswpin", 0}, {"zswpout", 0}, {"thp_fault_alloc", 0}, {"thp_collapse_alloc", 0},
 	}

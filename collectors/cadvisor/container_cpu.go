@@ -33,5 +33,12 @@ func cpuFamilies() []containerFamily {
 			func(c *cgroup.CPUStat) float64 { return float64(c.NrThrottled) }),
 		throttled("container_cpu_cfs_throttled_seconds_total", "Total time duration the container has been throttled.",
 			func(c *cgroup.CPUStat) float64 { return usec(c.ThrottledUsec) }),
+		// cpu.max's burst allowance (cpu.max.burst) is 0 unless set, so
+		// these read 0 for most containers; a kernel before 5.14 has no
+		// burst lines and they read 0 too, as cAdvisor serves them.
+		throttled("container_cpu_cfs_burst_periods_total", "Number of periods when burst occurs.",
+			func(c *cgroup.CPUStat) float64 { return float64(c.NrBursts) }),
+		throttled("container_cpu_cfs_burst_seconds_total", "Total time duration the container has been bursted.",
+			func(c *cgroup.CPUStat) float64 { return usec(c.BurstUsec) }),
 	}
 }

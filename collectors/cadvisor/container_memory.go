@@ -1,11 +1,26 @@
 package cadvisor
 
-import "github.com/nodeagent/nodeagent/cgroup"
+import (
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/nodeagent/nodeagent/cgroup"
+)
 
 // memoryFamilies are cAdvisor's memory usage families, from memory.current,
 // memory.stat, memory.peak, memory.swap.current and memory.events.
 func memoryFamilies() []containerFamily {
 	stat := cgroup.FileMemoryStat
+	// v2Stat is a family of a cgroup v2 memory.stat key, served where the
+	// file has the key: not from v1's memory.stat on a hybrid host, nor
+	// from a kernel that lacks the key, where cAdvisor serves 0.
+	v2Stat := func(name, help string, typ dto.MetricType, key cgroup.MemoryStatKeys, value func(m *cgroup.MemoryStat) uint64) containerFamily {
+		return containerFamily{name: name, help: help, typ: typ, files: cgroup.Files(stat),
+			emit: func(b *seriesBuf, s *cgState, _ *buildEnv) {
+				if s.stats.Present.Has(stat) && s.stats.Memory.V2Keys.Has(key) {
+					b.add(s.labels.base, float64(value(&s.stats.Memory)))
+				}
+			}}
+	}
 	usageFiles := cgroup.Files(cgroup.FileMemoryCurrent, cgroup.FileMemoryStat)
 	return []containerFamily{
 		{name: "container_memory_usage_bytes", help: "Current memory usage in bytes, including all memory regardless of when it was accessed", typ: gauge, files: usageFiles,
@@ -51,6 +66,22 @@ func memoryFamilies() []containerFamily {
 			}},
 		statFamily("container_oom_events_total", "Count of out of memory events observed for the container", counter, cgroup.FileMemoryEvents,
 			func(st *cgroup.Stats) float64 { return float64(st.MemoryEvents.OOMKill) }),
+		statFamily("container_memory_events_high_total", "Cumulative count of memory.high throttle events for the container", counter, cgroup.FileMemoryEvents,
+			func(st *cgroup.Stats) float64 { return float64(st.MemoryEvents.High) }),
+		statFamily("container_memory_events_max_total", "Cumulative count of memory.max limit hit events for the container", counter, cgroup.FileMemoryEvents,
+			func(st *cgroup.Stats) float64 { return float64(st.MemoryEvents.Max) }),
+		v2Stat("container_memory_file_dirty_bytes", "Number of bytes of file cache that has been modified but not yet written back to disk.", gauge,
+			cgroup.KeyFileDirty, func(m *cgroup.MemoryStat) uint64 { return m.FileDirty }),
+		v2Stat("container_memory_file_writeback_bytes", "Number of bytes of file cache that is currently being written back to disk.", gauge,
+			cgroup.KeyFileWriteback, func(m *cgroup.MemoryStat) uint64 { return m.FileWriteback }),
+		v2Stat("container_memory_pgscan_total", "Cumulative number of pages scanned by the page reclaim algorithm.", counter,
+			cgroup.KeyPgScan, func(m *cgroup.MemoryStat) uint64 { return m.PgScan }),
+		v2Stat("container_memory_pgsteal_total", "Cumulative number of pages reclaimed by the page reclaim algorithm.", counter,
+			cgroup.KeyPgSteal, func(m *cgroup.MemoryStat) uint64 { return m.PgSteal }),
+		v2Stat("container_memory_workingset_refault_file_total", "Cumulative number of refaults of previously evicted file pages.", counter,
+			cgroup.KeyWorkingsetRefaultFile, func(m *cgroup.MemoryStat) uint64 { return m.WorkingsetRefaultFile }),
+		v2Stat("container_memory_workingset_refault_anon_total", "Cumulative number of refaults of previously evicted anonymous pages.", counter,
+			cgroup.KeyWorkingsetRefaultAnon, func(m *cgroup.MemoryStat) uint64 { return m.WorkingsetRefaultAnon }),
 	}
 }
 
