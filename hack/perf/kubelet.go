@@ -16,7 +16,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -26,7 +25,6 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
-	"github.com/nodeagent/nodeagent/internal/quotacgroup"
 )
 
 // kubeletOptions are the flags of the comparison with the kubelet.
@@ -364,19 +362,13 @@ func kubeletCompare(nodeagentBin string, o kubeletOptions) error {
 	// nodeagent runs as the DaemonSet runs it: under its CPU limit, and
 	// serving TLS with every scrape's token reviewed (cached, as the
 	// kubelet caches the reviews of its own scrapes' token).
-	command := exec.Command
+	command, remove, err := quotaCommand(o.quota)
+	if err != nil {
+		return fmt.Errorf("--kubelet-quota: %w (--kubelet-quota 0 runs nodeagent without one)", err)
+	}
+	defer remove()
 	quota := "no CPU quota"
 	if o.quota > 0 {
-		cg, err := quotacgroup.New(o.quota)
-		if err != nil {
-			return fmt.Errorf("--kubelet-quota: %w (--kubelet-quota 0 runs nodeagent without one)", err)
-		}
-		defer func() {
-			if err := cg.Remove(); err != nil {
-				fmt.Fprintf(os.Stderr, "perf: removing %s: %v\n", cg.Dir(), err)
-			}
-		}()
-		command = cg.Command
 		quota = fmt.Sprintf("a CPU quota of %v CPUs", o.quota)
 	}
 	var c *http.Client

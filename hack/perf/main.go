@@ -548,19 +548,11 @@ func containerTrees(nodeagent, baseline treeBuild, quota float64, dir string, co
 			var ps []*process
 			var counted []int
 			for _, bin := range bins {
-				command := exec.Command
-				if quota > 0 {
-					cg, err := quotacgroup.New(quota)
-					if err != nil {
-						return fmt.Errorf("--tree-quota: %w", err)
-					}
-					defer func() {
-						if err := cg.Remove(); err != nil {
-							fmt.Fprintf(os.Stderr, "perf: removing %s: %v\n", cg.Dir(), err)
-						}
-					}()
-					command = cg.Command
+				command, remove, err := quotaCommand(quota)
+				if err != nil {
+					return fmt.Errorf("--tree-quota: %w", err)
 				}
+				defer remove()
 				p, err := startWith(command, "nodeagent", bin.bin, "--web.listen-address", "/metrics/cadvisor",
 					append([]string{"--collector.disable-defaults", "--collector.cadvisor", "--log.level=error",
 						"--path.cgroupfs=" + filepath.Join(tree, "cgroup"), "--path.procfs=" + filepath.Join(tree, "proc")}, bin.args...)...)
@@ -632,4 +624,22 @@ func interleave(k, n, block int, measure func(i, m int) (measurement, error)) ([
 		sums[i].kbSent /= float64(n)
 	}
 	return sums, nil
+}
+
+// quotaCommand makes the commands of a process in a cgroup of its own
+// with a CPU quota of cpus CPUs (exec.Command for 0), and remove, which
+// removes that cgroup once the process has ended.
+func quotaCommand(cpus float64) (command func(string, ...string) *exec.Cmd, remove func(), err error) {
+	if cpus <= 0 {
+		return exec.Command, func() {}, nil
+	}
+	cg, err := quotacgroup.New(cpus)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cg.Command, func() {
+		if err := cg.Remove(); err != nil {
+			fmt.Fprintf(os.Stderr, "perf: removing %s: %v\n", cg.Dir(), err)
+		}
+	}, nil
 }

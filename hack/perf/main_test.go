@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nodeagent/nodeagent/internal/quotacgroup"
 )
 
 func TestDescribeBinary(t *testing.T) {
@@ -163,4 +165,42 @@ func TestNodeExporterConformancePerfHost(t *testing.T) {
 	}
 	t.Errorf("node_* series served by nodeagent only (%d): %q", len(naOnly), naOnly)
 	t.Errorf("node_* series served by node_exporter only (%d): %q", len(neOnly), neOnly)
+}
+
+func TestQuotaCommand(t *testing.T) {
+	cgroupOf := func(command func(string, ...string) *exec.Cmd) string {
+		t.Helper()
+		b, err := command("/bin/cat", "/proc/self/cgroup").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	command, remove, err := quotaCommand(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remove()
+	if got := cgroupOf(command); strings.Contains(got, "nodeagent-quota-") {
+		t.Errorf("no quota, yet the process ran in %s", got)
+	}
+	command, remove, err = quotaCommand(0.5)
+	if errors.Is(err, quotacgroup.ErrUnsupported) || errors.Is(err, os.ErrPermission) {
+		t.Skipf("no cgroup with a CPU quota here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cgroupOf(command)
+	_, name, ok := strings.Cut(got, "/nodeagent-quota-")
+	if !ok {
+		t.Fatalf("the process ran in %s, not in the quota's cgroup", got)
+	}
+	name, _, _ = strings.Cut(name, "\n")
+	remove()
+	for _, dir := range []string{"/sys/fs/cgroup/cpu", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(filepath.Join(dir, "nodeagent-quota-"+name)); err == nil {
+			t.Errorf("%s/nodeagent-quota-%s is left after remove", dir, name)
+		}
+	}
 }
