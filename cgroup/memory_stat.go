@@ -55,40 +55,14 @@ func (s MemoryStatKeys) Has(k MemoryStatKeys) bool { return s&k == k }
 
 func parseMemoryStat(b []byte, out *MemoryStat) error {
 	*out = MemoryStat{}
-	return parseKeyed(b, func(k []byte, v uint64) {
-		if !out.setV2(string(k), v) {
-			out.set(string(k), v)
-		}
-	})
+	return parseKeyed(b, func(k []byte, v uint64) { out.set(string(k), v, true) })
 }
 
-// setV2 stores a v2-only key and says whether key was one.
-func (m *MemoryStat) setV2(key string, v uint64) bool {
+// set stores a memory.stat key nodeagent serves; other keys are ignored,
+// and so are the v2-only keys unless v2 (the file is cgroup v2's).
+func (m *MemoryStat) set(key string, v uint64, v2 bool) {
 	var dst *uint64
 	var k MemoryStatKeys
-	switch key {
-	case "file_dirty":
-		dst, k = &m.FileDirty, KeyFileDirty
-	case "file_writeback":
-		dst, k = &m.FileWriteback, KeyFileWriteback
-	case "workingset_refault_anon":
-		dst, k = &m.WorkingsetRefaultAnon, KeyWorkingsetRefaultAnon
-	case "workingset_refault_file":
-		dst, k = &m.WorkingsetRefaultFile, KeyWorkingsetRefaultFile
-	case "pgscan":
-		dst, k = &m.PgScan, KeyPgScan
-	case "pgsteal":
-		dst, k = &m.PgSteal, KeyPgSteal
-	default:
-		return false
-	}
-	*dst = v
-	m.V2Keys |= k
-	return true
-}
-
-// set stores a memory.stat key nodeagent serves; other keys are ignored.
-func (m *MemoryStat) set(key string, v uint64) {
 	switch key {
 	case "anon":
 		m.Anon = v
@@ -104,5 +78,21 @@ func (m *MemoryStat) set(key string, v uint64) {
 		m.PgFault = v
 	case "pgmajfault":
 		m.PgMajFault = v
+	case "file_dirty":
+		dst, k = &m.FileDirty, KeyFileDirty
+	case "file_writeback":
+		dst, k = &m.FileWriteback, KeyFileWriteback
+	case "workingset_refault_anon":
+		dst, k = &m.WorkingsetRefaultAnon, KeyWorkingsetRefaultAnon
+	case "workingset_refault_file":
+		dst, k = &m.WorkingsetRefaultFile, KeyWorkingsetRefaultFile
+	case "pgscan":
+		dst, k = &m.PgScan, KeyPgScan
+	case "pgsteal":
+		dst, k = &m.PgSteal, KeyPgSteal
+	}
+	if dst != nil && v2 {
+		*dst = v
+		m.V2Keys |= k
 	}
 }

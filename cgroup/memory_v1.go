@@ -138,7 +138,7 @@ func parseMemoryStatV1(b []byte, out *MemoryStat) error {
 		if v2, ok := v1MemoryStatKeys[name]; ok {
 			name = v2
 		}
-		out.set(name, v)
+		out.set(name, v, false)
 	})
 }
 
