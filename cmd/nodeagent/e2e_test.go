@@ -156,22 +156,6 @@ func startCommand(t *testing.T, cmd *exec.Cmd) (string, int, *testlog.Buffer) {
 // comparison leaves them out, as node_exporter's end-to-end test does.
 var volatileRE = regexp.MustCompile(`^(go_|process_|nodeagent_build_info|node_exporter_build_info|nodeagent_last_scrape_timestamp_seconds|nodeagent_kubelet_readonly_port_last_check_timestamp_seconds|nodeagent_kubelet_anonymous_auth_last_check_timestamp_seconds|nodeagent_scrape_collector_duration_seconds|nodeagent_scrape_requests_total|nodeagent_scrape_collector_runs_total|node_time_seconds|node_time_zone_offset_seconds|node_timex_|node_uname_info|node_os_|container_start_time_seconds|container_creation_time_seconds|container_last_seen)`)
 
-// seriesOf maps the label text of each series of family name in an
-// exposition to its value.
-func seriesOf(body, name string) map[string]string {
-	series := map[string]string{}
-	for _, line := range strings.Split(body, "\n") {
-		rest, ok := strings.CutPrefix(line, name+"{")
-		if !ok {
-			continue
-		}
-		if i := strings.LastIndexByte(rest, ' '); i >= 0 {
-			series[rest[:i]] = rest[i+1:]
-		}
-	}
-	return series
-}
-
 func stable(body string) string {
 	var b strings.Builder
 	for _, line := range strings.SplitAfter(body, "\n") {
@@ -253,7 +237,8 @@ func TestEndToEnd(t *testing.T) {
 			// Left out of the golden with the checkout's mtimes, but held
 			// to each other: both are the cgroup's creation time.
 			if path == "/metrics/cadvisor" {
-				start, created := seriesOf(body, "container_start_time_seconds"), seriesOf(body, "container_creation_time_seconds")
+				mfs := families(t, body)
+				start, created := collectortest.Series(mfs["container_start_time_seconds"]), collectortest.Series(mfs["container_creation_time_seconds"])
 				if len(start) == 0 || !maps.Equal(start, created) {
 					t.Errorf("container_creation_time_seconds %v, want container_start_time_seconds %v", created, start)
 				}

@@ -17,8 +17,6 @@ import (
 	"github.com/nodeagent/nodeagent/internal/testlog"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/nodeagent/nodeagent/internal/fakekubelet"
 )
@@ -48,17 +46,7 @@ func directFetch(t *testing.T, env map[string]string, path string) map[string]*d
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
 	}
-	return parseFamilies(t, string(body))
-}
-
-func parseFamilies(t *testing.T, body string) map[string]*dto.MetricFamily {
-	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mfs
+	return families(t, string(body))
 }
 
 // seriesKeys are a family's series as name{labels}.
@@ -107,7 +95,7 @@ func testPassthroughAgainst(t *testing.T, env map[string]string, args []string) 
 		t.Fatalf("/metrics/kubelet: %d %s", code, body)
 	}
 	lintExposition(t, body)
-	ours := parseFamilies(t, body)
+	ours := families(t, body)
 	if !strings.Contains(body, `kubelet_node_name{node="`+env["KUBELET_NODE_NAME"]+`"} 1`) {
 		t.Error("kubelet_node_name missing")
 	}
@@ -237,7 +225,7 @@ func TestIntegrationCadvisorLabels(t *testing.T) {
 			t.Fatalf("/metrics/cadvisor: %d", code)
 		}
 		lintExposition(t, body)
-		ours := parseFamilies(t, body)
+		ours := families(t, body)
 		theirs := directFetch(t, env, "/metrics/cadvisor")
 		for name, mf := range ours {
 			tf, ok := theirs[name]

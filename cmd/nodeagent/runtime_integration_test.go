@@ -30,7 +30,7 @@ func fetchPlain(t *testing.T, url string) map[string]*dto.MetricFamily {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
-	return parseFamilies(t, string(body))
+	return families(t, string(body))
 }
 
 // sampleValues are the values of a family's samples, whatever its type.
@@ -77,7 +77,7 @@ func TestIntegrationRuntimeMetrics(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("/metrics/runtime: %d %.500s", code, body)
 		}
-		ours := parseFamilies(t, body)
+		ours := families(t, body)
 		var compared []string
 		for name, mf := range ours {
 			if !strings.HasPrefix(name, "containerd_") {
