@@ -47,3 +47,23 @@ func parseCPUMax(b []byte, out *CPUMax) error {
 	out.Quota, out.HasQuota = q, true
 	return nil
 }
+
+// parseCFSQuota parses a v1 cpu.cfs_quota_us, the quota in microseconds or
+// -1 for none, into out's quota; the period is in another file
+// (FileCPUPeriodV1), read after it.
+func parseCFSQuota(b []byte, out *CPUMax) error {
+	*out = CPUMax{}
+	line, rest := nextLine(b)
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return parseError(2, rest, "want one line")
+	}
+	if string(line) == "-1" {
+		return nil
+	}
+	q, ok := parseUint(line)
+	if !ok {
+		return parseError(1, line, "quota is neither -1 nor an unsigned integer")
+	}
+	out.Quota, out.HasQuota = q, true
+	return nil
+}

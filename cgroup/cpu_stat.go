@@ -20,6 +20,26 @@ type CPUStat struct {
 	UsageUsec, UserUsec, SystemUsec       uint64
 	NrPeriods, NrThrottled, ThrottledUsec uint64
 	NrBursts, BurstUsec                   uint64
+	// ThrottledNsec and BurstNsec are the times as a v1 cpu.stat counts
+	// them, in nanoseconds (a hybrid host); 0 from a v2 cpu.stat.
+	ThrottledNsec, BurstNsec uint64
+}
+
+// ThrottledSeconds is the time throttled, to the nanosecond where v1
+// counted it so.
+func (c *CPUStat) ThrottledSeconds() float64 {
+	if c.ThrottledNsec != 0 {
+		return float64(c.ThrottledNsec) / 1e9
+	}
+	return float64(c.ThrottledUsec) / 1e6
+}
+
+// BurstSeconds is the time run in bursts, likewise.
+func (c *CPUStat) BurstSeconds() float64 {
+	if c.BurstNsec != 0 {
+		return float64(c.BurstNsec) / 1e9
+	}
+	return float64(c.BurstUsec) / 1e6
 }
 
 func parseCPUStat(b []byte, out *CPUStat) error {
@@ -42,6 +62,36 @@ func parseCPUStat(b []byte, out *CPUStat) error {
 			out.NrBursts = v
 		case "burst_usec":
 			out.BurstUsec = v
+		}
+	})
+}
+
+// A v1 cpu.stat (the v1 cpu hierarchy of a hybrid host), times in
+// nanoseconds; the burst lines since Linux 5.14:
+//
+//	nr_periods 56
+//	nr_throttled 31
+//	throttled_time 1942194316
+//	nr_bursts 0
+//	burst_time 0
+//
+// Its usage is not there (v1 counts it in cpuacct); it fills the throttling
+// fields of a CPUStat that the v2 cpu.stat's usage lines filled.
+func parseCPUStatV1(b []byte, out *CPUStat) error {
+	out.NrPeriods, out.NrThrottled, out.ThrottledUsec, out.ThrottledNsec = 0, 0, 0, 0
+	out.NrBursts, out.BurstUsec, out.BurstNsec = 0, 0, 0
+	return parseKeyed(b, func(k []byte, v uint64) {
+		switch string(k) {
+		case "nr_periods":
+			out.NrPeriods = v
+		case "nr_throttled":
+			out.NrThrottled = v
+		case "throttled_time":
+			out.ThrottledUsec, out.ThrottledNsec = v/1000, v
+		case "nr_bursts":
+			out.NrBursts = v
+		case "burst_time":
+			out.BurstUsec, out.BurstNsec = v/1000, v
 		}
 	})
 }

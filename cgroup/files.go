@@ -28,6 +28,10 @@ const (
 	FileIOPressure
 	FilePidsCurrent
 	FilePidsMax
+	// The files below exist only in a hybrid host's v1 cpu hierarchy
+	// (hybrid.go), where cgroup v2 has them in cpu.stat and cpu.max.
+	FileCPUStatV1   // v1 cpu.stat: the CFS throttling counters
+	FileCPUPeriodV1 // cpu.cfs_period_us
 	numFiles
 )
 
@@ -50,6 +54,8 @@ var fileNames = [numFiles]string{
 	FileIOPressure:        "io.pressure",
 	FilePidsCurrent:       "pids.current",
 	FilePidsMax:           "pids.max",
+	FileCPUStatV1:         "cpu.stat (v1)",
+	FileCPUPeriodV1:       "cpu.cfs_period_us",
 }
 
 // String is the file's name in the cgroup directory.
@@ -71,8 +77,11 @@ type FileSet uint32
 const MemoryControllerFiles = FileSet(1<<FileMemoryCurrent | 1<<FileMemoryStat | 1<<FileMemoryPeak |
 	1<<FileMemoryMax | 1<<FileMemoryMin | 1<<FileMemorySwapCurrent | 1<<FileMemorySwapMax | 1<<FileMemoryEvents)
 
-// AllFiles holds every File.
-const AllFiles FileSet = 1<<numFiles - 1
+// AllFiles holds every File of a cgroup v2 hierarchy.
+const AllFiles FileSet = 1<<(FilePidsMax+1) - 1
+
+// v1OnlyFiles are the Files that only a hybrid host's v1 hierarchies have.
+const v1OnlyFiles = FileSet(1<<FileCPUStatV1 | 1<<FileCPUPeriodV1)
 
 // Files returns the set of the given files.
 func Files(fs ...File) FileSet {

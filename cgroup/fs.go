@@ -16,9 +16,10 @@ var ErrNotCgroup2 = errors.New("not a cgroup v2 hierarchy")
 // FS is a cgroup v2 hierarchy mounted at a root directory.
 type FS struct {
 	root string
-	// memoryV1 is the v1 memory hierarchy beside a hybrid host's v2 root,
-	// whose cgroups then have no memory files (memory_v1.go); "" elsewhere.
-	memoryV1 string
+	// v1 are the v1 hierarchies beside a hybrid host's v2 root of the
+	// controllers the v2 cgroups lack, read instead (hybrid.go); "" for
+	// the others, and for all elsewhere; shared by the FS's Groups.
+	v1 *[numV1]string
 	// subtreeTotals: see SubtreeTotals.
 	subtreeTotals FileSet
 }
@@ -27,7 +28,7 @@ type FS struct {
 // (statfs magic), or, for copies and test fixtures on other filesystems, a
 // directory with a cgroup.controllers file. The root of a hybrid host
 // (v1 hierarchies and a cgroup2 "unified" one) gives its unified hierarchy,
-// with memory read from v1 (FS.MemoryV1). A cgroup v1-only layout is
+// with memory, cpu limits and pids read from v1 (FS.V1). A cgroup v1-only layout is
 // refused with ErrNotCgroup2.
 func NewFS(root string) (FS, error) {
 	abs, err := filepath.Abs(root)
@@ -59,9 +60,10 @@ func NewFS(root string) (FS, error) {
 }
 
 func newFS(root string) FS {
-	fs := FS{root: root, memoryV1: findMemoryV1(root)}
+	v1 := findV1(root)
+	fs := FS{root: root, v1: &v1}
 	fs.subtreeTotals = hostSubtreeTotals(root)
-	if fs.memoryV1 != "" {
+	if v1[v1Memory] != "" {
 		// A hybrid host's v2 hierarchy has no memory files to spare,
 		// only its PSI files.
 		fs.subtreeTotals &= pressureFiles
@@ -74,7 +76,22 @@ func (fs FS) Root() string { return fs.root }
 
 // MemoryV1 is the v1 memory hierarchy memory is read from on a hybrid
 // host, or "" when the v2 hierarchy has the memory controller.
-func (fs FS) MemoryV1() string { return fs.memoryV1 }
+func (fs FS) MemoryV1() string { return fs.V1("memory") }
+
+// V1 is the v1 hierarchy that controller ("memory", "cpu", "pids") is read
+// from on a hybrid host, or "" when it is read from v2 (or not at all).
+func (fs FS) V1(controller string) string {
+	for c, h := range v1Hierarchies {
+		if h.controller == controller && controller != "" && fs.v1 != nil {
+			return fs.v1[c]
+		}
+	}
+	return ""
+}
+
+// CPUFromV1 says whether CPU limits and throttling are read from a v1 cpu
+// hierarchy (FileCPUPeriodV1, FileCPUStatV1).
+func (fs FS) CPUFromV1() bool { return fs.V1("cpu") != "" }
 
 func isCgroup2(path string) bool {
 	var st unix.Statfs_t

@@ -73,19 +73,29 @@ type Group struct {
 	fds       [numFiles]int32 // cached descriptor, or -1
 	dirfd     int32           // O_PATH descriptor of the directory for opening files not cached, or -1
 	absent    FileSet
-	// memRoot is the v1 memory hierarchy of a hybrid host, where the
-	// cgroup's memory files are read (in memRoot + rel); "" elsewhere.
-	memRoot  string
-	memDirfd int32
+	// v1 are the v1 hierarchies of a hybrid host whose files stand in for
+	// the v2 ones (in v1[c] + rel; hybrid.go), "" for the others; v1Dirfds
+	// their directories' O_PATH descriptors, as dirfd.
+	v1       *[numV1]string
+	v1Dirfds [numV1]int32
 }
 
 // Open returns a Group for the cgroup at path (as Entry.Path has it) whose
 // directory has inode ino. It makes no system call: files are opened on
 // first Read.
 func (fs FS) Open(path string, ino uint64, budget *Budget) *Group {
-	g := &Group{root: fs.root, rel: path, memRoot: fs.memoryV1, ino: ino, budget: budget, dirfd: -1, memDirfd: -1}
+	g := &Group{root: fs.root, rel: path, v1: fs.v1, ino: ino, budget: budget, dirfd: -1}
 	for i := range g.fds {
 		g.fds[i] = -1
+	}
+	for i := range g.v1Dirfds {
+		g.v1Dirfds[i] = -1
+	}
+	// The files only v1 has are absent without their hierarchy.
+	for f := File(0); f < numFiles; f++ {
+		if v1OnlyFiles.Has(f) && !g.fromV1(f) {
+			g.absent |= 1 << f
+		}
 	}
 	return g
 }
@@ -96,8 +106,8 @@ func (g *Group) Ino() uint64 { return g.ino }
 // Dir is the cgroup's directory.
 func (g *Group) Dir() string { return under(g.root, g.rel) }
 
-// memDir is the cgroup's directory in the v1 memory hierarchy.
-func (g *Group) memDir() string { return under(g.memRoot, g.rel) }
+// v1Dir is the cgroup's directory in the v1 hierarchy of controller c.
+func (g *Group) v1Dir(c v1Controller) string { return under(g.v1[c], g.rel) }
 
 // under is the directory of cgroup path in the hierarchy at root.
 func under(root, path string) string {
@@ -116,21 +126,29 @@ func (g *Group) Close() {
 			g.budget.release()
 		}
 	}
-	for _, fd := range []*int32{&g.dirfd, &g.memDirfd} {
-		if *fd >= 0 {
-			_ = unix.Close(int(*fd))
-			*fd = -1
+	if g.dirfd >= 0 {
+		_ = unix.Close(int(g.dirfd))
+		g.dirfd = -1
+	}
+	for i, fd := range g.v1Dirfds {
+		if fd >= 0 {
+			_ = unix.Close(int(fd))
+			g.v1Dirfds[i] = -1
 		}
 	}
 }
 
-// fromV1 says whether file f is read from the v1 memory hierarchy.
-func (g *Group) fromV1(f File) bool { return g.memRoot != "" && v1Memory(f) }
+// fromV1 says whether file f is read from a v1 hierarchy.
+func (g *Group) fromV1(f File) bool {
+	c := v1Files[f].ctrl
+	return c != v1None && g.v1 != nil && g.v1[c] != ""
+}
 
 // path is file f's path, for errors.
 func (g *Group) path(f File) string {
 	if g.fromV1(f) {
-		return g.memDir() + "/" + v1MemoryNames[f]
+		v := v1Files[f]
+		return g.v1Dir(v.ctrl) + "/" + v.name
 	}
 	return g.Dir() + "/" + fileNames[f]
 }
@@ -142,7 +160,8 @@ func (g *Group) path(f File) string {
 func (g *Group) openFile(f File) (int, error) {
 	dir, dirfd, name := g.Dir, &g.dirfd, fileNames[f]
 	if g.fromV1(f) {
-		dir, dirfd, name = g.memDir, &g.memDirfd, v1MemoryNames[f]
+		v := v1Files[f]
+		dir, dirfd, name = func() string { return g.v1Dir(v.ctrl) }, &g.v1Dirfds[v.ctrl], v.name
 	}
 	if *dirfd < 0 {
 		fd, err := unix.Open(dir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

@@ -10,6 +10,7 @@ type Stats struct {
 	CPU            CPUStat      // cpu.stat
 	CPUMax         CPUMax       // cpu.max
 	CPUWeight      Value        // cpu.weight
+	CPUShares      uint64       // cpu.shares, for cpu.weight on a hybrid host (hybrid.go); 0 from v2
 	CPUPressure    Pressure     // cpu.pressure
 	MemoryCurrent  Value        // memory.current
 	Memory         MemoryStat   // memory.stat

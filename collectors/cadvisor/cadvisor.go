@@ -102,7 +102,7 @@ func (c *cadvisorConfig) addFlags(app collectors.FlagApp) {
 }
 
 // specFiles are the limit files, which change only when a pod is resized.
-var specFiles = cgroup.Files(cgroup.FileCPUMax, cgroup.FileCPUWeight, cgroup.FileMemoryMax,
+var specFiles = cgroup.Files(cgroup.FileCPUMax, cgroup.FileCPUPeriodV1, cgroup.FileCPUWeight, cgroup.FileMemoryMax,
 	cgroup.FileMemoryMin, cgroup.FileMemorySwapMax, cgroup.FilePidsMax)
 
 // wholeRegexp compiles s anchored at both ends; "" matches nothing.
@@ -362,8 +362,9 @@ func (c *cadvisorCollector) openFS() error {
 	if err != nil {
 		return fmt.Errorf("--path.cgroupfs=%s: %w", c.cgroupPath, err)
 	}
-	if fs.MemoryV1() != "" {
-		c.logger.Info("hybrid cgroup host: containers are read from the cgroup v2 hierarchy, their memory from the v1 memory hierarchy", "v2", fs.Root(), "memory", fs.MemoryV1())
+	if fs.MemoryV1() != "" || fs.V1("cpu") != "" || fs.V1("pids") != "" {
+		c.logger.Info("hybrid cgroup host: containers are read from the cgroup v2 hierarchy, what its cgroups lack from the v1 hierarchies",
+			"v2", fs.Root(), "memory", fs.MemoryV1(), "cpu", fs.V1("cpu"), "pids", fs.V1("pids"))
 	}
 	c.fs = &fs
 	c.walker = fs.NewWalker()
@@ -503,6 +504,13 @@ func (c *cadvisorCollector) readOne(s *cgState, buf *[]byte, now time.Time) {
 		want |= c.specWant
 		s.specDue = c.nextSpecRead(s, now)
 	}
+	// A hybrid host's throttling counters are a file of their own (v1's
+	// cpu.stat), served only where the quota, read with the limits, is
+	// set: most pods have none, and skipping it spares a read per cgroup.
+	if want.Has(cgroup.FileCPUStatV1) && s.stats.Present.Has(cgroup.FileCPUMax) && !s.stats.CPUMax.HasQuota {
+		want &^= cgroup.Files(cgroup.FileCPUStatV1)
+		s.stats.Present &^= cgroup.Files(cgroup.FileCPUStatV1)
+	}
 	zeros := c.inherited(s)
 	err := s.group.Read(want&^(s.early|zeros), c.want, buf, &s.stats)
 	if zeros != 0 {
@@ -572,7 +580,7 @@ func (c *cadvisorCollector) machineMemory() (memTotal, swapTotal float64) {
 // build turns the served cgroups into families, in parallel across
 // families; a family no cgroup has data for is left out.
 func (c *cadvisorCollector) build(served []*cgState, now, memTotal, swapTotal float64) []*exposition.CompactFamily {
-	env := buildEnv{now: now, memTotal: memTotal, swapTotal: swapTotal}
+	env := buildEnv{now: now, memTotal: memTotal, swapTotal: swapTotal, cpuV1: c.fs.CPUFromV1()}
 	out := make([]*exposition.CompactFamily, len(c.families))
 	for len(c.series) < c.workers {
 		c.series = append(c.series, seriesBuf{})

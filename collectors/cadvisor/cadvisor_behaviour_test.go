@@ -108,7 +108,8 @@ func TestCadvisorRefusesNonV2(t *testing.T) {
 
 // TestCadvisorHybridHost: on this machine's hybrid layout, the default
 // --path.cgroupfs serves the unified hierarchy's cgroups with their memory
-// from the v1 memory hierarchy: the root's CPU and working set.
+// and CPU limits from the v1 hierarchies: the root's CPU, working set and
+// shares.
 func TestCadvisorHybridHost(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err != nil {
@@ -124,6 +125,13 @@ func TestCadvisorHybridHost(t *testing.T) {
 		m, ok := seriesFor(fams, name, "/")
 		if v := m.GetCounter().GetValue() + m.GetGauge().GetValue(); !ok || v <= 0 {
 			t.Errorf("%s of the root: %v, %v; want a positive value", name, v, ok)
+		}
+	}
+	// CPU limits from the v1 cpu hierarchy: the root has shares and a
+	// period, no quota.
+	for _, name := range []string{"container_spec_cpu_shares", "container_spec_cpu_period"} {
+		if m, ok := seriesFor(fams, name, "/"); !ok || m.GetGauge().GetValue() <= 0 {
+			t.Errorf("%s of the root: %v, %v; want a positive value", name, m.GetGauge().GetValue(), ok)
 		}
 	}
 	if !logs.Contains("hybrid cgroup host") {
@@ -674,5 +682,103 @@ func TestCadvisorNetworkProcessGone(t *testing.T) {
 		if _, ok := seriesFor(mfs, "container_cpu_user_seconds_total", sandboxPath); !ok {
 			t.Errorf("%s: the sandbox's other series are gone", step.name)
 		}
+	}
+}
+
+// TestCadvisorHybridCPUAndPids: on a hybrid host whose v2 hierarchy lacks
+// the cpu and pids controllers, the CPU limits and shares, the throttling
+// counters and the thread counts come from the v1 cpu and pids
+// hierarchies, valued as the kubelet's cAdvisor serves them there (the
+// capture's pod e96d8e24: quota 10000, shares 102, 1.942194316 s
+// throttled); a cgroup without a quota has no throttling series, and its
+// v1 cpu.stat is not read after the first scrape.
+func TestCadvisorHybridCPUAndPids(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	pod := "/kubepods/burstable/pod" + uidBurstable
+	limited, free := pod+"/"+containerID("limited"), pod+"/"+containerID("free")
+	files := map[string]string{
+		"unified/cgroup.controllers":   "\n",
+		"memory/memory.usage_in_bytes": "1\n",
+		"cpu/cpu.shares":               "1024\n",
+		"pids/tasks":                   "1\n",
+	}
+	for _, p := range []string{"", "/kubepods", "/kubepods/burstable", pod, limited, free} {
+		files["unified"+p+"/cgroup.procs"] = "1\n"
+		files["unified"+p+"/cpu.stat"] = "usage_usec 7\nuser_usec 4\nsystem_usec 3\n"
+		files["cpu"+p+"/cpu.shares"] = "1024\n"
+		files["cpu"+p+"/cpu.cfs_quota_us"] = "-1\n"
+		files["cpu"+p+"/cpu.cfs_period_us"] = "100000\n"
+		files["cpu"+p+"/cpu.stat"] = "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n"
+		if p != "" {
+			files["pids"+p+"/pids.current"] = "1\n"
+			files["pids"+p+"/pids.max"] = "max\n"
+		}
+	}
+	files["cpu"+limited+"/cpu.shares"] = "102\n"
+	files["cpu"+limited+"/cpu.cfs_quota_us"] = "10000\n"
+	files["cpu"+limited+"/cpu.stat"] = "nr_periods 61\nnr_throttled 20\nthrottled_time 1942194316\nnr_bursts 0\nburst_time 0\n"
+	files["pids"+limited+"/pids.current"] = "7\n"
+	files["pids/kubepods/pids.max"] = "32768\n"
+	for name, content := range files {
+		p := filepath.Join(base, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := buildCadvisor(t, collectors.Env{Logger: collectortest.Logger(t), Paths: collectors.Paths{CgroupFS: filepath.Join(base, "unified"), ProcFS: t.TempDir()}})
+	mfs, err := familyMap(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(family, id string) (float64, bool) {
+		m, ok := seriesFor(mfs, family, id)
+		return m.GetCounter().GetValue() + m.GetGauge().GetValue(), ok
+	}
+	for _, w := range []struct {
+		family, id string
+		want       float64
+	}{
+		{"container_spec_cpu_quota", limited, 10000},
+		{"container_spec_cpu_period", limited, 100000},
+		{"container_spec_cpu_shares", limited, 102},
+		{"container_spec_cpu_shares", "/", 1024},
+		{"container_spec_cpu_period", free, 100000},
+		{"container_cpu_cfs_periods_total", limited, 61},
+		{"container_cpu_cfs_throttled_periods_total", limited, 20},
+		{"container_cpu_cfs_throttled_seconds_total", limited, 1.942194316},
+		{"container_cpu_cfs_burst_periods_total", limited, 0},
+		{"container_cpu_usage_seconds_total", limited, 7e-6},
+		{"container_threads", limited, 7},
+		{"container_threads_max", limited, 0}, // max, as cAdvisor serves no limit
+		{"container_threads_max", "/kubepods", 32768},
+	} {
+		if got, ok := value(w.family, w.id); !ok || got != w.want {
+			t.Errorf("%s{id=%q} = %v (served: %v), want %v", w.family, w.id, got, ok, w.want)
+		}
+	}
+	for _, family := range []string{"container_spec_cpu_quota", "container_cpu_cfs_periods_total", "container_cpu_cfs_throttled_seconds_total"} {
+		if _, ok := seriesFor(mfs, family, free); ok {
+			t.Errorf("%s served for %s, which has no quota", family, free)
+		}
+	}
+
+	// After the first scrape a cgroup without a quota does not read its v1
+	// cpu.stat: a malformed one there is no error. The limited one still
+	// reads its own, so the throttling it counts meanwhile is served.
+	if err := os.WriteFile(filepath.Join(base, "cpu"+free, "cpu.stat"), []byte("nr_periods x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "cpu"+limited, "cpu.stat"), []byte("nr_periods 62\nnr_throttled 21\nthrottled_time 2000000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if mfs, err = familyMap(t, c); err != nil {
+		t.Fatalf("second scrape: %v", err)
+	}
+	if got, _ := value("container_cpu_cfs_throttled_periods_total", limited); got != 21 {
+		t.Errorf("throttled periods on the second scrape %v, want 21", got)
 	}
 }

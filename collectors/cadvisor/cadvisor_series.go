@@ -30,6 +30,9 @@ var (
 type buildEnv struct {
 	now                 float64 // unix seconds
 	memTotal, swapTotal float64 // bytes; -1 when unknown
+	// cpuV1: CFS throttling is read from a hybrid host's v1 cpu hierarchy
+	// (cgroup.FileCPUStatV1), not from the v2 cpu.stat.
+	cpuV1 bool
 }
 
 // allContainerFamilies lists every family the container collector can

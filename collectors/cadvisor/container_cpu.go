@@ -4,14 +4,17 @@ import "github.com/nodeagent/nodeagent/cgroup"
 
 // cpuFamilies are cAdvisor's CPU usage and CFS throttling counters, from
 // cpu.stat. The throttling counters exist only for cgroups with a CPU
-// quota in cpu.max, as cAdvisor serves them.
+// quota in cpu.max, as cAdvisor serves them. On a hybrid host they come
+// from the v1 cpu hierarchy's cpu.stat (FileCPUStatV1), the usage from
+// v2's.
 func cpuFamilies() []containerFamily {
-	throttling := cgroup.Files(cgroup.FileCPUStat, cgroup.FileCPUMax)
+	throttling := cgroup.Files(cgroup.FileCPUStat, cgroup.FileCPUMax, cgroup.FileCPUStatV1)
 	throttled := func(name, help string, value func(st *cgroup.CPUStat) float64) containerFamily {
 		return containerFamily{name: name, help: help, typ: counter, files: throttling,
-			emit: func(b *seriesBuf, s *cgState, _ *buildEnv) {
+			emit: func(b *seriesBuf, s *cgState, env *buildEnv) {
 				p := s.stats.Present
-				if p.Has(cgroup.FileCPUStat) && p.Has(cgroup.FileCPUMax) && s.stats.CPUMax.HasQuota {
+				if p.Has(cgroup.FileCPUStat) && p.Has(cgroup.FileCPUMax) && s.stats.CPUMax.HasQuota &&
+					(!env.cpuV1 || p.Has(cgroup.FileCPUStatV1)) {
 					b.add(s.labels.base, value(&s.stats.CPU))
 				}
 			}}
@@ -32,13 +35,13 @@ func cpuFamilies() []containerFamily {
 		throttled("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.",
 			func(c *cgroup.CPUStat) float64 { return float64(c.NrThrottled) }),
 		throttled("container_cpu_cfs_throttled_seconds_total", "Total time duration the container has been throttled.",
-			func(c *cgroup.CPUStat) float64 { return usec(c.ThrottledUsec) }),
+			func(c *cgroup.CPUStat) float64 { return c.ThrottledSeconds() }),
 		// cpu.max's burst allowance (cpu.max.burst) is 0 unless set, so
 		// these read 0 for most containers; a kernel before 5.14 has no
 		// burst lines and they read 0 too, as cAdvisor serves them.
 		throttled("container_cpu_cfs_burst_periods_total", "Number of periods when burst occurs.",
 			func(c *cgroup.CPUStat) float64 { return float64(c.NrBursts) }),
 		throttled("container_cpu_cfs_burst_seconds_total", "Total time duration the container has been bursted.",
-			func(c *cgroup.CPUStat) float64 { return usec(c.BurstUsec) }),
+			func(c *cgroup.CPUStat) float64 { return c.BurstSeconds() }),
 	}
 }

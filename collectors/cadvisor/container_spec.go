@@ -4,7 +4,7 @@ import "github.com/nodeagent/nodeagent/cgroup"
 
 // specFamilies are cAdvisor's container_spec_* gauges: the limits and
 // weights set on the cgroup, from cpu.max, cpu.weight, memory.max,
-// memory.min and memory.swap.max. The root cgroup has no limit files;
+// memory.min and memory.swap.max (on a hybrid host their v1 stand-ins). The root cgroup has no limit files;
 // cAdvisor gives it the machine's memory and swap as limits.
 func specFamilies() []containerFamily {
 	machineOr := func(s *cgState, machine float64, file cgroup.File, v cgroup.Value) (float64, bool) {
@@ -14,8 +14,14 @@ func specFamilies() []containerFamily {
 		return limit(v), s.stats.Present.Has(file)
 	}
 	return []containerFamily{
-		statFamily("container_spec_cpu_period", "CPU period of the container.", gauge, cgroup.FileCPUMax,
-			func(st *cgroup.Stats) float64 { return float64(st.CPUMax.Period) }),
+		// On a hybrid host the period is v1's cpu.cfs_period_us, read
+		// with the quota (cpu.cfs_quota_us).
+		{name: "container_spec_cpu_period", help: "CPU period of the container.", typ: gauge, files: cgroup.Files(cgroup.FileCPUMax, cgroup.FileCPUPeriodV1),
+			emit: func(b *seriesBuf, s *cgState, _ *buildEnv) {
+				if s.stats.Present.Has(cgroup.FileCPUMax) && s.stats.CPUMax.Period != 0 {
+					b.add(s.labels.base, float64(s.stats.CPUMax.Period))
+				}
+			}},
 		{name: "container_spec_cpu_quota", help: "CPU quota of the container.", typ: gauge, files: cgroup.Files(cgroup.FileCPUMax),
 			emit: func(b *seriesBuf, s *cgState, _ *buildEnv) {
 				if s.stats.Present.Has(cgroup.FileCPUMax) && s.stats.CPUMax.HasQuota {
@@ -23,7 +29,12 @@ func specFamilies() []containerFamily {
 				}
 			}},
 		statFamily("container_spec_cpu_shares", "CPU share of the container.", gauge, cgroup.FileCPUWeight,
-			func(st *cgroup.Stats) float64 { return float64(weightToShares(st.CPUWeight.V)) }),
+			func(st *cgroup.Stats) float64 {
+				if st.CPUShares != 0 { // a hybrid host's v1 cpu.shares
+					return float64(st.CPUShares)
+				}
+				return float64(weightToShares(st.CPUWeight.V))
+			}),
 		{name: "container_spec_memory_limit_bytes", help: "Memory limit for the container.", typ: gauge, files: cgroup.Files(cgroup.FileMemoryMax),
 			emit: func(b *seriesBuf, s *cgState, env *buildEnv) {
 				if v, ok := machineOr(s, env.memTotal, cgroup.FileMemoryMax, s.stats.MemoryMax); ok {

@@ -41,7 +41,7 @@ func (d *doctor) readCgroupLayout(context.Context) (cgroupLayout, error) {
 		return cgroupLayout{err: err}, nil
 	}
 	abs, _ := filepath.Abs(root)
-	l := cgroupLayout{fs: fs, v2: true, hybrid: fs.MemoryV1() != "" || fs.Root() != abs}
+	l := cgroupLayout{fs: fs, v2: true, hybrid: fs.MemoryV1() != "" || fs.V1("cpu") != "" || fs.V1("pids") != "" || fs.Root() != abs}
 	// The root of a real cgroup2 mount is the kernfs root, inode 1; a
 	// cgroup namespace's mount (a container's own /sys/fs/cgroup) has the
 	// container's cgroup as its root. Fixture trees are not cgroup2.
@@ -55,7 +55,7 @@ func (d *doctor) readCgroupLayout(context.Context) (cgroupLayout, error) {
 		l.controls = strings.Join(have, " ")
 		var missing []string
 		for _, c := range []string{"memory", "io", "pids"} { // cpu.stat usage is there without the cpu controller
-			if !slices.Contains(have, c) && !(c == "memory" && fs.MemoryV1() != "") {
+			if !slices.Contains(have, c) && fs.V1(c) == "" {
 				missing = append(missing, c)
 			}
 		}
@@ -83,9 +83,15 @@ func checkCgroup(ctx context.Context, d *doctor) outcome {
 		return fail(fmt.Sprintf("%s is a cgroup namespace's view (a container's own cgroup), not the host's cgroup root: the pods' cgroups are not below it", root),
 			"mount the host's /sys (hostPath /sys at /host/sys) and give --path.cgroupfs=/host/sys/fs/cgroup")
 	case l.hybrid:
-		memory := "memory from the v1 memory hierarchy at " + l.fs.MemoryV1()
+		var fromV1 []string
+		for _, c := range []string{"memory", "cpu", "pids"} {
+			if h := l.fs.V1(c); h != "" {
+				fromV1 = append(fromV1, fmt.Sprintf("%s from the v1 hierarchy at %s", c, h))
+			}
+		}
+		memory := strings.Join(fromV1, ", ")
 		if l.fs.MemoryV1() == "" {
-			memory = "no memory controller in either"
+			memory = strings.TrimPrefix(memory+", no memory controller in either", ", ")
 		}
 		absent := "swap and OOM events"
 		if l.missing != "" {
