@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -52,16 +53,31 @@ func directFetch(t *testing.T, env map[string]string, path string) map[string]*d
 // seriesKeys are a family's series as name{labels}.
 func seriesKeys(mf *dto.MetricFamily) map[string]bool {
 	out := map[string]bool{}
+	for k := range seriesValues(mf) {
+		out[k] = true
+	}
+	return out
+}
+
+// seriesValues is each series' value (gauge, counter or untyped) by its
+// seriesKeys key.
+func seriesValues(mf *dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
 	for _, m := range mf.GetMetric() {
 		var ls []string
 		for _, lp := range m.GetLabel() {
 			ls = append(ls, lp.GetName()+"="+lp.GetValue())
 		}
 		sort.Strings(ls)
-		out[strings.Join(ls, ",")] = true
+		out[strings.Join(ls, ",")] = m.GetGauge().GetValue() + m.GetCounter().GetValue() + m.GetUntyped().GetValue()
 	}
 	return out
 }
+
+// limitFamilies are the container families whose values are the limits
+// the kubelet set on the pods' cgroups: equal on both sides, to the unit.
+var limitFamilies = []string{"container_spec_cpu_period", "container_spec_cpu_quota", "container_spec_cpu_shares",
+	"container_spec_memory_limit_bytes", "container_threads_max"}
 
 // TestIntegrationPassthrough runs the agent against the real kubelet:
 // /metrics/kubelet carries the same families (names, types, help) as a
@@ -179,9 +195,10 @@ func overrideArgs(base []string, overrides ...string) []string {
 // from the real kubelet: for every container_* family that both serve, the
 // label sets of the pod cgroups (id, name, container, image, namespace,
 // pod, and cpu/interface/… where present) equal the kubelet's own
-// /metrics/cadvisor. The kubelet's values come from cgroup v1 on this
-// hybrid host, so values are not compared, and families whose files the
-// cgroup2 hierarchy lacks here are skipped.
+// /metrics/cadvisor. On this hybrid host the kubelet reads cgroup v1 and
+// nodeagent the v2 hierarchy with what it lacks from v1, so only the
+// limits' values (limitFamilies) are compared; families neither hierarchy
+// gives nodeagent here are skipped.
 func TestIntegrationCadvisorLabels(t *testing.T) {
 	env := fakekubelet.RealEnv(t)
 	if _, err := os.Stat("/sys/fs/cgroup/unified/kubepods"); err != nil {
@@ -237,10 +254,17 @@ func TestIntegrationCadvisorLabels(t *testing.T) {
 			}
 			o, k := kubepods(mf), kubepods(tf)
 			if len(o) == 0 {
-				// This hybrid host's cgroup2 hierarchy has no memory, io or
-				// pids controller: those files are absent, so nodeagent has
-				// nothing to serve for the pods where the kubelet reads v1.
+				// This hybrid host's cgroup2 hierarchy has no io
+				// controller, and nodeagent does not read v1's blkio.
 				continue
+			}
+			if slices.Contains(limitFamilies, name) {
+				ov, kv := seriesValues(mf), seriesValues(tf)
+				for s := range o {
+					if v, ok := kv[s]; ok && v != ov[s] {
+						diffs = append(diffs, fmt.Sprintf("%s{%s}: nodeagent %v, the kubelet %v", name, s, ov[s], v))
+					}
+				}
 			}
 			compared++
 			for s := range k {
