@@ -28,8 +28,8 @@ type FS struct {
 // (statfs magic), or, for copies and test fixtures on other filesystems, a
 // directory with a cgroup.controllers file. The root of a hybrid host
 // (v1 hierarchies and a cgroup2 "unified" one) gives its unified hierarchy,
-// with memory, cpu limits and pids read from v1 (FS.V1). A cgroup v1-only layout is
-// refused with ErrNotCgroup2.
+// with memory, CPU limits and pids read from v1 (FS.V1). A cgroup v1-only
+// layout is refused with ErrNotCgroup2.
 func NewFS(root string) (FS, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {

@@ -506,10 +506,14 @@ func (c *cadvisorCollector) readOne(s *cgState, buf *[]byte, now time.Time) {
 	}
 	// A hybrid host's throttling counters are a file of their own (v1's
 	// cpu.stat), served only where the quota, read with the limits, is
-	// set: most pods have none, and skipping it spares a read per cgroup.
-	if want.Has(cgroup.FileCPUStatV1) && s.stats.Present.Has(cgroup.FileCPUMax) && !s.stats.CPUMax.HasQuota {
-		want &^= cgroup.Files(cgroup.FileCPUStatV1)
-		s.stats.Present &^= cgroup.Files(cgroup.FileCPUStatV1)
+	// set: most pods have none, and skipping it spares a read per cgroup
+	// (and its descriptor, given back).
+	if v1 := cgroup.Files(cgroup.FileCPUStatV1); want&v1 != 0 && s.stats.Present.Has(cgroup.FileCPUMax) && !s.stats.CPUMax.HasQuota {
+		want &^= v1
+		if s.stats.Present&v1 != 0 {
+			s.stats.Present &^= v1
+			s.group.Release(v1)
+		}
 	}
 	zeros := c.inherited(s)
 	err := s.group.Read(want&^(s.early|zeros), c.want, buf, &s.stats)

@@ -767,8 +767,10 @@ func TestCadvisorHybridCPUAndPids(t *testing.T) {
 	}
 
 	// After the first scrape a cgroup without a quota does not read its v1
-	// cpu.stat: a malformed one there is no error. The limited one still
-	// reads its own, so the throttling it counts meanwhile is served.
+	// cpu.stat, and gives its descriptor back: a malformed one there is no
+	// error. The limited one still reads its own, so the throttling it
+	// counts meanwhile is served.
+	kept := c.budget.Open()
 	if err := os.WriteFile(filepath.Join(base, "cpu"+free, "cpu.stat"), []byte("nr_periods x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -780,5 +782,9 @@ func TestCadvisorHybridCPUAndPids(t *testing.T) {
 	}
 	if got, _ := value("container_cpu_cfs_throttled_periods_total", limited); got != 21 {
 		t.Errorf("throttled periods on the second scrape %v, want 21", got)
+	}
+	// The root, kubepods, its QoS cgroup, the pod and the free container.
+	if got := kept - c.budget.Open(); got != 5 {
+		t.Errorf("%d descriptors given back after the second scrape, want 5 (the v1 cpu.stat of each cgroup without a quota)", got)
 	}
 }
