@@ -23,8 +23,9 @@ import (
 //	        cpu.stat          for cpu.stat's throttling lines (FileCPUStatV1)
 //	pids    pids.current, pids.max: as in v2
 //
-// io is not read from v1: on v1 the kubelet's cAdvisor serves no
-// per-container IO either without the CFQ or BFQ scheduler's files.
+// io is not read from v1 (blkio's files have another format and other
+// counters): container_fs_* and container_blkio_device_usage_total stay
+// absent on a hybrid host, as the docs say.
 
 // v1Controller is a controller a hybrid host may bind to a v1 hierarchy.
 type v1Controller uint8
