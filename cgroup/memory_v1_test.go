@@ -32,15 +32,7 @@ func hybridTree(t *testing.T) string {
 		"memory/pod/ctr/memory.max_usage_in_bytes":  "20971520\n",
 		"memory/pod/ctr/memory.soft_limit_in_bytes": "67108864\n",
 	}
-	for name, content := range files {
-		p := filepath.Join(base, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, base, files)
 	return base
 }
 
@@ -223,15 +215,7 @@ func TestHybridCPUAndPidsFromV1(t *testing.T) {
 		"memory/memory.usage_in_bytes":         "1\n",
 		"memory/pod/ctr/memory.usage_in_bytes": "4096\n",
 	}
-	for name, content := range files {
-		p := filepath.Join(base, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, base, files)
 	fs, err := NewFS(filepath.Join(base, "unified"))
 	if err != nil {
 		t.Fatal(err)
