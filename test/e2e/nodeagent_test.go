@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -79,7 +80,8 @@ var (
 //     every endpoint is up, nodeagent doctor exec'd in the pod gives every
 //     check the verdict this cluster calls for (doctor_test.go), the
 //     container recording rules name the demo
-//     pods, the node rules have values, a stopped kubelet shows as the
+//     pods (which have a CPU limit: CPUThrottlingHigh's two families are
+//     there for them, on this hybrid node too), the node rules have values, a stopped kubelet shows as the
 //     kubelet's /metrics down with KubeletDown pending while cAdvisor and
 //     node series keep coming, an opened read-only port fires nodeagent's
 //     alert; uninstalled, nothing is left.
@@ -1126,7 +1128,14 @@ func (e *e2eEnv) checkPrometheus(t *testing.T, sum *summary, prom *monitoring) {
 		"node_namespace_pod_container:container_memory_working_set_bytes",
 	} {
 		sum.step(t, "rule "+rec, func(t *testing.T) (string, error) {
-			return e.checkDemoSeries(prom, rec)
+			return e.checkDemoSeries(prom, rec, "")
+		})
+	}
+	// kubernetes-mixin's CPUThrottlingHigh divides these two, selected so,
+	// for containers with a CPU limit, as the demo's.
+	for _, family := range []string{"container_cpu_cfs_throttled_periods_total", "container_cpu_cfs_periods_total"} {
+		sum.step(t, "CPUThrottlingHigh's "+family, func(t *testing.T) (string, error) {
+			return e.checkDemoSeries(prom, family, `, job="kubelet", metrics_path="/metrics/cadvisor"`)
 		})
 	}
 	sum.step(t, "rule instance:node_cpu_utilisation:rate5m", func(t *testing.T) (string, error) {
@@ -1294,6 +1303,9 @@ func (e *e2eEnv) startDemo(t, owner *testing.T) (string, error) {
 	tmpl := pausePod(e.env, false, labels)
 	tmpl.Spec.Containers[0].Name = demoContainer
 	tmpl.Spec.Containers[0].Command = []string{"/pause", "-alloc-mb=8", "-busy=20ms"}
+	// A CPU limit, so that the cgroup has a CFS quota and its throttling
+	// is served.
+	tmpl.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "demo"},
 		Spec:       appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
@@ -1310,9 +1322,10 @@ func (e *e2eEnv) startDemo(t, owner *testing.T) (string, error) {
 	return fmt.Sprintf("Deployment %s/demo: %s", demoNamespace, strings.Join(names, ", ")), nil
 }
 
-// checkDemoSeries: the recording rule has a series for container "work"
-// of every demo pod, with its namespace, pod and node.
-func (e *e2eEnv) checkDemoSeries(prom *monitoring, record string) (string, error) {
+// checkDemoSeries: the recording rule (or family) has a series for
+// container "work" of every demo pod, with its namespace, pod and node;
+// matchers (", name=\"value\"…") select further.
+func (e *e2eEnv) checkDemoSeries(prom *monitoring, record, matchers string) (string, error) {
 	pods, err := e.cs.CoreV1().Pods(demoNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: "app=demo"})
 	if err != nil {
 		return "", err
@@ -1322,7 +1335,7 @@ func (e *e2eEnv) checkDemoSeries(prom *monitoring, record string) (string, error
 	}
 	var seen string
 	err = eventually(3*time.Minute, 3*time.Second, func() (bool, string) {
-		s, err := query(prom, record+`{namespace="`+demoNamespace+`"}`)
+		s, err := query(prom, record+`{namespace="`+demoNamespace+`"`+matchers+`}`)
 		if err != nil {
 			return false, err.Error()
 		}
