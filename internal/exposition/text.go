@@ -328,6 +328,12 @@ func (t *textWriter) writeFloat(w *bufio.Writer, f float64) {
 		_, _ = w.WriteString("+Inf")
 	case math.IsInf(f, -1):
 		_, _ = w.WriteString("-Inf")
+	case f > -1e6 && f < 1e6 && f == math.Trunc(f):
+		// An integer below a million in magnitude: 'g' writes it as its
+		// digits, which AppendInt gives without the shortest-decimal
+		// search (a third of the container layer's values are such).
+		t.num = strconv.AppendInt(t.num[:0], int64(f), 10)
+		_, _ = w.Write(t.num)
 	default:
 		t.num = strconv.AppendFloat(t.num[:0], f, 'g', -1, 64)
 		_, _ = w.Write(t.num)

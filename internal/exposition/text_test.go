@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -258,6 +260,35 @@ func TestNeedsEscape(t *testing.T) {
 	} {
 		if got := needsEscape(tc.value); got != tc.want {
 			t.Errorf("needsEscape(%q) = %v, want %v", tc.value, got, tc.want)
+		}
+	}
+}
+
+// TestWriteFloatAsExpfmt: every value is written as strconv's 'g' with the
+// shortest precision writes it (expfmt's form), around the integer fast
+// path's bounds and off them.
+func TestWriteFloatAsExpfmt(t *testing.T) {
+	values := []float64{0, 1, -1, 2, -2, 10, 999999, -999999, 1e6, -1e6, 1e6 + 1, 123456, 999999.5, 0.5, -0.5,
+		1e-5, 1.5e300, math.MaxInt64, math.MinInt64, 1 << 53, math.Nextafter(1e6, 0), math.Nextafter(-1e6, 0),
+		math.Copysign(0, -1)}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		values = append(values, float64(r.IntN(4_000_000)-2_000_000), r.Float64()*2e6-1e6, math.Ldexp(r.Float64(), r.IntN(200)-100))
+	}
+	var tw textWriter
+	var out bytes.Buffer
+	for _, v := range values {
+		out.Reset()
+		w := bufio.NewWriter(&out)
+		tw.writeFloat(w, v)
+		_ = w.Flush()
+		want := strconv.FormatFloat(v, 'g', -1, 64)
+		switch v {
+		case 0:
+			want = "0" // expfmt writes -0 as 0 too
+		}
+		if out.String() != want {
+			t.Errorf("writeFloat(%v) = %q, want %q", v, out.String(), want)
 		}
 	}
 }
