@@ -59,6 +59,7 @@ var v1Files = [numFiles]struct {
 	FileMemoryMax:     {v1Memory, "memory.limit_in_bytes"},
 	FileMemoryPeak:    {v1Memory, "memory.max_usage_in_bytes"},
 	FileMemoryMin:     {v1Memory, "memory.soft_limit_in_bytes"},
+	FileMemorySwapMax: {v1Memory, "memory.memsw.limit_in_bytes"},
 	FileCPUWeight:     {v1CPU, "cpu.shares"},
 	FileCPUMax:        {v1CPU, "cpu.cfs_quota_us"},
 	FileCPUPeriodV1:   {v1CPU, "cpu.cfs_period_us"},

@@ -35,6 +35,12 @@ type MemoryStat struct {
 	FileDirty, FileWriteback                     uint64
 	WorkingsetRefaultAnon, WorkingsetRefaultFile uint64
 	PgScan, PgSteal                              uint64
+
+	// SwapV1 is v1's total_swap, the swap a hybrid host's cgroup uses
+	// (v2 has it in memory.swap.current instead); HasSwapV1 says the key
+	// was there (v1 prints it only with swap accounting on).
+	SwapV1    uint64
+	HasSwapV1 bool
 }
 
 // MemoryStatKeys is a set of v2-only memory.stat keys.

@@ -18,11 +18,14 @@ import "bytes"
 //	memory.limit_in_bytes      memory.max   (no limit: 9223372036854771712)
 //	memory.max_usage_in_bytes  memory.peak
 //	memory.soft_limit_in_bytes memory.min   (cAdvisor's reservation on v1)
+//	memory.memsw.limit_in_bytes memory.swap.max (memory and swap on v1, as
+//	                           cAdvisor serves it there; with swap accounting)
+//	memory.stat total_swap     memory.swap.current (MemoryStat.SwapV1)
 //
 // v1's hierarchical memory.stat keys (total_rss, total_cache, ...) are the
 // ones cAdvisor serves on v1, and they match v2's hierarchical counts.
-// Swap, memory.events and the memory PSI file have no v1 stand-in here:
-// those series are absent, as they are where a v2 cgroup lacks the files.
+// memory.events and the memory PSI file have no v1 stand-in here: those
+// series are absent, as they are where a v2 cgroup lacks the files.
 
 // v1Unlimited is the value a v1 limit holds when none is set: the
 // kernel's PAGE_COUNTER_MAX pages, rounded to the page. Anything this large
@@ -35,10 +38,13 @@ func (s *Stats) parseMemoryV1(f File, b []byte) error {
 	switch f {
 	case FileMemoryStat:
 		return parseMemoryStatV1(b, &s.Memory)
-	case FileMemoryMax, FileMemoryMin:
+	case FileMemoryMax, FileMemoryMin, FileMemorySwapMax:
 		dst := &s.MemoryMax
-		if f == FileMemoryMin {
+		switch f {
+		case FileMemoryMin:
 			dst = &s.MemoryMin
+		case FileMemorySwapMax:
+			dst = &s.SwapMax
 		}
 		if err := parseValue(b, false, dst); err != nil {
 			return err
@@ -72,6 +78,10 @@ func parseMemoryStatV1(b []byte, out *MemoryStat) error {
 			return
 		}
 		name := string(key)
+		if name == "swap" {
+			out.SwapV1, out.HasSwapV1 = v, true
+			return
+		}
 		if v2, ok := v1MemoryStatKeys[name]; ok {
 			name = v2
 		}

@@ -167,6 +167,14 @@ func TestParseMemoryStatV1(t *testing.T) {
 	if m != (MemoryStat{Anon: 20, File: 10}) {
 		t.Errorf("%+v", m)
 	}
+	// total_swap (printed with swap accounting on) stands in for
+	// memory.swap.current; the local swap key is ignored.
+	if err := parseMemoryStatV1([]byte("swap 1\ntotal_rss 20\ntotal_swap 8192\n"), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m != (MemoryStat{Anon: 20, SwapV1: 8192, HasSwapV1: true}) {
+		t.Errorf("v1 memory.stat with swap: %+v", m)
+	}
 	// v1's refaults and dirty pages are not v2's keys: a hybrid host
 	// serves none of the v2-only memory.stat families.
 	if err := parseMemoryStatV1([]byte("total_rss 20\ntotal_dirty 4096\ntotal_writeback 0\ntotal_workingset_refault_anon 3\ntotal_workingset_refault_file 4\n"), &m); err != nil {
@@ -188,32 +196,34 @@ func TestHybridCPUAndPidsFromV1(t *testing.T) {
 	t.Parallel()
 	base := t.TempDir()
 	files := map[string]string{
-		"unified/cgroup.controllers":           "\n",
-		"unified/cpu.stat":                     "usage_usec 9\n",
-		"unified/cgroup.procs":                 "1\n",
-		"unified/pod/ctr/cgroup.procs":         "41\n",
-		"unified/pod/ctr/cpu.stat":             "usage_usec 7\nuser_usec 4\nsystem_usec 3\n",
-		"unified/pod/free/cgroup.procs":        "42\n",
-		"unified/pod/free/cpu.stat":            "usage_usec 1\nuser_usec 1\nsystem_usec 0\n",
-		"cpu/cpu.shares":                       "1024\n",
-		"cpu/cpu.cfs_quota_us":                 "-1\n",
-		"cpu/cpu.cfs_period_us":                "100000\n",
-		"cpu/cpu.stat":                         "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n",
-		"cpu/pod/ctr/cpu.shares":               "102\n",
-		"cpu/pod/ctr/cpu.cfs_quota_us":         "10000\n",
-		"cpu/pod/ctr/cpu.cfs_period_us":        "100000\n",
-		"cpu/pod/ctr/cpu.stat":                 "nr_periods 56\nnr_throttled 31\nthrottled_time 1942194316\nnr_bursts 2\nburst_time 5000\n",
-		"cpu/pod/free/cpu.shares":              "2\n",
-		"cpu/pod/free/cpu.cfs_quota_us":        "-1\n",
-		"cpu/pod/free/cpu.cfs_period_us":       "100000\n",
-		"cpu/pod/free/cpu.stat":                "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n",
-		"pids/tasks":                           "1\n",
-		"pids/pod/ctr/pids.current":            "7\n",
-		"pids/pod/ctr/pids.max":                "max\n",
-		"pids/pod/free/pids.current":           "1\n",
-		"pids/pod/free/pids.max":               "32768\n",
-		"memory/memory.usage_in_bytes":         "1\n",
-		"memory/pod/ctr/memory.usage_in_bytes": "4096\n",
+		"unified/cgroup.controllers":                  "\n",
+		"unified/cpu.stat":                            "usage_usec 9\n",
+		"unified/cgroup.procs":                        "1\n",
+		"unified/pod/ctr/cgroup.procs":                "41\n",
+		"unified/pod/ctr/cpu.stat":                    "usage_usec 7\nuser_usec 4\nsystem_usec 3\n",
+		"unified/pod/free/cgroup.procs":               "42\n",
+		"unified/pod/free/cpu.stat":                   "usage_usec 1\nuser_usec 1\nsystem_usec 0\n",
+		"cpu/cpu.shares":                              "1024\n",
+		"cpu/cpu.cfs_quota_us":                        "-1\n",
+		"cpu/cpu.cfs_period_us":                       "100000\n",
+		"cpu/cpu.stat":                                "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n",
+		"cpu/pod/ctr/cpu.shares":                      "102\n",
+		"cpu/pod/ctr/cpu.cfs_quota_us":                "10000\n",
+		"cpu/pod/ctr/cpu.cfs_period_us":               "100000\n",
+		"cpu/pod/ctr/cpu.stat":                        "nr_periods 56\nnr_throttled 31\nthrottled_time 1942194316\nnr_bursts 2\nburst_time 5000\n",
+		"cpu/pod/free/cpu.shares":                     "2\n",
+		"cpu/pod/free/cpu.cfs_quota_us":               "-1\n",
+		"cpu/pod/free/cpu.cfs_period_us":              "100000\n",
+		"cpu/pod/free/cpu.stat":                       "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n",
+		"pids/tasks":                                  "1\n",
+		"pids/pod/ctr/pids.current":                   "7\n",
+		"pids/pod/ctr/pids.max":                       "max\n",
+		"pids/pod/free/pids.current":                  "1\n",
+		"pids/pod/free/pids.max":                      "32768\n",
+		"memory/memory.usage_in_bytes":                "1\n",
+		"memory/pod/ctr/memory.usage_in_bytes":        "4096\n",
+		"memory/pod/ctr/memory.memsw.limit_in_bytes":  "9223372036854771712\n",
+		"memory/pod/free/memory.memsw.limit_in_bytes": "67108864\n",
 	}
 	writeFiles(t, base, files)
 	fs, err := NewFS(filepath.Join(base, "unified"))
@@ -232,7 +242,7 @@ func TestHybridCPUAndPidsFromV1(t *testing.T) {
 		t.Error("CPUFromV1 = false")
 	}
 
-	want := Files(FileCgroupProcs, FileCPUStat, FileCPUStatV1, FileCPUMax, FileCPUPeriodV1, FileCPUWeight, FilePidsCurrent, FilePidsMax)
+	want := Files(FileCgroupProcs, FileCPUStat, FileCPUStatV1, FileCPUMax, FileCPUPeriodV1, FileCPUWeight, FilePidsCurrent, FilePidsMax, FileMemorySwapMax)
 	cases := []struct {
 		path string
 		want Stats
@@ -244,6 +254,7 @@ func TestHybridCPUAndPidsFromV1(t *testing.T) {
 			CPUShares:   102,
 			PidsCurrent: Value{V: 7},
 			PidsMax:     Value{Max: true},
+			SwapMax:     Value{Max: true},
 		}},
 		{"/pod/free", Stats{
 			Present:     want,
@@ -252,6 +263,7 @@ func TestHybridCPUAndPidsFromV1(t *testing.T) {
 			CPUShares:   2,
 			PidsCurrent: Value{V: 1},
 			PidsMax:     Value{V: 32768},
+			SwapMax:     Value{V: 67108864},
 		}},
 	}
 	for i, c := range cases {
@@ -262,7 +274,7 @@ func TestHybridCPUAndPidsFromV1(t *testing.T) {
 			t.Fatalf("%s: %v", c.path, err)
 		}
 		got := Stats{Present: st.Present, CPU: st.CPU, CPUMax: st.CPUMax, CPUWeight: st.CPUWeight, CPUShares: st.CPUShares,
-			PidsCurrent: st.PidsCurrent, PidsMax: st.PidsMax}
+			PidsCurrent: st.PidsCurrent, PidsMax: st.PidsMax, SwapMax: st.SwapMax}
 		if diff := cmp.Diff(c.want, got); diff != "" {
 			t.Errorf("%s: -want +got:\n%s", c.path, diff)
 		}
@@ -281,7 +293,7 @@ func TestHybridCPUAndPidsFromV1(t *testing.T) {
 	if err := root.Read(want, 0, &buf, &st); err != nil {
 		t.Fatal(err)
 	}
-	if got, w := st.Present, want&^Files(FilePidsCurrent, FilePidsMax); got != w || st.CPUMax != (CPUMax{Period: 100000}) || st.CPUShares != 1024 {
+	if got, w := st.Present, want&^Files(FilePidsCurrent, FilePidsMax, FileMemorySwapMax); got != w || st.CPUMax != (CPUMax{Period: 100000}) || st.CPUShares != 1024 {
 		t.Errorf("root present %v (want %v), cpu.max %+v, shares %d", got, w, st.CPUMax, st.CPUShares)
 	}
 

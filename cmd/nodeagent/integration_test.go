@@ -77,7 +77,7 @@ func seriesValues(mf *dto.MetricFamily) map[string]float64 {
 // limitFamilies are the container families whose values are the limits
 // the kubelet set on the pods' cgroups: equal on both sides, to the unit.
 var limitFamilies = []string{"container_spec_cpu_period", "container_spec_cpu_quota", "container_spec_cpu_shares",
-	"container_spec_memory_limit_bytes", "container_threads_max"}
+	"container_spec_memory_limit_bytes", "container_spec_memory_swap_limit_bytes", "container_threads_max"}
 
 // TestIntegrationPassthrough runs the agent against the real kubelet:
 // /metrics/kubelet carries the same families (names, types, help) as a

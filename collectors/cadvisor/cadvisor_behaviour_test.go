@@ -688,7 +688,8 @@ func TestCadvisorNetworkProcessGone(t *testing.T) {
 // TestCadvisorHybridCPUAndPids: on a hybrid host whose v2 hierarchy lacks
 // the cpu and pids controllers, the CPU limits and shares, the throttling
 // counters and the thread counts come from the v1 cpu and pids
-// hierarchies, valued as the kubelet's cAdvisor serves them there (the
+// hierarchies, and swap from the v1 memory hierarchy, valued as the
+// kubelet's cAdvisor serves them there (the
 // capture's pod e96d8e24: quota 10000, shares 102, 1.942194316 s
 // throttled); a cgroup without a quota has no throttling series, and its
 // v1 cpu.stat is not read after the first scrape.
@@ -720,6 +721,9 @@ func TestCadvisorHybridCPUAndPids(t *testing.T) {
 	files["cpu"+limited+"/cpu.stat"] = "nr_periods 61\nnr_throttled 20\nthrottled_time 1942194316\nnr_bursts 0\nburst_time 0\n"
 	files["pids"+limited+"/pids.current"] = "7\n"
 	files["pids/kubepods/pids.max"] = "32768\n"
+	files["memory"+limited+"/memory.usage_in_bytes"] = "1048576\n"
+	files["memory"+limited+"/memory.stat"] = "total_rss 1048576\ntotal_swap 8192\n"
+	files["memory"+limited+"/memory.memsw.limit_in_bytes"] = "50331648\n"
 	for name, content := range files {
 		p := filepath.Join(base, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -755,6 +759,8 @@ func TestCadvisorHybridCPUAndPids(t *testing.T) {
 		{"container_threads", limited, 7},
 		{"container_threads_max", limited, 0}, // max, as cAdvisor serves no limit
 		{"container_threads_max", "/kubepods", 32768},
+		{"container_memory_swap", limited, 8192},
+		{"container_spec_memory_swap_limit_bytes", limited, 50331648},
 	} {
 		if got, ok := value(w.family, w.id); !ok || got != w.want {
 			t.Errorf("%s{id=%q} = %v (served: %v), want %v", w.family, w.id, got, ok, w.want)

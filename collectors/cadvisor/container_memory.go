@@ -47,8 +47,18 @@ func memoryFamilies() []containerFamily {
 			func(st *cgroup.Stats) float64 { return float64(st.Memory.ActiveFile) }),
 		statFamily("container_memory_total_inactive_file_bytes", "Current total inactive file in bytes.", gauge, stat,
 			func(st *cgroup.Stats) float64 { return float64(st.Memory.InactiveFile) }),
-		statFamily("container_memory_swap", "Container swap usage in bytes.", gauge, cgroup.FileMemorySwapCurrent,
-			func(st *cgroup.Stats) float64 { return float64(st.SwapCurrent.V) }),
+		// A hybrid host's v1 memory hierarchy has no memory.swap.current:
+		// its memory.stat's total_swap stands in, as cAdvisor reads it
+		// there.
+		{name: "container_memory_swap", help: "Container swap usage in bytes.", typ: gauge, files: cgroup.Files(cgroup.FileMemorySwapCurrent, stat),
+			emit: func(b *seriesBuf, s *cgState, _ *buildEnv) {
+				switch p := s.stats.Present; {
+				case p.Has(cgroup.FileMemorySwapCurrent):
+					b.add(s.labels.base, float64(s.stats.SwapCurrent.V))
+				case p.Has(stat) && s.stats.Memory.HasSwapV1:
+					b.add(s.labels.base, float64(s.stats.Memory.SwapV1))
+				}
+			}},
 		statFamily("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes", gauge, cgroup.FileMemoryPeak,
 			func(st *cgroup.Stats) float64 { return float64(st.MemoryPeak.V) }),
 		{name: "container_memory_failures_total", help: "Cumulative count of memory allocation failures.", typ: counter, files: cgroup.Files(stat),

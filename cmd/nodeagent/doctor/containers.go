@@ -93,11 +93,15 @@ func checkCgroup(ctx context.Context, d *doctor) outcome {
 		if l.fs.MemoryV1() == "" {
 			memory = strings.TrimPrefix(memory+", no memory controller in either", ", ")
 		}
-		absent := "swap and OOM events"
+		var absent []string
 		if l.missing != "" {
-			absent = "the families of " + l.missing + ", " + absent
+			absent = append(absent, "the families of "+l.missing)
 		}
-		return warn(fmt.Sprintf("hybrid cgroup v1/v2 host: the container layer walks the cgroup v2 hierarchy at %s, with %s; %s are absent", l.fs.Root(), memory, absent),
+		if l.fs.MemoryV1() == "" {
+			absent = append(absent, "swap")
+		}
+		absent = append(absent, "OOM events")
+		return warn(fmt.Sprintf("hybrid cgroup v1/v2 host: the container layer walks the cgroup v2 hierarchy at %s, with %s; %s are absent", l.fs.Root(), memory, joinAnd(absent)),
 			"boot with systemd.unified_cgroup_hierarchy=1 (cgroup v2 only) for every container family")
 	case l.missing != "":
 		return warn(fmt.Sprintf("cgroup v2 at %s, but its root lacks the %s controllers (it has: %s): their container_* series are missing", root, l.missing, l.controls),
@@ -270,4 +274,12 @@ func checkContainerPods(ctx context.Context, d *doctor) outcome {
 			"run doctor again; pods that stay unknown are cgroups the runtime left behind")
 	}
 	return okf("%d of %d pod cgroups are pods of the kubelet's /pods; of %d container cgroups, %d are its containers and %d pod sandboxes", known, pods, leaves, named, sandboxes)
+}
+
+// joinAnd lists items as a sentence does: "a, b and c".
+func joinAnd(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }

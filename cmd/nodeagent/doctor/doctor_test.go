@@ -379,7 +379,7 @@ func TestHost(t *testing.T) {
 			writeFile(t, h.cgroup+"/cgroup.controllers", "cpu hugetlb\n")
 			writeFile(t, h.dir+"/memory/memory.usage_in_bytes", "4096\n")
 		}, map[string]want{
-			"host.cgroup": {verdict: Warn, detail: "hybrid cgroup v1/v2 host: the container layer walks the cgroup v2 hierarchy at HOST/cgroup, with memory from the v1 hierarchy at HOST/memory; the families of io, pids, swap and OOM events are absent",
+			"host.cgroup": {verdict: Warn, detail: "hybrid cgroup v1/v2 host: the container layer walks the cgroup v2 hierarchy at HOST/cgroup, with memory from the v1 hierarchy at HOST/memory; the families of io, pids and OOM events are absent",
 				fix: "systemd.unified_cgroup_hierarchy=1"},
 			"containers.cgroups": {verdict: OK},
 			"containers.pods":    {verdict: OK},
@@ -389,7 +389,7 @@ func TestHost(t *testing.T) {
 			writeFile(t, h.dir+"/memory/memory.usage_in_bytes", "4096\n")
 			writeFile(t, h.dir+"/pids/tasks", "1\n")
 		}, map[string]want{
-			"host.cgroup": {verdict: Warn, detail: "with memory from the v1 hierarchy at HOST/memory, pids from the v1 hierarchy at HOST/pids; the families of io, swap and OOM events are absent"},
+			"host.cgroup": {verdict: Warn, detail: "with memory from the v1 hierarchy at HOST/memory, pids from the v1 hierarchy at HOST/pids; the families of io and OOM events are absent"},
 		}},
 		{"no cgroup v2", func(t *testing.T, h *hostTree) { _ = os.Remove(h.cgroup + "/cgroup.controllers") },
 			map[string]want{"host.cgroup": {verdict: Fail, detail: "no cgroup v2", fix: "systemd.unified_cgroup_hierarchy=1"}}},
