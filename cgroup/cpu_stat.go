@@ -44,26 +44,7 @@ func (c *CPUStat) BurstSeconds() float64 {
 
 func parseCPUStat(b []byte, out *CPUStat) error {
 	*out = CPUStat{}
-	return parseKeyed(b, func(k []byte, v uint64) {
-		switch string(k) {
-		case "usage_usec":
-			out.UsageUsec = v
-		case "user_usec":
-			out.UserUsec = v
-		case "system_usec":
-			out.SystemUsec = v
-		case "nr_periods":
-			out.NrPeriods = v
-		case "nr_throttled":
-			out.NrThrottled = v
-		case "throttled_usec":
-			out.ThrottledUsec = v
-		case "nr_bursts":
-			out.NrBursts = v
-		case "burst_usec":
-			out.BurstUsec = v
-		}
-	})
+	return parseCPUStatKeys(b, out)
 }
 
 // A v1 cpu.stat (the v1 cpu hierarchy of a hybrid host), times in
@@ -80,17 +61,33 @@ func parseCPUStat(b []byte, out *CPUStat) error {
 func parseCPUStatV1(b []byte, out *CPUStat) error {
 	out.NrPeriods, out.NrThrottled, out.ThrottledUsec, out.ThrottledNsec = 0, 0, 0, 0
 	out.NrBursts, out.BurstUsec, out.BurstNsec = 0, 0, 0
+	return parseCPUStatKeys(b, out)
+}
+
+// parseCPUStatKeys sets the fields of the keys b has, v2's and v1's alike
+// (no file has both kinds of times).
+func parseCPUStatKeys(b []byte, out *CPUStat) error {
 	return parseKeyed(b, func(k []byte, v uint64) {
 		switch string(k) {
+		case "usage_usec":
+			out.UsageUsec = v
+		case "user_usec":
+			out.UserUsec = v
+		case "system_usec":
+			out.SystemUsec = v
 		case "nr_periods":
 			out.NrPeriods = v
 		case "nr_throttled":
 			out.NrThrottled = v
-		case "throttled_time":
+		case "throttled_usec":
+			out.ThrottledUsec = v
+		case "throttled_time": // v1, nanoseconds
 			out.ThrottledUsec, out.ThrottledNsec = v/1000, v
 		case "nr_bursts":
 			out.NrBursts = v
-		case "burst_time":
+		case "burst_usec":
+			out.BurstUsec = v
+		case "burst_time": // v1, nanoseconds
 			out.BurstUsec, out.BurstNsec = v/1000, v
 		}
 	})
