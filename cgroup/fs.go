@@ -20,6 +20,9 @@ type FS struct {
 	// controllers the v2 cgroups lack, read instead (hybrid.go); "" for
 	// the others, and for all elsewhere; shared by the FS's Groups.
 	v1 *[numV1]string
+	// noV1 are the Files only v1 has (v1OnlyFiles) whose hierarchy this
+	// host lacks: absent in every Group, without an open to find out.
+	noV1 FileSet
 	// subtreeTotals: see SubtreeTotals.
 	subtreeTotals FileSet
 }
@@ -62,6 +65,11 @@ func NewFS(root string) (FS, error) {
 func newFS(root string) FS {
 	v1 := findV1(root)
 	fs := FS{root: root, v1: &v1}
+	for f := File(0); f < numFiles; f++ {
+		if v1OnlyFiles.Has(f) && v1[v1Files[f].ctrl] == "" {
+			fs.noV1 |= 1 << f
+		}
+	}
 	fs.subtreeTotals = hostSubtreeTotals(root)
 	if v1[v1Memory] != "" {
 		// A hybrid host's v2 hierarchy has no memory files to spare,

@@ -84,18 +84,12 @@ type Group struct {
 // directory has inode ino. It makes no system call: files are opened on
 // first Read.
 func (fs FS) Open(path string, ino uint64, budget *Budget) *Group {
-	g := &Group{root: fs.root, rel: path, v1: fs.v1, ino: ino, budget: budget, dirfd: -1}
+	g := &Group{root: fs.root, rel: path, v1: fs.v1, ino: ino, budget: budget, dirfd: -1, absent: fs.noV1}
 	for i := range g.fds {
 		g.fds[i] = -1
 	}
 	for i := range g.v1Dirfds {
 		g.v1Dirfds[i] = -1
-	}
-	// The files only v1 has are absent without their hierarchy.
-	for f := File(0); f < numFiles; f++ {
-		if v1OnlyFiles.Has(f) && !g.fromV1(f) {
-			g.absent |= 1 << f
-		}
 	}
 	return g
 }
