@@ -725,13 +725,7 @@ func TestCadvisorHybridCPUAndPids(t *testing.T) {
 	files["memory"+limited+"/memory.stat"] = "total_rss 1048576\ntotal_swap 8192\n"
 	files["memory"+limited+"/memory.memsw.limit_in_bytes"] = "50331648\n"
 	for name, content := range files {
-		p := filepath.Join(base, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, filepath.Join(base, name), content)
 	}
 	c := buildCadvisor(t, collectors.Env{Logger: collectortest.Logger(t), Paths: collectors.Paths{CgroupFS: filepath.Join(base, "unified"), ProcFS: t.TempDir()}})
 	mfs, err := familyMap(t, c)

@@ -257,23 +257,14 @@ func TestCadvisorConformance(t *testing.T) {
 	}
 
 	tree := t.TempDir()
-	write := func(p, content string) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	cg := filepath.Join(tree, "cgroup")
 	proc := filepath.Join(tree, "proc")
 	machineLabels := c.mfs["machine_cpu_cores"].GetMetric()[0]
-	write(filepath.Join(cg, "cgroup.controllers"), "cpuset cpu io memory hugetlb pids rdma misc\n")
+	writeFile(t, filepath.Join(cg, "cgroup.controllers"), "cpuset cpu io memory hugetlb pids rdma misc\n")
 	// Host cgroups the kubelet does not serve, and must not be served.
 	for _, extra := range []string{"system.slice/containerd.service", "init.scope", "user.slice"} {
-		write(filepath.Join(cg, extra, "cpu.stat"), "usage_usec 1\nuser_usec 1\nsystem_usec 0\n")
-		write(filepath.Join(cg, extra, "cgroup.procs"), "")
+		writeFile(t, filepath.Join(cg, extra, "cpu.stat"), "usage_usec 1\nuser_usec 1\nsystem_usec 0\n")
+		writeFile(t, filepath.Join(cg, extra, "cgroup.procs"), "")
 	}
 
 	ids := make([]string, 0, len(c.byID))
@@ -292,7 +283,7 @@ func TestCadvisorConformance(t *testing.T) {
 		}
 		dir := filepath.Join(cg, filepath.FromSlash(id))
 		for name, content := range cgroupFromCapture(t, c, id, pids) {
-			write(filepath.Join(dir, name), content)
+			writeFile(t, filepath.Join(dir, name), content)
 		}
 		mtimes[dir] = int64(c.byID[id]["container_start_time_seconds"][0].GetGauge().GetValue())
 		if len(c.byID[id]["container_network_receive_bytes_total"]) == 0 {
@@ -306,8 +297,8 @@ func TestCadvisorConformance(t *testing.T) {
 			pid = pids[0]
 		}
 		pd := filepath.Join(proc, strconv.Itoa(pid))
-		write(filepath.Join(pd, "net", "dev"), netDevFromCapture(c, id))
-		write(filepath.Join(pd, "ns", ".keep"), "")
+		writeFile(t, filepath.Join(pd, "net", "dev"), netDevFromCapture(c, id))
+		writeFile(t, filepath.Join(pd, "ns", ".keep"), "")
 		if err := os.Symlink(fmt.Sprintf("net:[%d]", 4026531840+pid), filepath.Join(pd, "ns", "net")); err != nil {
 			t.Fatal(err)
 		}
@@ -320,13 +311,13 @@ func TestCadvisorConformance(t *testing.T) {
 	}
 	memTotal := c.mfs["machine_memory_bytes"].GetMetric()[0].GetGauge().GetValue()
 	swapTotal := c.mfs["machine_swap_bytes"].GetMetric()[0].GetGauge().GetValue()
-	write(filepath.Join(proc, "meminfo"), fmt.Sprintf("MemTotal: %d kB\nMemFree: 1024 kB\nSwapTotal: %d kB\nSwapFree: 0 kB\n", int64(memTotal)/1024, int64(swapTotal)/1024))
-	write(filepath.Join(proc, "diskstats"), " 254       0 vda 31283 0 958 1120 31228 0 5249696 9232 0 8596 10353 0 0 0 0 0 0\n")
+	writeFile(t, filepath.Join(proc, "meminfo"), fmt.Sprintf("MemTotal: %d kB\nMemFree: 1024 kB\nSwapTotal: %d kB\nSwapFree: 0 kB\n", int64(memTotal)/1024, int64(swapTotal)/1024))
+	writeFile(t, filepath.Join(proc, "diskstats"), " 254       0 vda 31283 0 958 1120 31228 0 5249696 9232 0 8596 10353 0 0 0 0 0 0\n")
 	cores := int(c.mfs["machine_cpu_cores"].GetMetric()[0].GetGauge().GetValue())
-	write(filepath.Join(proc, "cpuinfo"), cpuinfo(cores, cores, 1, fmt.Sprintf("vendor_id\t: GenuineIntel\ncpu cores\t: %d\n", cores)))
-	write(filepath.Join(proc, "sys", "kernel", "random", "boot_id"), labelOf(machineLabels, "boot_id")+"\n")
-	write(filepath.Join(tree, "root", "etc", "machine-id"), labelOf(machineLabels, "machine_id")+"\n")
-	write(filepath.Join(tree, "sys", "class", "dmi", "id", "product_uuid"), labelOf(machineLabels, "system_uuid")+"\n")
+	writeFile(t, filepath.Join(proc, "cpuinfo"), cpuinfo(cores, cores, 1, fmt.Sprintf("vendor_id\t: GenuineIntel\ncpu cores\t: %d\n", cores)))
+	writeFile(t, filepath.Join(proc, "sys", "kernel", "random", "boot_id"), labelOf(machineLabels, "boot_id")+"\n")
+	writeFile(t, filepath.Join(tree, "root", "etc", "machine-id"), labelOf(machineLabels, "machine_id")+"\n")
+	writeFile(t, filepath.Join(tree, "sys", "class", "dmi", "id", "product_uuid"), labelOf(machineLabels, "system_uuid")+"\n")
 
 	pfs, err := procfs.NewFS(proc)
 	if err != nil {

@@ -54,6 +54,17 @@ func podsFrom(t testing.TB, what string, body []byte) *staticPods {
 	return src
 }
 
+// writeFile writes content to p, making its directories.
+func writeFile(t testing.TB, p, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // copyTree copies files, directories and symlinks from src to dst.
 func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
