@@ -4,8 +4,9 @@ import "github.com/nodeagent/nodeagent/cgroup"
 
 // specFamilies are cAdvisor's container_spec_* gauges: the limits and
 // weights set on the cgroup, from cpu.max, cpu.weight, memory.max,
-// memory.min and memory.swap.max (on a hybrid host their v1 stand-ins). The root cgroup has no limit files;
-// cAdvisor gives it the machine's memory and swap as limits.
+// memory.min and memory.swap.max (on a hybrid host their v1 stand-ins).
+// The root cgroup has no limit files; cAdvisor gives it the machine's
+// memory and swap as limits.
 func specFamilies() []containerFamily {
 	machineOr := func(s *cgState, machine float64, file cgroup.File, v cgroup.Value) (float64, bool) {
 		if s.entry.Kind == cgroup.KindRoot {

@@ -89,9 +89,8 @@ func checkCgroup(ctx context.Context, d *doctor) outcome {
 				fromV1 = append(fromV1, fmt.Sprintf("%s from the v1 hierarchy at %s", c, h))
 			}
 		}
-		memory := strings.Join(fromV1, ", ")
 		if l.fs.MemoryV1() == "" {
-			memory = strings.TrimPrefix(memory+", no memory controller in either", ", ")
+			fromV1 = append(fromV1, "no memory controller in either")
 		}
 		var absent []string
 		if l.missing != "" {
@@ -101,7 +100,7 @@ func checkCgroup(ctx context.Context, d *doctor) outcome {
 			absent = append(absent, "swap")
 		}
 		absent = append(absent, "OOM events")
-		return warn(fmt.Sprintf("hybrid cgroup v1/v2 host: the container layer walks the cgroup v2 hierarchy at %s, with %s; %s are absent", l.fs.Root(), memory, joinAnd(absent)),
+		return warn(fmt.Sprintf("hybrid cgroup v1/v2 host: the container layer walks the cgroup v2 hierarchy at %s, with %s; %s are absent", l.fs.Root(), strings.Join(fromV1, ", "), joinAnd(absent)),
 			"boot with systemd.unified_cgroup_hierarchy=1 (cgroup v2 only) for every container family")
 	case l.missing != "":
 		return warn(fmt.Sprintf("cgroup v2 at %s, but its root lacks the %s controllers (it has: %s): their container_* series are missing", root, l.missing, l.controls),
