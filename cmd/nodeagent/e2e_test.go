@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -285,22 +286,44 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("without the cadvisor collector: GOMAXPROCS %d, want 1", got)
 		}
 	})
-	t.Run("gzip in blocks", func(t *testing.T) {
-		// /metrics is ~340 KB of text here: with --web.parallel-gzip and
-		// two threads its gzip is compressed in two blocks, each but the
-		// last ended by a sync flush (an empty stored block, 00 00 ff
-		// ff), into one member; by default in one stream, which has no
-		// such block. Both decode whole as one member, also with curl,
-		// which stops after the first member of several.
+	t.Run("gzip in chunks", func(t *testing.T) {
+		// Over the container fixture with 400 more cgroups (copies of
+		// containerd.service's), /metrics/cadvisor is ~3 MB of text:
+		// with two threads (--web.parallel-gzip, the default) it is
+		// written and compressed in chunks, each but the last ended by
+		// a sync flush (an empty stored block, 00 00 ff ff), into one
+		// member; with --no-web.parallel-gzip in one stream, which has
+		// no such block. Both decode whole as one member, also with
+		// curl, which stops after the first member of several.
+		fixture, err := filepath.EvalSymlinks(e2eNode + "/cgroup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// On a tmpfs where there is one: 8,000 files take seconds to
+		// write on a virtual machine's disk.
+		cgroups := filepath.Join(tmpfsDir(t), "cgroup")
+		if err := os.CopyFS(cgroups, os.DirFS(fixture)); err != nil {
+			t.Fatal(err)
+		}
+		service := filepath.Join(cgroups, "system.slice", "containerd.service")
+		for i := range 400 {
+			if err := os.CopyFS(filepath.Join(cgroups, "system.slice", fmt.Sprintf("extra-%03d.service", i)), os.DirFS(service)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		args := slices.DeleteFunc(e2eArgs(t), func(a string) bool { return strings.HasPrefix(a, "--path.cgroupfs=") })
+		// With a kubelet only its service is served outside kubepods.
+		args = append(args, "--path.cgroupfs="+cgroups, "--gomaxprocs=2", `--collector.cadvisor.host-cgroups=/system\.slice/.*`)
 		for _, tc := range []struct {
 			args   []string
-			blocks bool
+			chunks bool
 		}{
-			{[]string{"--gomaxprocs=2", "--web.parallel-gzip"}, true},
-			{[]string{"--gomaxprocs=2"}, false},
+			{nil, true},
+			{[]string{"--no-web.parallel-gzip"}, false},
 		} {
-			base := startBinary(t, bin, append(e2eArgs(t), tc.args...)...)
-			req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+			base := startBinary(t, bin, append(slices.Clone(args), tc.args...)...)
+			url := base + "/metrics/cadvisor"
+			req, err := http.NewRequest(http.MethodGet, url, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -324,18 +347,22 @@ func TestEndToEnd(t *testing.T) {
 			if err != nil || br.Len() != 0 {
 				t.Fatalf("%v: %d bytes of text from the first gzip member (%v), %d bytes after it", tc.args, len(text), err, br.Len())
 			}
-			if !strings.Contains(string(text), "\ncontainer_cpu_usage_seconds_total{") || !strings.HasSuffix(string(text), "\n") {
-				t.Errorf("%v: %d bytes of text, not the whole /metrics", tc.args, len(text))
+			if !strings.Contains(string(text), `id="/system.slice/extra-399.service"`) ||
+				!strings.Contains(string(text), "\nnodeagent_scrape_collector_success{") || !strings.HasSuffix(string(text), "\n") {
+				t.Errorf("%v: %d bytes of text, not the whole answer", tc.args, len(text))
 			}
-			if flushed := bytes.Contains(raw, []byte{0, 0, 0xff, 0xff}); flushed != tc.blocks {
-				t.Errorf("%v: %d bytes of text compressed with a sync flush: %t, want %t", tc.args, len(text), flushed, tc.blocks)
+			if len(text) < 2<<20 {
+				t.Fatalf("%v: %d bytes of text, too few for chunks", tc.args, len(text))
+			}
+			if flushed := bytes.Contains(raw, []byte{0, 0, 0xff, 0xff}); flushed != tc.chunks {
+				t.Errorf("%v: %d bytes of text compressed with a sync flush: %t, want %t", tc.args, len(text), flushed, tc.chunks)
 			}
 			curl, err := exec.LookPath("curl")
 			if err != nil {
 				t.Log("no curl to read the answer as an operator would")
 				continue
 			}
-			out, err := exec.Command(curl, "-sS", "--compressed", base+"/metrics").Output()
+			out, err := exec.Command(curl, "-sS", "--compressed", url).Output()
 			if err != nil || !bytes.HasSuffix(out, []byte("\n")) || len(out) < len(text)*9/10 {
 				t.Errorf("%v: curl --compressed read %d bytes (%v), the answer holds ~%d", tc.args, len(out), err, len(text))
 			}
@@ -499,4 +526,16 @@ func checkPlainBuildVersion(t *testing.T, bin, base string) {
 	if nodeagent.Version() == "" {
 		t.Error("the VERSION file is empty")
 	}
+}
+
+// tmpfsDir is a directory for the test on /dev/shm, removed after it, or
+// where /dev/shm cannot be written, the test's temporary directory.
+func tmpfsDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "nodeagent-test-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

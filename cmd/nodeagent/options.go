@@ -71,8 +71,8 @@ func addServeFlags(app *kingpin.Application) *serveOptions {
 		Default("1m").DurationVar(&o.noDataRecheck)
 	app.Flag("web.max-requests", "Maximum number of parallel scrape requests. 0 disables the limit.").
 		Default("40").IntVar(&o.maxRequests)
-	app.Flag("web.parallel-gzip", "Compress a gzip answer of more than 64 KiB of text in 256 KiB blocks, two at a time on two threads, into one gzip member: at 1,000 containers a scrape takes 10-18 % less time but 2-9 % more CPU. Only when --gomaxprocs (or Go's own choice) is 2 or more. Off: every answer is compressed on one thread.").
-		Default("false").BoolVar(&o.parallelGzip)
+	app.Flag("web.parallel-gzip", "Write and compress a gzip answer of more than ~2 MB of text (the container layer's from ~250 containers) in chunks on all of Go's threads, into one gzip member: at 1,000 containers a scrape takes a quarter less time for the same CPU, and 5-6 MiB more memory. Only when --gomaxprocs (or Go's own choice) is 2 or more: not under the DaemonSet's or the unit's CPU limit. --no-web.parallel-gzip: every answer is written on one thread.").
+		Default("true").BoolVar(&o.parallelGzip)
 	app.Flag("collector.disable-defaults", "Disable all collectors that are not enabled explicitly with --collector.<name>.").
 		Default("false").BoolVar(&o.disableDefaults)
 	app.Flag("web.health-address", "Also serve /healthz and /readyz, without TLS or authentication, on this address (for kubelet probes when --web.config.file requires client certificates or passwords). Off when empty.").

@@ -161,8 +161,9 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 		if bc.name == "default" {
 			// The whole answer as the HTTP handler writes it
 			// (internal/exposition): text, uncompressed and as
-			// Prometheus asks for it (gzip, on one goroutine as served,
-			// and in blocks on two with --web.parallel-gzip);
+			// Prometheus asks for it (gzip: on one goroutine, as under
+			// the shipped CPU limits and --no-web.parallel-gzip, and in
+			// chunks on all threads, as served otherwise);
 			// µs/series is the time per op over the series served,
 			// CPU-ms the process' CPU time per op.
 			for _, ac := range []struct {
@@ -197,6 +198,29 @@ func BenchmarkCadvisorScrape(b *testing.B) {
 					b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "CPU-ms/op")
 					b.ReportMetric(float64(w.n)/(1<<20), "MiB-sent")
 					b.ReportMetric(rssMiB(), "RSS-MiB")
+				})
+				// The answer's writing alone, over one collection:
+				// the part of a scrape after the reads, which the
+				// parallel writer spreads over the cores.
+				b.Run(bc.name+"/write/"+ac.name, func(b *testing.B) {
+					req := httptest.NewRequest(http.MethodGet, "/metrics/cadvisor", nil)
+					req.Header.Set("Accept-Encoding", ac.enc)
+					w := &countingResponse{header: http.Header{}}
+					res, err := s.GatherResult(time.Now().Add(time.Minute), []string{"cadvisor"})
+					if err != nil {
+						b.Fatal(err)
+					}
+					series := countSeries(res)
+					b.ReportAllocs()
+					cpu0 := processCPU(b)
+					for b.Loop() {
+						w.n = 0
+						ac.opts.Write(w, req, res.Families, res.Compact, nil, func(msg string, err error) { b.Fatalf("%s: %v", msg, err) })
+					}
+					cpu := processCPU(b) - cpu0
+					b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(series), "µs/series")
+					b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "CPU-ms/op")
+					b.ReportMetric(float64(w.n)/(1<<20), "MiB-sent")
 				})
 			}
 		}

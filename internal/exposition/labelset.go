@@ -262,3 +262,19 @@ func (s *LabelSet) appendText(b []byte) []byte {
 	}
 	return append(b, '}')
 }
+
+// textLen is the length of the set's text, or close to it when the set
+// has not kept it (escapes are not counted).
+func (s *LabelSet) textLen() int {
+	if s.Len() == 0 {
+		return 0
+	}
+	if text := s.text.Load(); text != nil {
+		return len(*text)
+	}
+	n := 1 // the closing brace; each label's separator, `="` and `"` below
+	for i, name := range s.names.names {
+		n += len(name) + len(s.Value(i)) + 4
+	}
+	return n
+}
