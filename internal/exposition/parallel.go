@@ -184,8 +184,8 @@ func cutChunks(fams []answerFamily) []*gzipChunk {
 // encoding families and the first error writing to dst. At most
 // 2×workers chunks are written ahead of the one being sent, so that a
 // scraper reading slowly holds a few chunks' output in memory, not the
-// answer's. Once dst fails the chunks still being written are waited
-// for, and nothing more is sent.
+// answer's. Once dst fails the chunks being written are waited for, no
+// other is written, and nothing more is sent.
 func writeParallelGzip(dst io.Writer, chunks []*gzipChunk, format expfmt.Format, workers int) (encodeErrs []error, writeErr error) {
 	workers = max(1, min(workers, len(chunks)))
 	answer := answers.Add(1)
@@ -193,6 +193,15 @@ func writeParallelGzip(dst io.Writer, chunks []*gzipChunk, format expfmt.Format,
 	// output is sent.
 	slots := make(chan struct{}, 2*workers)
 	var next atomic.Int64
+	// Once dst fails, the chunks claimed after are not written: the
+	// scraper is gone.
+	var failed atomic.Bool
+	write := func(w *chunkWorker, i int) {
+		if !failed.Load() {
+			w.write(chunks[i], format)
+		}
+		close(chunks[i].done)
+	}
 	claim := func() (int, bool) {
 		i := int(next.Add(1) - 1)
 		if i >= len(chunks) {
@@ -224,8 +233,7 @@ func writeParallelGzip(dst io.Writer, chunks []*gzipChunk, format expfmt.Format,
 				if !ok {
 					return
 				}
-				w.write(chunks[i], format)
-				close(chunks[i].done)
+				write(w, i)
 			}
 		})
 	}
@@ -243,20 +251,26 @@ func writeParallelGzip(dst io.Writer, chunks []*gzipChunk, format expfmt.Format,
 			default:
 				return
 			}
-			if writeErr == nil {
-				_, writeErr = dst.Write(c.out.Bytes())
+			if c.out != nil {
+				if writeErr == nil {
+					if _, writeErr = dst.Write(c.out.Bytes()); writeErr != nil {
+						failed.Store(true)
+					}
+				}
+				if c.out.Cap() <= maxChunkOut {
+					chunkOuts.Put(c.out)
+				}
+				c.out = nil
 			}
 			crc = crc32Combine(crc, c.crc, c.size)
 			size += c.size
 			encodeErrs = append(encodeErrs, c.errs...)
-			if c.out.Cap() <= maxChunkOut {
-				chunkOuts.Put(c.out)
-			}
-			c.out = nil
 			<-slots
 		}
 	}
-	_, writeErr = dst.Write(gzipHeader[:])
+	if _, writeErr = dst.Write(gzipHeader[:]); writeErr != nil {
+		failed.Store(true)
+	}
 	self := newWorker()
 	for more := true; more; {
 		sendDone()
@@ -269,8 +283,7 @@ func writeParallelGzip(dst io.Writer, chunks []*gzipChunk, format expfmt.Format,
 		case slots <- struct{}{}:
 			var i int
 			if i, more = claim(); more {
-				self.write(chunks[i], format)
-				close(chunks[i].done)
+				write(self, i)
 			}
 		case <-chunks[sent].done:
 		}

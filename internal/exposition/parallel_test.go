@@ -222,8 +222,11 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 // TestParallelGzipWriteError: a connection that fails at any point of the
 // answer gives its error, and the goroutines writing chunks all return.
 func TestParallelGzipWriteError(t *testing.T) {
-	mfs, compact := containerAnswer(400, 24)
+	mfs, compact := containerAnswer(1000, 40)
 	fams := slices.Collect(inOrder(mfs, compact))
+	if n := len(cutChunks(fams)); n < 10 {
+		t.Fatalf("%d chunks: the test needs more than the window of 6", n)
+	}
 	format := expfmt.NewFormat(expfmt.TypeTextPlain)
 	var full bytes.Buffer
 	if errs, err := writeParallelGzip(&full, cutChunks(fams), format, 2); err != nil || len(errs) != 0 {
@@ -231,9 +234,22 @@ func TestParallelGzipWriteError(t *testing.T) {
 	}
 	before := runtime.NumGoroutine()
 	for _, left := range []int{0, 5, 10, 11, full.Len() / 3, full.Len() / 2, full.Len() - 8, full.Len() - 1} {
-		_, err := writeParallelGzip(&failingWriter{left: left}, cutChunks(fams), format, 3)
+		const workers = 3
+		chunks := cutChunks(fams)
+		_, err := writeParallelGzip(&failingWriter{left: left}, chunks, format, workers)
 		if !errors.Is(err, errGone) {
 			t.Errorf("writing %d bytes of answer into a connection that takes %d: %v, want %v", full.Len(), left, err, errGone)
+		}
+		// A connection gone at the header: no more than the chunks
+		// taken before it failed (one window) are written.
+		written := 0
+		for _, c := range chunks {
+			if c.size > 0 {
+				written++
+			}
+		}
+		if left < 10 && written > 2*workers {
+			t.Errorf("a connection that takes %d bytes: %d of %d chunks written, want at most %d", left, written, len(chunks), 2*workers)
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
