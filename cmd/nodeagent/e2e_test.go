@@ -295,25 +295,8 @@ func TestEndToEnd(t *testing.T) {
 		// member; with --no-web.parallel-gzip in one stream, which has
 		// no such block. Both decode whole as one member, also with
 		// curl, which stops after the first member of several.
-		fixture, err := filepath.EvalSymlinks(e2eNode + "/cgroup")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// On a tmpfs where there is one: 8,000 files take seconds to
-		// write on a virtual machine's disk.
-		cgroups := filepath.Join(tmpfsDir(t), "cgroup")
-		if err := os.CopyFS(cgroups, os.DirFS(fixture)); err != nil {
-			t.Fatal(err)
-		}
-		service := filepath.Join(cgroups, "system.slice", "containerd.service")
-		for i := range 400 {
-			if err := os.CopyFS(filepath.Join(cgroups, "system.slice", fmt.Sprintf("extra-%03d.service", i)), os.DirFS(service)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		args := slices.DeleteFunc(e2eArgs(t), func(a string) bool { return strings.HasPrefix(a, "--path.cgroupfs=") })
-		// With a kubelet only its service is served outside kubepods.
-		args = append(args, "--path.cgroupfs="+cgroups, "--gomaxprocs=2", `--collector.cadvisor.host-cgroups=/system\.slice/.*`)
+		args := largeCadvisorArgs(t, e2eArgs(t), 400)
+		args = append(args, "--gomaxprocs=2")
 		for _, tc := range []struct {
 			args   []string
 			chunks bool
@@ -526,6 +509,32 @@ func checkPlainBuildVersion(t *testing.T, bin, base string) {
 	if nodeagent.Version() == "" {
 		t.Error("the VERSION file is empty")
 	}
+}
+
+// largeCadvisorArgs returns args (e2eArgs') with the container fixture
+// grown by extra cgroups, copies of containerd.service's, all served:
+// each adds ~7 KB of text to /metrics/cadvisor.
+func largeCadvisorArgs(t *testing.T, args []string, extra int) []string {
+	t.Helper()
+	fixture, err := filepath.EvalSymlinks(e2eNode + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// On a tmpfs where there is one: thousands of files take seconds
+	// to write on a virtual machine's disk.
+	cgroups := filepath.Join(tmpfsDir(t), "cgroup")
+	if err := os.CopyFS(cgroups, os.DirFS(fixture)); err != nil {
+		t.Fatal(err)
+	}
+	service := filepath.Join(cgroups, "system.slice", "containerd.service")
+	for i := range extra {
+		if err := os.CopyFS(filepath.Join(cgroups, "system.slice", fmt.Sprintf("extra-%03d.service", i)), os.DirFS(service)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return strings.HasPrefix(a, "--path.cgroupfs=") })
+	// With a kubelet only its service is served outside kubepods.
+	return append(args, "--path.cgroupfs="+cgroups, `--collector.cadvisor.host-cgroups=/system\.slice/.*`)
 }
 
 // tmpfsDir is a directory for the test on /dev/shm, removed after it, or
