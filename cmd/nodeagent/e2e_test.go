@@ -292,20 +292,17 @@ func TestEndToEnd(t *testing.T) {
 		// with two threads (--web.parallel-gzip, the default) it is
 		// written and compressed in chunks, each but the last ended by
 		// a sync flush (an empty stored block, 00 00 ff ff), into one
-		// member; with --no-web.parallel-gzip in one stream, which has
-		// no such block. Both decode whole as one member, also with
-		// curl, which stops after the first member of several.
+		// member; on one thread, with --web.reuse-unchanged (the
+		// default), in pieces too, a family each, so that those that
+		// hold still are spliced from the third answer on; without
+		// either, in one stream, which has no such block. All decode
+		// whole as one member, also with curl, which stops after the
+		// first member of several.
 		args := largeCadvisorArgs(t, e2eArgs(t), 400)
 		args = append(args, "--gomaxprocs=2")
-		for _, tc := range []struct {
-			args   []string
-			chunks bool
-		}{
-			{nil, true},
-			{[]string{"--no-web.parallel-gzip"}, false},
-		} {
-			base := startBinary(t, bin, append(slices.Clone(args), tc.args...)...)
-			url := base + "/metrics/cadvisor"
+		// fetch reads the gzip answer at url as one member.
+		fetch := func(t *testing.T, url string) (raw, text []byte) {
+			t.Helper()
 			req, err := http.NewRequest(http.MethodGet, url, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -315,10 +312,10 @@ func TestEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, err := io.ReadAll(resp.Body)
+			raw, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "gzip" {
-				t.Fatalf("%v: status %d, Content-Encoding %q, %v", tc.args, resp.StatusCode, resp.Header.Get("Content-Encoding"), err)
+				t.Fatalf("%s: status %d, Content-Encoding %q, %v", url, resp.StatusCode, resp.Header.Get("Content-Encoding"), err)
 			}
 			br := bytes.NewReader(raw)
 			zr, err := gzip.NewReader(br)
@@ -326,25 +323,56 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			zr.Multistream(false)
-			text, err := io.ReadAll(zr)
+			text, err = io.ReadAll(zr)
 			if err != nil || br.Len() != 0 {
-				t.Fatalf("%v: %d bytes of text from the first gzip member (%v), %d bytes after it", tc.args, len(text), err, br.Len())
+				t.Fatalf("%s: %d bytes of text from the first gzip member (%v), %d bytes after it", url, len(text), err, br.Len())
 			}
-			if !strings.Contains(string(text), `id="/system.slice/extra-399.service"`) ||
-				!strings.Contains(string(text), "\nnodeagent_scrape_collector_success{") || !strings.HasSuffix(string(text), "\n") {
-				t.Errorf("%v: %d bytes of text, not the whole answer", tc.args, len(text))
+			return raw, text
+		}
+		splicedRE := regexp.MustCompile(`(?m)^nodeagent_exposition_gzip_families_total\{outcome="spliced"\} (\d+)$`)
+		for _, tc := range []struct {
+			args   []string
+			chunks bool // compressed in pieces: chunks, or with reuse families
+			reuse  bool
+		}{
+			{nil, true, true},
+			{[]string{"--no-web.parallel-gzip"}, true, true},
+			{[]string{"--no-web.parallel-gzip", "--no-web.reuse-unchanged"}, false, false},
+		} {
+			base := startBinary(t, bin, append(slices.Clone(args), tc.args...)...)
+			url := base + "/metrics/cadvisor"
+			// Three answers: with reuse the third splices the families
+			// that held still.
+			for range 3 {
+				raw, text := fetch(t, url)
+				if !strings.Contains(string(text), `id="/system.slice/extra-399.service"`) ||
+					!strings.Contains(string(text), "\nnodeagent_scrape_collector_success{") || !strings.HasSuffix(string(text), "\n") {
+					t.Errorf("%v: %d bytes of text, not the whole answer", tc.args, len(text))
+				}
+				if len(text) < 2<<20 {
+					t.Fatalf("%v: %d bytes of text, too few for chunks", tc.args, len(text))
+				}
+				if flushed := bytes.Contains(raw, []byte{0, 0, 0xff, 0xff}); flushed != tc.chunks {
+					t.Errorf("%v: %d bytes of text compressed with a sync flush: %t, want %t", tc.args, len(text), flushed, tc.chunks)
+				}
 			}
-			if len(text) < 2<<20 {
-				t.Fatalf("%v: %d bytes of text, too few for chunks", tc.args, len(text))
+			status, self := get(t, http.DefaultClient, base+"/metrics/nodeagent")
+			if status != http.StatusOK {
+				t.Fatalf("/metrics/nodeagent: status %d", status)
 			}
-			if flushed := bytes.Contains(raw, []byte{0, 0, 0xff, 0xff}); flushed != tc.chunks {
-				t.Errorf("%v: %d bytes of text compressed with a sync flush: %t, want %t", tc.args, len(text), flushed, tc.chunks)
+			m := splicedRE.FindStringSubmatch(self)
+			switch {
+			case tc.reuse && (m == nil || m[1] == "0"):
+				t.Errorf("%v: after three answers, %q: want families spliced", tc.args, m)
+			case !tc.reuse && m != nil:
+				t.Errorf("%v: %s without reuse", tc.args, m[0])
 			}
 			curl, err := exec.LookPath("curl")
 			if err != nil {
 				t.Log("no curl to read the answer as an operator would")
 				continue
 			}
+			_, text := fetch(t, url)
 			out, err := exec.Command(curl, "-sS", "--compressed", url).Output()
 			if err != nil || !bytes.HasSuffix(out, []byte("\n")) || len(out) < len(text)*9/10 {
 				t.Errorf("%v: curl --compressed read %d bytes (%v), the answer holds ~%d", tc.args, len(out), err, len(text))

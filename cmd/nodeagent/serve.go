@@ -108,13 +108,33 @@ func newAgent(opts *serveOptions, stderr io.Writer) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	expo := exposition.Options{ParallelGzip: opts.parallelGzip}
+	if opts.reuseUnchanged {
+		expo.Reuse = exposition.NewReuse()
+		for _, outcome := range []string{"spliced", "written"} {
+			count := func() float64 {
+				spliced, written := expo.Reuse.Counts()
+				if outcome == "spliced" {
+					return float64(spliced)
+				}
+				return float64(written)
+			}
+			if err := self.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "nodeagent_exposition_gzip_families_total",
+				Help:        "nodeagent: families of large gzip answers sent from the compressed text kept since they last changed (spliced) or written and compressed (written), --web.reuse-unchanged.",
+				ConstLabels: prometheus.Labels{"outcome": outcome},
+			}, count)); err != nil {
+				return nil, fmt.Errorf("registering the answer's metrics: %w", err)
+			}
+		}
+	}
 	h, err := newHandler(handlerConfig{
 		scraper:     scraper,
 		self:        self,
 		logger:      logger,
 		maxRequests: opts.maxRequests,
 		offset:      opts.scrapeOffset,
-		expo:        exposition.Options{ParallelGzip: opts.parallelGzip},
+		expo:        expo,
 		kubeletOff:  kubeletOff,
 		absent:      opts.selection.Absent(),
 	})

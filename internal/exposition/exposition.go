@@ -97,6 +97,13 @@ type Options struct {
 	// less time for the same CPU, and the agent 5–6 MiB more memory
 	// (docs/performance.md).
 	ParallelGzip bool
+	// Reuse, when not nil, keeps the compressed text of the compact
+	// families of large gzip answers (parallelMin of text) that hold
+	// still from one answer to the next, and splices it into the
+	// answers after (reuse.go); such answers are written in chunks
+	// (writeParallelGzip) on GOMAXPROCS goroutines with ParallelGzip,
+	// on the answering one without.
+	Reuse *Reuse
 }
 
 // Write is Write with the options o.
@@ -133,7 +140,11 @@ func (o Options) Write(w http.ResponseWriter, r *http.Request, mfs []*dto.Metric
 			}
 		}
 	}
-	if procs := runtime.GOMAXPROCS(0); o.ParallelGzip && procs > 1 && encoding == encGzip && format.FormatType() == expfmt.TypeTextPlain {
+	workers := 1
+	if procs := runtime.GOMAXPROCS(0); o.ParallelGzip && procs > 1 {
+		workers = procs
+	}
+	if (workers > 1 || o.Reuse != nil) && encoding == encGzip && format.FormatType() == expfmt.TypeTextPlain {
 		var fams []answerFamily
 		size := 0
 		for f := range inOrder(mfs, compact) {
@@ -143,7 +154,7 @@ func (o Options) Write(w http.ResponseWriter, r *http.Request, mfs []*dto.Metric
 			}
 		}
 		if size >= parallelMin {
-			encodeErrs, err := writeParallelGzip(buf, cutChunks(fams), format, procs)
+			encodeErrs, err := writeParallelGzip(buf, cutChunks(fams), format, workers, o.Reuse)
 			for _, err := range encodeErrs {
 				logf("error encoding and sending metric family", err)
 			}

@@ -92,18 +92,21 @@ type gzipChunk struct {
 // set's second series in the answer is told apart from the next answer's
 // first), its buffer in front of the compressor and the compressor.
 type chunkWorker struct {
-	tw  *textWriter
-	buf *bufio.Writer
-	fw  *flate.Writer
-	// the chunk being written, which Write adds to
-	chunk *gzipChunk
+	tw    *textWriter
+	buf   *bufio.Writer
+	fw    *flate.Writer
+	reuse *Reuse // or nil
+	// the CRC and length of the text written since they were last
+	// reset: a chunk's, or with reuse a family's
+	crc uint32
+	n   int64
 }
 
 // Write takes text: it is checksummed and compressed into the chunk.
 // Writing into a bytes.Buffer cannot fail.
 func (w *chunkWorker) Write(p []byte) (int, error) {
-	w.chunk.crc = crc32.Update(w.chunk.crc, crc32.IEEETable, p)
-	w.chunk.size += int64(len(p))
+	w.crc = crc32.Update(w.crc, crc32.IEEETable, p)
+	w.n += int64(len(p))
 	return w.fw.Write(p)
 }
 
@@ -123,16 +126,17 @@ var (
 // than it.
 const maxChunkOut = 2 * chunkText
 
-// write writes c's families as text, compressed. A family the text writer
-// leaves to expfmt is encoded by it, in text format.
+// write writes c's families as text, compressed: with reuse each family
+// as a piece of its own (writeFamilies). A family the text writer leaves
+// to expfmt is encoded by it, in text format.
 func (w *chunkWorker) write(c *gzipChunk, format expfmt.Format) {
-	w.chunk = c
 	c.out = chunkOuts.Get().(*bytes.Buffer)
 	c.out.Reset()
 	w.fw.Reset(c.out)
 	w.buf.Reset(w)
+	w.crc, w.n = 0, 0
 	enc := expfmt.NewEncoder(w.buf, format)
-	for _, f := range c.fams {
+	write := func(f answerFamily) error {
 		var done bool
 		var err error
 		if f.compact != nil {
@@ -148,7 +152,17 @@ func (w *chunkWorker) write(c *gzipChunk, format expfmt.Format) {
 			err = enc.Encode(mf)
 		}
 		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("%s: %w", f.name(), err))
+			return fmt.Errorf("%s: %w", f.name(), err)
+		}
+		return nil
+	}
+	if w.reuse != nil {
+		w.writeFamilies(c, write)
+		return
+	}
+	for _, f := range c.fams {
+		if err := write(f); err != nil {
+			c.errs = append(c.errs, err)
 		}
 	}
 	_ = w.buf.Flush()
@@ -157,7 +171,7 @@ func (w *chunkWorker) write(c *gzipChunk, format expfmt.Format) {
 	} else {
 		_ = w.fw.Flush()
 	}
-	w.chunk = nil
+	c.crc, c.size = w.crc, w.n
 }
 
 // cutChunks cuts fams into chunks of about chunkText of text each, a
@@ -186,7 +200,7 @@ func cutChunks(fams []answerFamily) []*gzipChunk {
 // scraper reading slowly holds a few chunks' output in memory, not the
 // answer's. Once dst fails the chunks being written are waited for, no
 // other is written, and nothing more is sent.
-func writeParallelGzip(dst io.Writer, chunks []*gzipChunk, format expfmt.Format, workers int) (encodeErrs []error, writeErr error) {
+func writeParallelGzip(dst io.Writer, chunks []*gzipChunk, format expfmt.Format, workers int, reuse *Reuse) (encodeErrs []error, writeErr error) {
 	workers = max(1, min(workers, len(chunks)))
 	answer := answers.Add(1)
 	// A slot is taken before a chunk is claimed and given back when its
@@ -211,7 +225,7 @@ func writeParallelGzip(dst io.Writer, chunks []*gzipChunk, format expfmt.Format,
 		return i, true
 	}
 	newWorker := func() *chunkWorker {
-		w := &chunkWorker{tw: getTextWriter(), buf: bufWriters.Get().(*bufio.Writer), fw: flateWriters.Get().(*flate.Writer)}
+		w := &chunkWorker{tw: getTextWriter(), buf: bufWriters.Get().(*bufio.Writer), fw: flateWriters.Get().(*flate.Writer), reuse: reuse}
 		w.tw.answer = answer
 		return w
 	}

@@ -229,14 +229,14 @@ func TestParallelGzipWriteError(t *testing.T) {
 	}
 	format := expfmt.NewFormat(expfmt.TypeTextPlain)
 	var full bytes.Buffer
-	if errs, err := writeParallelGzip(&full, cutChunks(fams), format, 2); err != nil || len(errs) != 0 {
+	if errs, err := writeParallelGzip(&full, cutChunks(fams), format, 2, nil); err != nil || len(errs) != 0 {
 		t.Fatal(err, errs)
 	}
 	before := runtime.NumGoroutine()
 	for _, left := range []int{0, 5, 10, 11, full.Len() / 3, full.Len() / 2, full.Len() - 8, full.Len() - 1} {
 		const workers = 3
 		chunks := cutChunks(fams)
-		_, err := writeParallelGzip(&failingWriter{left: left}, chunks, format, workers)
+		_, err := writeParallelGzip(&failingWriter{left: left}, chunks, format, workers, nil)
 		if !errors.Is(err, errGone) {
 			t.Errorf("writing %d bytes of answer into a connection that takes %d: %v, want %v", full.Len(), left, err, errGone)
 		}
@@ -321,7 +321,7 @@ func TestParallelGzipBoundedAhead(t *testing.T) {
 			t.Fatalf("%d chunks: the test needs more than the window of %d", len(chunks), 2*workers)
 		}
 		w := &slowWriter{chunks: chunks}
-		if errs, err := writeParallelGzip(w, chunks, expfmt.NewFormat(expfmt.TypeTextPlain), workers); err != nil || len(errs) != 0 {
+		if errs, err := writeParallelGzip(w, chunks, expfmt.NewFormat(expfmt.TypeTextPlain), workers, nil); err != nil || len(errs) != 0 {
 			t.Fatal(err, errs)
 		}
 		// The chunk being sent holds its slot until it is sent.
