@@ -529,7 +529,7 @@ func containerTrees(nodeagent, baseline treeBuild, quota float64, dir string, co
 		how = fmt.Sprintf("both builds running, 3 warm-up scrapes each, then %d each in blocks of %d, the order of the two swapped from block to block", n, treeBlock)
 	}
 	fmt.Printf("## Container layer: nodeagent /metrics/cadvisor over generated trees\n\n")
-	fmt.Printf("collectors/cadvisor's benchmark node (pods of 4 containers and a sandbox, systemd driver, containerd, every control file of a 6.x kernel) on %s, no kubelet (path labels); only the cadvisor collector; --no-web.reuse-unchanged, as the tree's values never change; %s, text format, Accept-Encoding: gzip, default GC. Load average before: %s\n\n", dir, how, loadavg())
+	fmt.Printf("collectors/cadvisor's benchmark node (pods of 4 containers and a sandbox, systemd driver, containerd, every control file of a 6.x kernel) on %s, no kubelet (path labels); only the cadvisor collector; --no-web.reuse-unchanged unless given, as the tree's values never change; %s, text format, Accept-Encoding: gzip, default GC. Load average before: %s\n\n", dir, how, loadavg())
 	fmt.Printf("| containers | build | series | CPU per scrape | µs CPU per series | wall per scrape | gzip MB per scrape | RSS after | load average |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range counts {
 		pods := (c + 3) / 4 // the tree's pods have 4 containers each
@@ -552,16 +552,20 @@ func containerTrees(nodeagent, baseline treeBuild, quota float64, dir string, co
 				if err != nil {
 					return fmt.Errorf("--tree-quota: %w", err)
 				}
-				defer remove()
-				p, err := startWith(command, "nodeagent", bin.bin, "--web.listen-address", "/metrics/cadvisor",
+				args := bin.args
+				if !slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, "web.reuse-unchanged") }) {
 					// The tree's files never change, where a node's
 					// counters do: answers would splice every family
-					// from the third on, so reuse is off over the trees
-					// (--tree-args=--web.reuse-unchanged turns it on);
-					// the comparison with the kubelet, on real pods,
+					// from the third on, so reuse is off over the
+					// trees unless the arguments say otherwise; the
+					// comparison with the kubelet, on real pods,
 					// measures it.
-					append([]string{"--collector.disable-defaults", "--collector.cadvisor", "--log.level=error", "--no-web.reuse-unchanged",
-						"--path.cgroupfs=" + filepath.Join(tree, "cgroup"), "--path.procfs=" + filepath.Join(tree, "proc")}, bin.args...)...)
+					args = append([]string{"--no-web.reuse-unchanged"}, args...)
+				}
+				defer remove()
+				p, err := startWith(command, "nodeagent", bin.bin, "--web.listen-address", "/metrics/cadvisor",
+					append([]string{"--collector.disable-defaults", "--collector.cadvisor", "--log.level=error",
+						"--path.cgroupfs=" + filepath.Join(tree, "cgroup"), "--path.procfs=" + filepath.Join(tree, "proc")}, args...)...)
 				if err != nil {
 					return err
 				}

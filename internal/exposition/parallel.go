@@ -56,14 +56,20 @@ const (
 var gzipHeader = [10]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255}
 
 // textSize estimates the text of a family: its series' names, label
-// text as long as its first series' and a value each. It only chooses
-// and cuts chunks, so it need not be exact.
+// text as long as a sample of its series' and a value each. It only
+// chooses and cuts chunks, so it need not be exact.
 func (a answerFamily) textSize() int {
 	const value = 12 // a space, a value and a newline
 	if f := a.compact; f != nil {
-		labels := 0
+		// The label sets of up to 16 series spread over the family: the
+		// first alone is often the root cgroup's, far shorter than the
+		// containers'.
+		labels, step := 0, max(1, len(f.Labels)/16)
+		for i := 0; i < len(f.Labels); i += step {
+			labels += f.Labels[i].textLen()
+		}
 		if len(f.Labels) > 0 {
-			labels = f.Labels[0].textLen()
+			labels /= (len(f.Labels) + step - 1) / step
 		}
 		return len(f.Help) + f.Len()*(len(f.Name)+labels+value)
 	}

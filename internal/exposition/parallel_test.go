@@ -333,3 +333,19 @@ func TestParallelGzipBoundedAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestTextSize: a family's estimated text is close to what is written,
+// also when its first series is the root cgroup's, whose labels are far
+// shorter than the containers' (as the container layer's families are).
+func TestTextSize(t *testing.T) {
+	_, compact := containerAnswer(300, 1)
+	f := compact[0]
+	root := NewLabelSet([]string{"container", "id", "image", "name", "namespace", "pod"}, []string{"", "/"})
+	f.Labels = append([]*LabelSet{root}, f.Labels...)
+	f.Values = append([]float64{1}, f.Values...)
+	written := len(answerText(t, nil, compact))
+	got := answerFamily{compact: f}.textSize()
+	if got < written*8/10 || got > written*12/10 {
+		t.Errorf("estimated %d bytes of text, %d written: want within 20 %%", got, written)
+	}
+}

@@ -85,6 +85,9 @@ func (e *reusedFamily) same(f *CompactFamily) bool {
 			return false
 		}
 	}
+	if len(f.Labels) > 0 && &f.Labels[0] == &e.labels[0] {
+		return true // the same list of label sets, which the container layer shares between families
+	}
 	for i, l := range f.Labels {
 		if l != e.labels[i] {
 			return false
@@ -103,9 +106,11 @@ func (r *Reuse) lookup(f *CompactFamily) (kept *piece, unchanged bool, e *reused
 	if e.same(f) {
 		return e.piece, true, e
 	}
+	// f's own slices, not copies: a compact family is not modified once
+	// answered, and the container layer's families share their lists of
+	// label sets, so a copy would cost more.
 	e.help, e.typ, e.piece = f.Help, f.Type, nil
-	e.labels = append(e.labels[:0], f.Labels...)
-	e.values = append(e.values[:0], f.Values...)
+	e.labels, e.values = f.Labels, f.Values
 	return nil, false, e
 }
 
