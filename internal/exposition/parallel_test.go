@@ -29,7 +29,7 @@ func containerAnswer(sets, families int) (mfs []*dto.MetricFamily, compact []*Co
 	labels := make([]*LabelSet, sets)
 	names := []string{"container", "id", "image", "name", "namespace", "pod"}
 	for i := range labels {
-		id := fmt.Sprintf("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%08d_aaaa.slice/cri-containerd-%064d.scope", i, i)
+		id := fmt.Sprintf("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%08d_aaaa_bbbb_cccc_dddddddddddd.slice/cri-containerd-%064d.scope", i, i)
 		labels[i] = NewLabelSet(names, []string{fmt.Sprintf("app-%d", i), id, "registry.example/team/app:1.2.3",
 			fmt.Sprintf("%064d", i), "default", fmt.Sprintf("app-%d-7d9f8c6b5-x2x4z", i)})
 	}

@@ -3,7 +3,6 @@ package exposition
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -212,23 +211,10 @@ func FuzzTextWriterLikeExpfmt(f *testing.F) {
 // family (one series per label set and family), as collectors/cadvisor
 // builds them; µs/series is the time per answer over its series.
 func BenchmarkWriteCompact(b *testing.B) {
+	// 1,500 cgroups' label sets shared by 40 families, as the container
+	// layer has them (containerAnswer, without its other families).
 	const sets, families = 1500, 40
-	labels := make([]*LabelSet, sets)
-	names := []string{"container", "id", "image", "name", "namespace", "pod"}
-	for i := range labels {
-		id := fmt.Sprintf("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%08d_aaaa_bbbb_cccc_dddddddddddd.slice/cri-containerd-%064d.scope", i, i)
-		labels[i] = NewLabelSet(names, []string{fmt.Sprintf("app-%d", i), id, "registry.example/team/app:1.2.3",
-			fmt.Sprintf("%064d", i), "default", fmt.Sprintf("app-%d-7d9f8c6b5-x2x4z", i)})
-	}
-	var compact []*CompactFamily
-	for f := range families {
-		cf := &CompactFamily{Name: fmt.Sprintf("container_bench_%02d_total", f), Help: "A benchmark family.", Type: dto.MetricType_COUNTER}
-		for i, l := range labels {
-			cf.Labels = append(cf.Labels, l)
-			cf.Values = append(cf.Values, float64(i*f)*1.5)
-		}
-		compact = append(compact, cf)
-	}
+	_, compact := containerAnswer(sets, families)
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	rec := &discardResponse{header: http.Header{}}
 	b.ReportAllocs()
