@@ -154,11 +154,12 @@ perf-bin:
 # scrape's token reviewed. PERF_KUBELET_ARGS='--kubelet-rounds 10' and the
 # like. Not part of make test.
 PODS              ?= 100
+PODS_BUSY         ?= 0
 PERF_KUBELET_ARGS ?=
 perf-kubelet: perf-bin
 	@if $(CLUSTER) running && [ "$$(cat $(CLUSTER_DIR)/run/mode)" = cluster ]; then started=0; else started=1; fi; \
 	$(CLUSTER) up cluster || exit 1; \
-	pods() { . $(CLUSTER_DIR)/env && $(CLUSTER_CACHE)/bin/clustertool perf-pods -kubeconfig "$$KUBECONFIG" -image "$$POD_IMAGE" -replicas $$1; }; \
+	pods() { . $(CLUSTER_DIR)/env && $(CLUSTER_CACHE)/bin/clustertool perf-pods -kubeconfig "$$KUBECONFIG" -image "$$POD_IMAGE" -replicas $$1 -busy $(PODS_BUSY); }; \
 	pods $(PODS) && $(GO) run ./hack/perf --nodeagent $(PERF_BIN) --containers '' --kubelet-env $(CLUSTER_DIR)/env $(PERF_KUBELET_ARGS); rc=$$?; \
 	pods 0 || rc=1; \
 	if [ $$started = 1 ]; then $(CLUSTER) down; fi; \

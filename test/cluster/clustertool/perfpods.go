@@ -16,8 +16,8 @@ import (
 )
 
 // perfPodsCommand runs N ordinary pods for make perf-kubelet: a namespace
-// with one Deployment of the harness's pod image (its /pause, no flags: it
-// sleeps), small requests so that all fit on the node, and waits until N
+// with one Deployment of the harness's pod image (its /pause: it sleeps,
+// or with -busy burns a little CPU every second), small requests so that all fit on the node, and waits until N
 // pods of it are Running with their container ready. -replicas 0 deletes
 // the namespace and waits until its pods are gone.
 func perfPodsCommand(fs *flag.FlagSet) func(context.Context) error {
@@ -25,6 +25,7 @@ func perfPodsCommand(fs *flag.FlagSet) func(context.Context) error {
 	ns := fs.String("namespace", "nodeagent-perf", "the namespace (created; deleted by -replicas 0)")
 	image := fs.String("image", "registry.k8s.io/pause:3.10", "the pod image (imported, never pulled)")
 	replicas := fs.Int("replicas", 100, "pods to run; 0 deletes the namespace")
+	busy := fs.Duration("busy", 0, "CPU time each pod burns every second (the pod program's -busy), so that its CPU counters move as a working container's do; 0: the pods sleep")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait")
 	return func(ctx context.Context) error {
 		if *kubeconfig == "" {
@@ -39,13 +40,22 @@ func perfPodsCommand(fs *flag.FlagSet) func(context.Context) error {
 		if *replicas == 0 {
 			return deletePerfPods(ctx, cs, *ns, *timeout)
 		}
-		return runPerfPods(ctx, cs, *ns, *image, int32(*replicas), *timeout)
+		return runPerfPods(ctx, cs, *ns, *image, perfPodCommand(*busy), int32(*replicas), *timeout)
 	}
 }
 
 const perfApp = "nodeagent-perf"
 
-func runPerfPods(ctx context.Context, cs *kubernetes.Clientset, ns, image string, n int32, timeout time.Duration) error {
+// perfPodCommand is the perf pods' command: the pod program, sleeping, or
+// burning busy of CPU every second.
+func perfPodCommand(busy time.Duration) []string {
+	if busy <= 0 {
+		return []string{"/pause"}
+	}
+	return []string{"/pause", "-busy=" + busy.String()}
+}
+
+func runPerfPods(ctx context.Context, cs *kubernetes.Clientset, ns, image string, command []string, n int32, timeout time.Duration) error {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("namespace %s: %w", ns, err)
 	}
@@ -66,7 +76,7 @@ func runPerfPods(ctx context.Context, cs *kubernetes.Clientset, ns, image string
 						Name:            "pause",
 						Image:           image,
 						ImagePullPolicy: corev1.PullNever,
-						Command:         []string{"/pause"},
+						Command:         command,
 						Resources:       corev1.ResourceRequirements{Requests: small},
 					}},
 				},
