@@ -152,7 +152,8 @@ perf-bin:
 # deletes the pods again and stops the cluster if it started it. nodeagent
 # runs as the DaemonSet runs it: under half a CPU, serving TLS with every
 # scrape's token reviewed. PERF_KUBELET_ARGS='--kubelet-rounds 10' and the
-# like. Not part of make test.
+# like; PODS_BUSY=2ms makes each pod burn that much CPU a second, so that
+# its counters move as a working container's do. Not part of make test.
 PODS              ?= 100
 PODS_BUSY         ?= 0
 PERF_KUBELET_ARGS ?=
