@@ -15,7 +15,9 @@ import (
 )
 
 // A large text answer compressed with gzip is written in pieces on all
-// the threads Go runs (Options.ParallelGzip): its families are cut into
+// the threads Go runs (Options.ParallelGzip), or on the answering
+// goroutine alone to reuse the pieces of families that hold still
+// (Options.Reuse, reuse.go): its families are cut into
 // chunks of about chunkText bytes of text, and each goroutine takes the
 // next chunk, writes its text and compresses it there, while its text is
 // still in the core's cache. Compression is most of an answer's cost
@@ -142,7 +144,10 @@ func (w *chunkWorker) write(c *gzipChunk, format expfmt.Format) {
 	w.buf.Reset(w)
 	w.crc, w.n = 0, 0
 	enc := expfmt.NewEncoder(w.buf, format)
-	write := func(f answerFamily) error {
+	// write writes f and says whether the text writer wrote it (legacy
+	// names, the same text in every format and escaping scheme of the
+	// text format) rather than expfmt.
+	write := func(f answerFamily) (bool, error) {
 		var done bool
 		var err error
 		if f.compact != nil {
@@ -158,16 +163,16 @@ func (w *chunkWorker) write(c *gzipChunk, format expfmt.Format) {
 			err = enc.Encode(mf)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", f.name(), err)
+			return done, fmt.Errorf("%s: %w", f.name(), err)
 		}
-		return nil
+		return done, nil
 	}
 	if w.reuse != nil {
 		w.writeFamilies(c, write)
 		return
 	}
 	for _, f := range c.fams {
-		if err := write(f); err != nil {
+		if _, err := write(f); err != nil {
 			c.errs = append(c.errs, err)
 		}
 	}

@@ -26,8 +26,9 @@ import (
 // as in the answer before, by label set (the same LabelSet, which never
 // changes) and value (bit for bit), with the same help and type; it is
 // spliced while that holds and written again, and forgotten, as soon as
-// one value, label set or series differs. One Reuse serves every path
-// and answer of a process; answers of different paths that hold the
+// one value, label set or series differs. Only families the text writer
+// writes are kept (legacy names: the same text whatever the escaping
+// scheme asked for). One Reuse serves every path and answer of a process; answers of different paths that hold the
 // same family name only make it be written more often.
 type Reuse struct {
 	mu       sync.Mutex
@@ -127,7 +128,7 @@ func (e *reusedFamily) keep(f *CompactFamily, p *piece) {
 // writeFamilies writes c's families into the chunk, each as its own
 // piece of the deflate stream, splicing the kept pieces of families that
 // hold still.
-func (w *chunkWorker) writeFamilies(c *gzipChunk, write func(f answerFamily) error) {
+func (w *chunkWorker) writeFamilies(c *gzipChunk, write func(f answerFamily) (bool, error)) {
 	for _, f := range c.fams {
 		var e *reusedFamily
 		unchanged := false
@@ -148,14 +149,17 @@ func (w *chunkWorker) writeFamilies(c *gzipChunk, write func(f answerFamily) err
 		start := c.out.Len()
 		w.fw.Reset(c.out)
 		w.crc, w.n = 0, 0
-		if err := write(f); err != nil {
+		byText, err := write(f)
+		if err != nil {
 			c.errs = append(c.errs, err)
 		}
 		_ = w.buf.Flush()
 		_ = w.fw.Flush()
 		c.crc = crc32Combine(c.crc, w.crc, w.n)
 		c.size += w.n
-		if unchanged {
+		// Only a family the text writer wrote is kept: expfmt's text
+		// of other names depends on the escaping scheme asked for.
+		if unchanged && byText && err == nil {
 			e.keep(f.compact, &piece{b: slices.Clone(c.out.Bytes()[start:]), crc: w.crc, n: w.n})
 		}
 	}

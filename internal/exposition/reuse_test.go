@@ -8,11 +8,13 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // withFamily returns compact with its i-th family replaced by a copy that
@@ -139,5 +141,48 @@ func TestReuseSmallAnswer(t *testing.T) {
 	}
 	if spliced, written := o.Reuse.Counts(); spliced != 0 || written != 0 {
 		t.Errorf("%d families spliced, %d written with reuse: want none", spliced, written)
+	}
+}
+
+// TestReuseEscaping: a family whose name the text writer leaves to
+// expfmt is written in the escaping scheme of each answer's format, never
+// spliced from an answer in another scheme (the handler negotiates only
+// underscores today; writeParallelGzip takes any); legacy names are the
+// same text in both and spliced across them.
+func TestReuseEscaping(t *testing.T) {
+	mfs, compact := containerAnswer(400, 24)
+	dotted := *compact[0]
+	dotted.Name = "container.dotted_total"
+	compact = append([]*CompactFamily{&dotted}, compact[1:]...)
+	slices.SortFunc(compact, func(a, b *CompactFamily) int { return strings.Compare(a.Name, b.Name) })
+	fams := slices.Collect(inOrder(mfs, compact))
+	formats := []expfmt.Format{
+		"text/plain; version=0.0.4; charset=utf-8; escaping=underscores",
+		"text/plain; version=0.0.4; charset=utf-8; escaping=dots",
+	}
+	answer := func(reuse *Reuse, format expfmt.Format) string {
+		var out bytes.Buffer
+		if errs, err := writeParallelGzip(&out, cutChunks(fams), format, 1, reuse); err != nil || len(errs) != 0 {
+			t.Fatal(err, errs)
+		}
+		return oneGzipMember(t, out.Bytes())
+	}
+	var want [2]string
+	for i, f := range formats {
+		want[i] = answer(nil, f)
+	}
+	if want[0] == want[1] {
+		t.Fatal("both schemes give the same text: the test needs a name they write differently")
+	}
+	reuse := NewReuse()
+	for round := range 4 {
+		for i, f := range formats {
+			if got := answer(reuse, f); got != want[i] {
+				t.Fatalf("round %d, %s: the answer differs from the one without reuse:\n%s", round, f, cmp.Diff(want[i], got))
+			}
+		}
+	}
+	if spliced, _ := reuse.Counts(); spliced == 0 {
+		t.Error("nothing spliced: the legacy names should be")
 	}
 }
