@@ -28,8 +28,11 @@ import (
 // spliced while that holds and written again, and forgotten, as soon as
 // one value, label set or series differs. Only families the text writer
 // writes are kept (legacy names: the same text whatever the escaping
-// scheme asked for). One Reuse serves every path and answer of a process; answers of different paths that hold the
-// same family name only make it be written more often.
+// scheme asked for). One Reuse serves every path and answer of a
+// process; answers of different paths that hold the same family name
+// only make it be written more often. Its memory is the kept pieces (at
+// most the compressed answer) and a reference to each family's last
+// label sets and values.
 type Reuse struct {
 	mu       sync.Mutex
 	families map[string]*reusedFamily
