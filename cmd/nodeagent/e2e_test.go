@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -300,6 +301,12 @@ func TestEndToEnd(t *testing.T) {
 		// first member of several.
 		args := largeCadvisorArgs(t, e2eArgs(t), 400)
 		args = append(args, "--gomaxprocs=2")
+		var cgroups string
+		for _, a := range args {
+			if dir, ok := strings.CutPrefix(a, "--path.cgroupfs="); ok {
+				cgroups = dir
+			}
+		}
 		// fetch reads the gzip answer at url as one member.
 		fetch := func(t *testing.T, url string) (raw, text []byte) {
 			t.Helper()
@@ -330,7 +337,7 @@ func TestEndToEnd(t *testing.T) {
 			return raw, text
 		}
 		splicedRE := regexp.MustCompile(`(?m)^nodeagent_exposition_gzip_families_total\{outcome="spliced"\} (\d+)$`)
-		for _, tc := range []struct {
+		for i, tc := range []struct {
 			args   []string
 			chunks bool // compressed in pieces: chunks, or with reuse families
 			reuse  bool
@@ -367,12 +374,23 @@ func TestEndToEnd(t *testing.T) {
 			case !tc.reuse && m != nil:
 				t.Errorf("%v: %s without reuse", tc.args, m[0])
 			}
+			// A counter that moves is in the next answer, its family
+			// written again rather than spliced.
+			usage := 2012351 + 1000*(i+1)
+			if err := os.WriteFile(filepath.Join(cgroups, "system.slice", "extra-000.service", "cpu.stat"),
+				fmt.Appendf(nil, "usage_usec %d\nuser_usec 1341567\nsystem_usec 670784\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\nnr_bursts 0\nburst_usec 0\n", usage), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, text := fetch(t, url)
+			moved := regexp.MustCompile(`(?m)^container_cpu_usage_seconds_total\{[^}]*id="/system\.slice/extra-000\.service"[^}]*\} (\S+)$`).FindSubmatch(text)
+			if want := strconv.FormatFloat(float64(usage)/1e6, 'g', -1, 64); moved == nil || string(moved[1]) != want {
+				t.Errorf("%v: after cpu.stat moved to %d µs, the next answer has %q, want %s", tc.args, usage, moved, want)
+			}
 			curl, err := exec.LookPath("curl")
 			if err != nil {
 				t.Log("no curl to read the answer as an operator would")
 				continue
 			}
-			_, text := fetch(t, url)
 			out, err := exec.Command(curl, "-sS", "--compressed", url).Output()
 			if err != nil || !bytes.HasSuffix(out, []byte("\n")) || len(out) < len(text)*9/10 {
 				t.Errorf("%v: curl --compressed read %d bytes (%v), the answer holds ~%d", tc.args, len(out), err, len(text))
