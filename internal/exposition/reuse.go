@@ -31,18 +31,29 @@ import (
 // scheme asked for). One Reuse serves every path and answer of a
 // process; answers of different paths that hold the same family name
 // only make it be written more often. Its memory is the kept pieces (at
-// most the compressed answer) and a reference to each family's last
-// label sets and values.
+// most maxKeptBytes) and a reference to each family's last label sets
+// and values.
 type Reuse struct {
 	mu       sync.Mutex
 	families map[string]*reusedFamily
 
+	// kept is the bytes of the pieces kept, at most maxKept (answers
+	// written at once may each add one piece beyond it).
+	kept    atomic.Int64
+	maxKept int64
+
 	spliced, written atomic.Int64
 }
 
+// maxKeptBytes bounds the compressed text a Reuse keeps: the pieces of
+// 1,000 containers' answer, all held still, are 2.9 MB, and what is kept
+// stays in the heap, whose GC goal it doubles. A node whose counters
+// move keeps far less (~0.2 MB of the test node's 0.5 MB answer).
+const maxKeptBytes = 2 << 20
+
 // NewReuse returns an empty Reuse.
 func NewReuse() *Reuse {
-	return &Reuse{families: map[string]*reusedFamily{}}
+	return &Reuse{families: map[string]*reusedFamily{}, maxKept: maxKeptBytes}
 }
 
 // Counts returns how many families answers spliced from kept text and
@@ -113,19 +124,25 @@ func (r *Reuse) lookup(f *CompactFamily) (kept *piece, unchanged bool, e *reused
 	// f's own slices, not copies: a compact family is not modified once
 	// answered, and the container layer's families share their lists of
 	// label sets, so a copy would cost more.
+	if e.piece != nil {
+		r.kept.Add(-int64(len(e.piece.b)))
+	}
 	e.help, e.typ, e.piece = f.Help, f.Type, nil
 	e.labels, e.values = f.Labels, f.Values
 	return nil, false, e
 }
 
-// keep keeps p as f's piece, unless the family has changed meanwhile
-// (another answer's, written at the same time).
-func (e *reusedFamily) keep(f *CompactFamily, p *piece) {
+// keep keeps p as f's piece in e, unless the family has changed
+// meanwhile (another answer's, written at the same time) or the pieces
+// kept would outgrow maxKept; then it is written again next time.
+func (r *Reuse) keep(e *reusedFamily, f *CompactFamily, p *piece) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.same(f) {
-		e.piece = p
+	if !e.same(f) || e.piece != nil || r.kept.Load()+int64(len(p.b)) > r.maxKept {
+		return
 	}
+	r.kept.Add(int64(len(p.b)))
+	e.piece = p
 }
 
 // writeFamilies writes c's families into the chunk, each as its own
@@ -163,7 +180,7 @@ func (w *chunkWorker) writeFamilies(c *gzipChunk, write func(f answerFamily) (bo
 		// Only a family the text writer wrote is kept: expfmt's text
 		// of other names depends on the escaping scheme asked for.
 		if unchanged && byText && err == nil {
-			e.keep(f.compact, &piece{b: slices.Clone(c.out.Bytes()[start:]), crc: w.crc, n: w.n})
+			w.reuse.keep(e, f.compact, &piece{b: slices.Clone(c.out.Bytes()[start:]), crc: w.crc, n: w.n})
 		}
 	}
 	if c.final {

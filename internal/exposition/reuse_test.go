@@ -186,3 +186,43 @@ func TestReuseEscaping(t *testing.T) {
 		t.Error("nothing spliced: the legacy names should be")
 	}
 }
+
+// TestReuseBudget: the pieces kept stay within the budget, the families
+// beyond it are written every time, and a family that changes gives its
+// piece's bytes back.
+func TestReuseBudget(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	mfs, base := containerAnswer(400, 24)
+	all := NewReuse()
+	for range 3 {
+		reuseAnswer(t, Options{Reuse: all}, mfs, base)
+	}
+	whole := all.kept.Load()
+	if spliced, _ := all.Counts(); spliced != 24 || whole == 0 {
+		t.Fatalf("without a budget: %d families spliced, %d bytes kept; want 24 and some", spliced, whole)
+	}
+
+	r := NewReuse()
+	r.maxKept = whole / 3
+	changed := base
+	for i := range base {
+		changed = withFamily(changed, i, func(f *CompactFamily) { f.Values[0]++ })
+	}
+	for i, compact := range [][]*CompactFamily{base, base, base, base, changed} {
+		before, _ := r.Counts()
+		raw := reuseAnswer(t, Options{Reuse: r}, mfs, compact)
+		if got, want := oneGzipMember(t, raw), string(answerText(t, mfs, compact)); got != want {
+			t.Fatalf("answer %d: decoded answer differs from its families' text:\n%s", i, cmp.Diff(want, got))
+		}
+		after, _ := r.Counts()
+		if kept := r.kept.Load(); kept > r.maxKept {
+			t.Errorf("answer %d: %d bytes kept, over the budget of %d", i, kept, r.maxKept)
+		}
+		if spliced := after - before; i >= 2 && i < 4 && (spliced == 0 || spliced >= 24) {
+			t.Errorf("answer %d: %d of 24 families spliced; the budget holds about a third", i, spliced)
+		}
+	}
+	if kept := r.kept.Load(); kept != 0 {
+		t.Errorf("after every family changed, %d bytes still counted as kept", kept)
+	}
+}
