@@ -299,14 +299,8 @@ func TestEndToEnd(t *testing.T) {
 		// either, in one stream, which has no such block. All decode
 		// whole as one member, also with curl, which stops after the
 		// first member of several.
-		args := largeCadvisorArgs(t, e2eArgs(t), 400)
+		args, cgroups := largeCadvisorArgs(t, e2eArgs(t), 400)
 		args = append(args, "--gomaxprocs=2")
-		var cgroups string
-		for _, a := range args {
-			if dir, ok := strings.CutPrefix(a, "--path.cgroupfs="); ok {
-				cgroups = dir
-			}
-		}
 		// fetch reads the gzip answer at url as one member.
 		fetch := func(t *testing.T, url string) (raw, text []byte) {
 			t.Helper()
@@ -558,9 +552,9 @@ func checkPlainBuildVersion(t *testing.T, bin, base string) {
 }
 
 // largeCadvisorArgs returns args (e2eArgs') with the container fixture
-// grown by extra cgroups, copies of containerd.service's, all served:
-// each adds ~7 KB of text to /metrics/cadvisor.
-func largeCadvisorArgs(t *testing.T, args []string, extra int) []string {
+// grown by extra cgroups, copies of containerd.service's, all served
+// (each adds ~7 KB of text to /metrics/cadvisor), and the grown tree.
+func largeCadvisorArgs(t *testing.T, args []string, extra int) (_ []string, cgroups string) {
 	t.Helper()
 	fixture, err := filepath.EvalSymlinks(e2eNode + "/cgroup")
 	if err != nil {
@@ -568,7 +562,7 @@ func largeCadvisorArgs(t *testing.T, args []string, extra int) []string {
 	}
 	// On a tmpfs where there is one: thousands of files take seconds
 	// to write on a virtual machine's disk.
-	cgroups := filepath.Join(tmpfsDir(t), "cgroup")
+	cgroups = filepath.Join(tmpfsDir(t), "cgroup")
 	if err := os.CopyFS(cgroups, os.DirFS(fixture)); err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +574,7 @@ func largeCadvisorArgs(t *testing.T, args []string, extra int) []string {
 	}
 	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return strings.HasPrefix(a, "--path.cgroupfs=") })
 	// With a kubelet only its service is served outside kubepods.
-	return append(args, "--path.cgroupfs="+cgroups, `--collector.cadvisor.host-cgroups=/system\.slice/.*`)
+	return append(args, "--path.cgroupfs="+cgroups, `--collector.cadvisor.host-cgroups=/system\.slice/.*`), cgroups
 }
 
 // tmpfsDir is a directory for the test on /dev/shm, removed after it, or

@@ -74,7 +74,7 @@ func addServeFlags(app *kingpin.Application) *serveOptions {
 		Default("40").IntVar(&o.maxRequests)
 	app.Flag("web.parallel-gzip", "Write and compress a gzip answer of more than ~2 MB of text (the container layer's from ~250 containers) in chunks on all of Go's threads, into one gzip member: at 1,000 containers a scrape takes a quarter less time for the same CPU, and 5-6 MiB more memory. Only when --gomaxprocs (or Go's own choice) is 2 or more: not under the DaemonSet's or the unit's CPU limit. --no-web.parallel-gzip: every answer is written on one thread.").
 		Default("true").BoolVar(&o.parallelGzip)
-	app.Flag("web.reuse-unchanged", "In a gzip answer of more than ~2 MB of text, send the compressed text of a container-layer family whose series are the same as in the two answers before it (limits, start times, idle containers' counters) instead of writing and compressing it again: less CPU for ~2 % more bytes sent. nodeagent_exposition_gzip_families_total counts the families spliced and written.").
+	app.Flag("web.reuse-unchanged", "In a gzip answer of more than ~2 MB of text, send the compressed text of a container-layer family whose series are the same as in the two answers before it (limits, start times, idle containers' counters) instead of writing and compressing it again: less CPU for 1-2 % more bytes sent. nodeagent_exposition_gzip_families_total counts the families spliced and written.").
 		Default("true").BoolVar(&o.reuseUnchanged)
 	app.Flag("collector.disable-defaults", "Disable all collectors that are not enabled explicitly with --collector.<name>.").
 		Default("false").BoolVar(&o.disableDefaults)

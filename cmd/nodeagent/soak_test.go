@@ -175,7 +175,8 @@ func TestSoak(t *testing.T) {
 		// The full run's /metrics/cadvisor is ~3 MB of text, written in
 		// chunks on two threads when gzip is asked for
 		// (--web.parallel-gzip).
-		args = append(largeCadvisorArgs(t, args, 400), "--gomaxprocs=2")
+		args, _ = largeCadvisorArgs(t, args, 400)
+		args = append(args, "--gomaxprocs=2")
 	}
 	args = append(args, "--debug.pprof-address=127.0.0.1:0")
 	base, pid, logs := startBinaryProc(t, bin, args...)

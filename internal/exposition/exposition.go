@@ -207,27 +207,7 @@ func (o Options) Write(w http.ResponseWriter, r *http.Request, mfs []*dto.Metric
 		if keep != nil && !keep[name] {
 			continue
 		}
-		if tw != nil {
-			var done bool
-			var err error
-			if f.compact != nil {
-				done, err = tw.writeCompact(text, f.compact)
-			} else {
-				done, err = tw.writeFamily(text, f.full)
-			}
-			if err != nil {
-				logf("error encoding and sending metric family", fmt.Errorf("%s: %w", name, err))
-			}
-			if done {
-				continue
-			}
-		}
-		mf := f.full
-		if f.compact != nil {
-			// Protobuf, or a name the text writer leaves to expfmt.
-			mf = f.compact.MetricFamily()
-		}
-		if err := enc.Encode(mf); err != nil {
+		if _, err := encodeFamily(tw, text, enc, f); err != nil {
 			// As promhttp under ContinueOnError: the status is sent, so
 			// log it and go on with the next family.
 			logf("error encoding and sending metric family", fmt.Errorf("%s: %w", name, err))
@@ -252,6 +232,29 @@ func (o Options) Write(w http.ResponseWriter, r *http.Request, mfs []*dto.Metric
 	}
 }
 
+// encodeFamily writes f with tw when tw writes such a family (tw is nil
+// for formats other than the text format), otherwise with enc, and says
+// whether tw wrote it.
+func encodeFamily(tw *textWriter, w *bufio.Writer, enc expfmt.Encoder, f answerFamily) (byText bool, err error) {
+	if tw != nil {
+		var done bool
+		if f.compact != nil {
+			done, err = tw.writeCompact(w, f.compact)
+		} else {
+			done, err = tw.writeFamily(w, f.full)
+		}
+		if done {
+			return true, err
+		}
+	}
+	mf := f.full
+	if f.compact != nil {
+		// Protobuf, or a name the text writer leaves to expfmt.
+		mf = f.compact.MetricFamily()
+	}
+	return false, enc.Encode(mf)
+}
+
 func newGzipWriter(level int) *gzip.Writer {
 	w, err := gzip.NewWriterLevel(nil, level)
 	if err != nil { // only for a level out of range
@@ -273,8 +276,8 @@ func newGzipWriter(level int) *gzip.Writer {
 // its output is ~1.5 % larger. A larger answer (the container layer's)
 // gets BestSpeed compressors, which are 1.7× faster than stateless
 // compression there and a third smaller (BenchmarkCompression,
-// docs/performance.md): the pooled one (or, under Options.ParallelGzip,
-// a compressor per chunk and thread, writeParallelGzip).
+// docs/performance.md): the pooled one (or, under Options.ParallelGzip
+// or Options.Reuse, a compressor per chunk and thread, writeParallelGzip).
 type sizedGzip struct {
 	dst io.Writer
 	w   io.WriteCloser // the compressor, chosen at the first write

@@ -148,24 +148,11 @@ func (w *chunkWorker) write(c *gzipChunk, format expfmt.Format) {
 	// names, the same text in every format and escaping scheme of the
 	// text format) rather than expfmt.
 	write := func(f answerFamily) (bool, error) {
-		var done bool
-		var err error
-		if f.compact != nil {
-			done, err = w.tw.writeCompact(w.buf, f.compact)
-		} else {
-			done, err = w.tw.writeFamily(w.buf, f.full)
-		}
-		if !done {
-			mf := f.full
-			if f.compact != nil {
-				mf = f.compact.MetricFamily()
-			}
-			err = enc.Encode(mf)
-		}
+		byText, err := encodeFamily(w.tw, w.buf, enc, f)
 		if err != nil {
-			return done, fmt.Errorf("%s: %w", f.name(), err)
+			return byText, fmt.Errorf("%s: %w", f.name(), err)
 		}
-		return done, nil
+		return byText, nil
 	}
 	if w.reuse != nil {
 		w.writeFamilies(c, write)
